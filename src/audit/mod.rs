@@ -1,0 +1,181 @@
+//! `kompliance audit`: manifests in, the same reports the operator writes out (plus table and SARIF).
+
+pub mod collect;
+pub mod docs;
+pub mod output;
+pub mod read;
+pub mod sarif;
+
+use crate::catalog::{Lang, Severity, idx};
+use crate::checks::cluster::kubernetes_version;
+use crate::config::{Config, Effect};
+use crate::engine::NoVulnerabilityData;
+use crate::model::{ResourceKey, ResourceRecord};
+use crate::report::build::{BuildOptions, ClusterFacts, cluster_report, namespace_report};
+use crate::report::{ClusterReportStatus, ReportStatus, State};
+use collect::{Collector, Stats, version_outcome};
+use read::{InputError, Reader};
+use std::path::PathBuf;
+
+/// What to audit and how.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Files or directories; `-` is standard input.
+    pub paths: Vec<PathBuf>,
+    /// Namespace of objects that have none.
+    pub default_namespace: String,
+    /// API server version for #15.
+    pub kubernetes_version: Option<String>,
+    /// The clock (exemption expiry, `lastEvaluated`).
+    pub now: jiff::Timestamp,
+    /// Title language.
+    pub lang: Lang,
+}
+
+/// Everything an audit produced.
+#[derive(Debug)]
+pub struct AuditResult {
+    /// Namespace reports, sorted by namespace.
+    pub reports: Vec<(String, ReportStatus)>,
+    /// The cluster report.
+    pub cluster: ClusterReportStatus,
+    /// Every resource with its verdicts (for SARIF and the table), by namespace.
+    pub resources: Vec<ResourceRecord>,
+    /// Inputs or objects that could not be read.
+    pub errors: Vec<InputError>,
+    /// Oddities read anyway.
+    pub warnings: Vec<String>,
+    /// What was read.
+    pub stats: Stats,
+}
+
+impl AuditResult {
+    /// True when any unhealthy resource has a severity at or above `threshold`.
+    pub fn fails_at(&self, threshold: Severity) -> bool {
+        let sev = |s: &crate::report::Summary| match threshold {
+            Severity::High => s.unhealthy_by_severity.high,
+            Severity::Medium => s.unhealthy_by_severity.high + s.unhealthy_by_severity.medium,
+            Severity::Low => {
+                s.unhealthy_by_severity.high
+                    + s.unhealthy_by_severity.medium
+                    + s.unhealthy_by_severity.low
+            }
+        };
+        sev(&self.cluster.summary) > 0
+    }
+}
+
+/// Reasons the offline audit gives for cluster rows it cannot judge.
+fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
+    let azure = if cfg.azure.is_some() {
+        "Azure Resource Manager is not read by the offline audit"
+    } else {
+        "no Azure access configured (azure: in the config)"
+    };
+    for n in [1, 2, 6, 7, 8, 14, 24] {
+        facts.unavailable.insert(idx(n), azure.to_string());
+    }
+    facts.unavailable.insert(
+        idx(3),
+        "needs a live cluster (add-on Deployments) or Azure access".into(),
+    );
+    facts.unavailable.insert(
+        idx(19),
+        "needs a live API server (SubjectAccessReview probe)".into(),
+    );
+    facts.unavailable.insert(
+        idx(15),
+        "no API server version (--kubernetes-version) and no Nodes in the input".into(),
+    );
+}
+
+/// Runs an audit over the given inputs.
+pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> AuditResult {
+    let vulns = NoVulnerabilityData;
+    let mut reader = Reader::new(Collector::new(cfg, &vulns, &opts.default_namespace));
+    let mut stdin = Some(stdin);
+    for p in &opts.paths {
+        if p.as_os_str() == "-" {
+            match stdin.take() {
+                Some(s) => reader.read_stdin(s),
+                None => reader.errors.push(InputError {
+                    file: "-".into(),
+                    document: None,
+                    line: None,
+                    object: None,
+                    field: None,
+                    message: "standard input named more than once".into(),
+                }),
+            }
+        } else {
+            reader.read_path(p);
+        }
+    }
+    let Reader {
+        collector,
+        errors,
+        mut warnings,
+    } = reader;
+    let collected = collector.finish();
+    let today = opts.now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let bopts = BuildOptions {
+        lang: opts.lang,
+        today,
+        show_pods: false,
+    };
+
+    let mut facts = ClusterFacts {
+        resources: collected.nodes,
+        ..Default::default()
+    };
+    offline_reasons(cfg, &mut facts);
+    let i15 = idx(15);
+    if let Some(v) = &opts.kubernetes_version
+        && cfg.rec(i15).effect == Effect::Audit
+    {
+        let mut cp = ResourceRecord::new(ResourceKey {
+            namespace: String::new(),
+            kind: "ControlPlane".into(),
+            name: "kube-apiserver".into(),
+        });
+        cp.outcomes.push((
+            i15 as u8,
+            version_outcome(kubernetes_version("API server", v, &cfg.rec(i15).params)),
+        ));
+        facts.resources.insert(0, cp);
+    }
+
+    let stamp = opts.now.to_string();
+    let mut reports = vec![];
+    for (ns, resources) in &collected.namespaces {
+        let mut status = namespace_report(ns, resources, cfg, &bopts);
+        status.last_evaluated = Some(stamp.clone());
+        status.operator_version = Some(crate::VERSION.to_string());
+        status.config_hash = Some(cfg.hash.clone());
+        reports.push((ns.clone(), status));
+    }
+    let refs: Vec<(String, &ReportStatus)> = reports.iter().map(|(n, s)| (n.clone(), s)).collect();
+    let mut cluster = cluster_report(&facts, &refs, cfg, &bopts);
+    warnings.extend(cfg.warnings.iter().cloned());
+    cluster.warnings.extend(warnings.iter().cloned());
+    cluster.warnings.sort();
+    cluster.warnings.truncate(crate::report::build::LIST_CAP);
+    cluster.last_evaluated = Some(stamp);
+    cluster.operator_version = Some(crate::VERSION.to_string());
+    cluster.config_hash = Some(cfg.hash.clone());
+    let mut resources: Vec<ResourceRecord> = facts.resources;
+    resources.extend(collected.namespaces.into_values().flatten());
+    AuditResult {
+        reports,
+        cluster,
+        resources,
+        errors,
+        warnings,
+        stats: collected.stats,
+    }
+}
+
+/// True for states that need attention in a table.
+pub fn noteworthy(s: State) -> bool {
+    !matches!(s, State::Healthy | State::NotApplicable)
+}

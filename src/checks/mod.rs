@@ -1,0 +1,166 @@
+//! Pure check functions: one per recommendation, over typed Kubernetes objects; no I/O, no panics.
+
+pub mod cluster;
+pub mod containers;
+pub mod host;
+pub mod objects;
+pub mod security;
+
+use k8s_openapi::api::core::v1::{
+    ContainerPort, PodSpec, ResourceRequirements, SecurityContext, VolumeMount,
+};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One reason a resource fails a recommendation.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// The container at fault, when there is one.
+    pub container: Option<Arc<str>>,
+    /// One line saying why.
+    pub message: Arc<str>,
+}
+
+impl Finding {
+    /// A finding about a container.
+    pub fn container(c: &ContainerRef<'_>, message: impl std::fmt::Display) -> Finding {
+        Finding {
+            container: Some(c.name.into()),
+            message: format!("{} {}: {message}", c.kind.label(), c.name).into(),
+        }
+    }
+    /// A finding about the object as a whole.
+    pub fn object(message: impl Into<String>) -> Finding {
+        Finding {
+            container: None,
+            message: message.into().into(),
+        }
+    }
+}
+
+/// Which list of the Pod spec a container comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// `spec.containers`.
+    Container,
+    /// `spec.initContainers`.
+    Init,
+    /// `spec.ephemeralContainers`.
+    Ephemeral,
+}
+
+impl ContainerKind {
+    /// Word used in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            ContainerKind::Container => "container",
+            ContainerKind::Init => "init container",
+            ContainerKind::Ephemeral => "ephemeral container",
+        }
+    }
+}
+
+/// A borrowed view of any kind of container.
+#[derive(Debug, Clone, Copy)]
+pub struct ContainerRef<'a> {
+    /// Container name.
+    pub name: &'a str,
+    /// Image as written (empty when absent).
+    pub image: &'a str,
+    /// Which list it is in.
+    pub kind: ContainerKind,
+    /// Its security context.
+    pub security_context: Option<&'a SecurityContext>,
+    /// Its resources (never set on ephemeral containers).
+    pub resources: Option<&'a ResourceRequirements>,
+    /// Declared ports.
+    pub ports: &'a [ContainerPort],
+    /// Volume mounts.
+    pub volume_mounts: &'a [VolumeMount],
+}
+
+/// What a Pod-level check sees: the spec, the Pod's annotations and the containers in scope.
+#[derive(Debug, Clone)]
+pub struct PodView<'a> {
+    /// The Pod spec (or a workload's pod template spec).
+    pub spec: &'a PodSpec,
+    /// The Pod's (or template's) annotations.
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+    /// The containers this recommendation judges (after excludedContainers/excludedImages).
+    pub containers: Vec<ContainerRef<'a>>,
+}
+
+/// Every container of a spec: containers, init containers, ephemeral containers.
+pub fn all_containers(spec: &PodSpec) -> Vec<ContainerRef<'_>> {
+    let mut out = Vec::with_capacity(
+        spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len),
+    );
+    out.extend(
+        spec.containers
+            .iter()
+            .map(|c| plain(c, ContainerKind::Container)),
+    );
+    out.extend(
+        spec.init_containers
+            .iter()
+            .flatten()
+            .map(|c| plain(c, ContainerKind::Init)),
+    );
+    out.extend(
+        spec.ephemeral_containers
+            .iter()
+            .flatten()
+            .map(|c| ContainerRef {
+                name: &c.name,
+                image: c.image.as_deref().unwrap_or(""),
+                kind: ContainerKind::Ephemeral,
+                security_context: c.security_context.as_ref(),
+                resources: None,
+                ports: c.ports.as_deref().unwrap_or(&[]),
+                volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+            }),
+    );
+    out
+}
+
+fn plain(c: &k8s_openapi::api::core::v1::Container, kind: ContainerKind) -> ContainerRef<'_> {
+    ContainerRef {
+        name: &c.name,
+        image: c.image.as_deref().unwrap_or(""),
+        kind,
+        security_context: c.security_context.as_ref(),
+        resources: c.resources.as_ref(),
+        ports: c.ports.as_deref().unwrap_or(&[]),
+        volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+    }
+}
+
+/// True when `image` is named by an `excludedImages` entry (exact, or prefix ending in `*`).
+pub fn image_excluded(image: &str, excluded: &[String]) -> bool {
+    excluded.iter().any(|e| match e.strip_suffix('*') {
+        Some(prefix) => image.starts_with(prefix),
+        None => image == e,
+    })
+}
+
+/// Signature shared by every Pod-level check.
+pub type PodCheck = fn(&PodView<'_>, &crate::config::Params) -> Vec<Finding>;
+
+/// The Pod-level check of a recommendation number, if it has one.
+pub fn pod_check(number: u8) -> Option<PodCheck> {
+    Some(match number {
+        4 => containers::resource_limits,
+        5 => containers::trusted_registries,
+        9 => containers::privilege_escalation,
+        10 => host::host_namespaces,
+        11 => containers::container_ports,
+        12 => containers::readonly_root_filesystem,
+        16 => security::capabilities,
+        17 => security::apparmor,
+        18 => containers::privileged,
+        20 => security::run_as_non_root,
+        22 => host::host_network_ports,
+        23 => host::hostpath_volumes,
+        _ => return None,
+    })
+}

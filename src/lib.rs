@@ -1,0 +1,16 @@
+//! kompliance: evaluates the 24 Azure Security Center container recommendations on Kubernetes objects.
+
+pub mod audit;
+pub mod catalog;
+pub mod checks;
+pub mod config;
+pub mod engine;
+pub mod exempt;
+pub mod model;
+pub mod quantity;
+pub mod report;
+pub mod version;
+pub mod yaml;
+
+/// This build's version, as written in reports.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,235 @@
+//! The `kompliance` command line: audit, catalog, config check, crd.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use kompliance::audit::{self, AuditOptions, output};
+use kompliance::catalog::{CATALOG, Lang, Severity};
+use kompliance::config::Config;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "kompliance",
+    version,
+    about = "Evaluates the 24 Azure Security Center container recommendations on Kubernetes objects"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Audit manifest files, directories or standard input (`-`).
+    Audit(AuditArgs),
+    /// List the recommendations.
+    Catalog {
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = CatalogFormat::Table)]
+        output: CatalogFormat,
+        /// Title language.
+        #[arg(long, value_enum, default_value_t = Lang::En)]
+        lang: Lang,
+    },
+    /// Configuration file commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the CustomResourceDefinitions of the report kinds.
+    Crd,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a ComplianceConfig file without running anything.
+    Check {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CatalogFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    Table,
+    Json,
+    Yaml,
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    High,
+    Medium,
+    Low,
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// Files, directories (read recursively: .yaml, .yml, .json) or `-` for standard input.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// ComplianceConfig file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Exit 1 when a resource is unhealthy at this severity or above.
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Namespace of objects that have none.
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// API server version, for non-vulnerable-kubernetes-version.
+    #[arg(long)]
+    kubernetes_version: Option<String>,
+    /// Title language.
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    lang: Lang,
+    /// Fixed clock (RFC 3339), for exemption expiry and reproducible output.
+    #[arg(long)]
+    now: Option<jiff::Timestamp>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Audit(args) => run_audit(args),
+        Command::Catalog { output, lang } => {
+            let text = match output {
+                CatalogFormat::Json => {
+                    serde_json::to_string_pretty(&CATALOG).unwrap_or_default() + "\n"
+                }
+                CatalogFormat::Table => {
+                    let mut t = format!(
+                        "{:>2}  {:<36} {:<8} {:<18} TITLE\n",
+                        "#", "ID", "SEVERITY", "SCOPE"
+                    );
+                    for r in &CATALOG {
+                        t += &format!(
+                            "{:>2}  {:<36} {:<8} {:<18} {}\n",
+                            r.number,
+                            r.id,
+                            r.severity.as_str(),
+                            format!("{:?}", r.scope),
+                            r.title_in(lang)
+                        );
+                    }
+                    t
+                }
+            };
+            write_stdout(&text)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match Config::load(&file) {
+            Ok(cfg) => {
+                for w in &cfg.warnings {
+                    eprintln!("warning: {w}");
+                }
+                println!("{}: valid (config hash {})", file.display(), cfg.hash);
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                for line in e.lines() {
+                    eprintln!("error: {line}");
+                }
+                ExitCode::from(1)
+            }
+        },
+        Command::Crd => {
+            let docs: Vec<String> = kompliance::report::crds_yaml()
+                .into_iter()
+                .map(|(_, y)| y)
+                .collect();
+            write_stdout(&docs.join("---\n"))
+        }
+    }
+}
+
+fn run_audit(args: AuditArgs) -> ExitCode {
+    let cfg = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                for line in e.lines() {
+                    eprintln!("error: {line}");
+                }
+                return ExitCode::from(2);
+            }
+        },
+        None => Config::default(),
+    };
+    let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let opts = AuditOptions {
+        paths: args.paths,
+        default_namespace: args.namespace,
+        kubernetes_version: args.kubernetes_version,
+        now,
+        lang: args.lang,
+    };
+    let result = audit::run(&cfg, &opts, std::io::stdin().lock());
+    let stdout = std::io::stdout();
+    let text = match args.output {
+        Format::Table => {
+            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            output::table(&result, output::Paint(color), args.lang)
+        }
+        Format::Json => {
+            serde_json::to_string_pretty(&output::list_value(&result)).unwrap_or_default() + "\n"
+        }
+        Format::Yaml => kompliance::yaml::to_string(&output::list_value(&result)),
+        Format::Sarif => {
+            serde_json::to_string_pretty(&audit::sarif::sarif(
+                &result,
+                &cfg,
+                now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            ))
+            .unwrap_or_default()
+                + "\n"
+        }
+    };
+    if write_stdout(&text) != ExitCode::SUCCESS {
+        return ExitCode::from(2);
+    }
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    for e in &result.errors {
+        eprintln!("error: {e}");
+    }
+    if !result.errors.is_empty() {
+        return ExitCode::from(2);
+    }
+    let threshold = args.fail_on.map(|f| match f {
+        FailOn::High => Severity::High,
+        FailOn::Medium => Severity::Medium,
+        FailOn::Low => Severity::Low,
+    });
+    if threshold.is_some_and(|t| result.fails_at(t)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn write_stdout(text: &str) -> ExitCode {
+    let mut lock = std::io::stdout().lock();
+    match lock.write_all(text.as_bytes()).and_then(|_| lock.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: writing output: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
