@@ -3,19 +3,7 @@
 use serde::Serialize;
 
 /// How severe a failing recommendation is.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub enum Severity {
     /// Least severe.
     Low,
@@ -150,10 +138,7 @@ pub struct Recommendation {
 impl Recommendation {
     /// `/providers/Microsoft.Authorization/policyDefinitions/<guid>`.
     pub fn policy_definition_id(&self) -> String {
-        format!(
-            "/providers/Microsoft.Authorization/policyDefinitions/{}",
-            self.policy_guid
-        )
+        format!("/providers/Microsoft.Authorization/policyDefinitions/{}", self.policy_guid)
     }
     /// Title in the given language (`ko` or anything else for English).
     pub fn title_in(&self, lang: Lang) -> &'static str {
@@ -168,10 +153,7 @@ impl Recommendation {
     }
     /// True when this recommendation judges individual containers.
     pub fn container_level(&self) -> bool {
-        matches!(
-            self.number,
-            4 | 5 | 9 | 11 | 12 | 16 | 17 | 18 | 20 | 23 | 24
-        )
+        matches!(self.number, 4 | 5 | 9 | 11 | 12 | 16 | 17 | 18 | 20 | 23 | 24)
     }
 }
 
@@ -185,18 +167,8 @@ pub enum Lang {
     Ko,
 }
 
-const fn p(
-    name: &'static str,
-    kind: ParamKind,
-    default: Option<&'static str>,
-    required: bool,
-) -> ParamSpec {
-    ParamSpec {
-        name,
-        kind,
-        default,
-        required,
-    }
+const fn p(name: &'static str, kind: ParamKind, default: Option<&'static str>, required: bool) -> ParamSpec {
+    ParamSpec { name, kind, default, required }
 }
 
 use ParamKind as K;
@@ -258,10 +230,7 @@ pub static CATALOG: [Recommendation; 24] = [
         policy_guid: "e345eecc-fa47-480f-9e88-67dcc122b164",
         description: "Every container and init container sets resources.limits.cpu and resources.limits.memory, each a valid quantity no larger than the allowed maximum.",
         remediation: "Set resources.limits.cpu and resources.limits.memory on every container, within cpuLimit and memoryLimit.",
-        parameters: &[
-            p("cpuLimit", K::Quantity, Some("\"32\""), false),
-            p("memoryLimit", K::Quantity, Some("\"64Gi\""), false),
-        ],
+        parameters: &[p("cpuLimit", K::Quantity, Some("\"32\""), false), p("memoryLimit", K::Quantity, Some("\"64Gi\""), false)],
     },
     Recommendation {
         number: 5,
@@ -433,12 +402,7 @@ pub static CATALOG: [Recommendation; 24] = [
         policy_guid: "511f5417-5d12-434d-ab2e-816901e72a5e",
         description: "Every container's effective AppArmor profile (container field, annotation, Pod field, else runtime/default) is in allowedProfiles.",
         remediation: "Remove Unconfined AppArmor profiles; use RuntimeDefault or an allowed Localhost profile.",
-        parameters: &[p(
-            "allowedProfiles",
-            K::StringList,
-            Some("[\"runtime/default\"]"),
-            false,
-        )],
+        parameters: &[p("allowedProfiles", K::StringList, Some("[\"runtime/default\"]"), false)],
     },
     Recommendation {
         number: 18,
@@ -478,32 +442,12 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Each container's resolved runAsUser, runAsGroup, supplementalGroups and fsGroup satisfy their rules (by default: not root, non-zero group).",
         remediation: "Set runAsNonRoot: true and a non-zero runAsUser/runAsGroup in the securityContext.",
         parameters: &[
-            p(
-                "runAsUserRule",
-                K::Rule,
-                Some("\"MustRunAsNonRoot\""),
-                false,
-            ),
-            p(
-                "runAsUserRanges",
-                K::Ranges,
-                Some(r#"{"ranges":[]}"#),
-                false,
-            ),
+            p("runAsUserRule", K::Rule, Some("\"MustRunAsNonRoot\""), false),
+            p("runAsUserRanges", K::Ranges, Some(r#"{"ranges":[]}"#), false),
             p("runAsGroupRule", K::Rule, Some("\"MustRunAs\""), false),
             p("runAsGroupRanges", K::Ranges, Some(RANGE_DEFAULT), false),
-            p(
-                "supplementalGroupsRule",
-                K::Rule,
-                Some("\"MayRunAs\""),
-                false,
-            ),
-            p(
-                "supplementalGroupsRanges",
-                K::Ranges,
-                Some(RANGE_DEFAULT),
-                false,
-            ),
+            p("supplementalGroupsRule", K::Rule, Some("\"MayRunAs\""), false),
+            p("supplementalGroupsRanges", K::Ranges, Some(RANGE_DEFAULT), false),
             p("fsGroupRule", K::Rule, Some("\"MayRunAs\""), false),
             p("fsGroupRanges", K::Ranges, Some(RANGE_DEFAULT), false),
         ],
@@ -549,12 +493,7 @@ pub static CATALOG: [Recommendation; 24] = [
         policy_guid: "098fc59e-46c7-4d99-9b16-64990e543d75",
         description: "Every hostPath volume matches an allowedHostPaths prefix (by whole path segments), mounted read-only where the entry requires it.",
         remediation: "Replace hostPath volumes with other volume types, or list the path in allowedHostPaths.",
-        parameters: &[p(
-            "allowedHostPaths",
-            K::HostPaths,
-            Some(r#"{"paths":[]}"#),
-            false,
-        )],
+        parameters: &[p("allowedHostPaths", K::HostPaths, Some(r#"{"paths":[]}"#), false)],
     },
     Recommendation {
         number: 24,
@@ -568,12 +507,7 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "No container image has a vulnerability of the listed severities (from Trivy Operator VulnerabilityReports, or Defender's registry assessment).",
         remediation: "Rebuild the image on patched base images and packages, then redeploy.",
         parameters: &[
-            p(
-                "severities",
-                K::StringList,
-                Some("[\"CRITICAL\",\"HIGH\"]"),
-                false,
-            ),
+            p("severities", K::StringList, Some("[\"CRITICAL\",\"HIGH\"]"), false),
             p("ignoreUnfixed", K::Bool, Some("true"), false),
         ],
     },
@@ -604,11 +538,7 @@ mod tests {
         for (i, r) in CATALOG.iter().enumerate() {
             assert_eq!(r.number as usize, i + 1);
             assert!(seen.insert(r.id), "duplicate id {}", r.id);
-            assert!(
-                r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
-                "{}",
-                r.id
-            );
+            assert!(r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", r.id);
             assert_eq!(r.policy_guid.len(), 36);
             assert!(!r.title_ko.is_empty());
         }
@@ -619,8 +549,7 @@ mod tests {
         for r in &CATALOG {
             for p in r.parameters {
                 if let Some(d) = p.default {
-                    serde_json::from_str::<serde_json::Value>(d)
-                        .unwrap_or_else(|e| panic!("{}.{}: {e}", r.id, p.name));
+                    serde_json::from_str::<serde_json::Value>(d).unwrap_or_else(|e| panic!("{}.{}: {e}", r.id, p.name));
                 }
             }
         }

@@ -25,8 +25,7 @@ impl VulnerabilitySource for NoVulnerabilityData {
 }
 
 /// Reason given for #24 when no vulnerability reports exist.
-pub const NO_VULN_DATA: &str =
-    "no vulnerability data: the Trivy Operator's VulnerabilityReport CRD is not available";
+pub const NO_VULN_DATA: &str = "no vulnerability data: the Trivy Operator's VulnerabilityReport CRD is not available";
 
 /// Whether recommendation `i` is judged at all in namespace `ns` (effect, parameters, namespace scope).
 pub fn rec_active(cfg: &Config, i: usize, ns: &str) -> bool {
@@ -35,11 +34,7 @@ pub fn rec_active(cfg: &Config, i: usize, ns: &str) -> bool {
 }
 
 fn selected(cfg: &Config, i: usize, labels: Option<&BTreeMap<String, String>>) -> bool {
-    cfg.rec(i)
-        .scope
-        .label_selector
-        .as_ref()
-        .is_none_or(|s| s.matches(labels))
+    cfg.rec(i).scope.label_selector.as_ref().is_none_or(|s| s.matches(labels))
 }
 
 /// Evaluates a Pod spec (a Pod's, or a workload's pod template) in namespace `ns`.
@@ -52,10 +47,7 @@ pub fn evaluate_pod(
     vulns: &dyn VulnerabilitySource,
 ) -> Outcomes {
     let all = checks::all_containers(spec);
-    let windows = spec
-        .os
-        .as_ref()
-        .is_some_and(|o| o.name.eq_ignore_ascii_case("windows"));
+    let windows = spec.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows"));
     let mut out = Vec::with_capacity(13);
     for (i, rec) in CATALOG.iter().enumerate() {
         if rec.scope != Scope::Pod || !rec_active(cfg, i, ns) || !selected(cfg, i, labels) {
@@ -65,28 +57,20 @@ pub fn evaluate_pod(
             continue;
         }
         let rc = cfg.rec(i);
-        let containers: Vec<ContainerRef<'_>> =
-            if rc.scope.excluded_containers.is_empty() && rc.scope.excluded_images.is_empty() {
-                all.clone()
-            } else {
-                all.iter()
-                    .filter(|c| {
-                        !rc.scope.excluded_containers.iter().any(|n| n == c.name)
-                            && !image_excluded(c.image, &rc.scope.excluded_images)
-                    })
-                    .copied()
-                    .collect()
-            };
-        let view = PodView {
-            spec,
-            annotations,
-            containers,
+        let containers: Vec<ContainerRef<'_>> = if rc.scope.excluded_containers.is_empty() && rc.scope.excluded_images.is_empty() {
+            all.clone()
+        } else {
+            all.iter()
+                .filter(|c| {
+                    !rc.scope.excluded_containers.iter().any(|n| n == c.name) && !image_excluded(c.image, &rc.scope.excluded_images)
+                })
+                .copied()
+                .collect()
         };
+        let view = PodView { spec, annotations, containers };
         let outcome = match checks::pod_check(rec.number) {
             Some(check) => Outcome::from_findings(check(&view, &rc.params)),
-            None => vulns
-                .image_vulnerabilities(ns, &view)
-                .unwrap_or_else(|| Outcome::NotEvaluated(Arc::from(NO_VULN_DATA))),
+            None => vulns.image_vulnerabilities(ns, &view).unwrap_or_else(|| Outcome::NotEvaluated(Arc::from(NO_VULN_DATA))),
         };
         out.push((i as u8, outcome));
     }
@@ -96,16 +80,10 @@ pub fn evaluate_pod(
 /// Evaluates a Service (#21); the API server's own Service is not judged.
 pub fn evaluate_service(ns: &str, svc: &Service, cfg: &Config) -> Outcomes {
     let i = crate::catalog::idx(21);
-    if checks::objects::is_api_service(svc)
-        || !rec_active(cfg, i, ns)
-        || !selected(cfg, i, svc.metadata.labels.as_ref())
-    {
+    if checks::objects::is_api_service(svc) || !rec_active(cfg, i, ns) || !selected(cfg, i, svc.metadata.labels.as_ref()) {
         return vec![];
     }
-    vec![(
-        i as u8,
-        Outcome::from_findings(checks::objects::service_ports(svc, &cfg.rec(i).params)),
-    )]
+    vec![(i as u8, Outcome::from_findings(checks::objects::service_ports(svc, &cfg.rec(i).params)))]
 }
 
 /// Evaluates an Ingress (#13).
@@ -114,8 +92,5 @@ pub fn evaluate_ingress(ns: &str, ing: &Ingress, cfg: &Config) -> Outcomes {
     if !rec_active(cfg, i, ns) || !selected(cfg, i, ing.metadata.labels.as_ref()) {
         return vec![];
     }
-    vec![(
-        i as u8,
-        Outcome::from_findings(checks::objects::https_only_ingress(ing, &cfg.rec(i).params)),
-    )]
+    vec![(i as u8, Outcome::from_findings(checks::objects::https_only_ingress(ing, &cfg.rec(i).params)))]
 }

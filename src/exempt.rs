@@ -32,18 +32,9 @@ pub enum AnnotationExemption {
 }
 
 /// Reads a resource's annotations; a malformed `exempt-until` yields a warning and no exemption.
-pub fn annotation_exemption(
-    cfg: &Config,
-    rec: &ResourceRecord,
-    today: Date,
-    warnings: &mut Vec<String>,
-) -> AnnotationExemption {
+pub fn annotation_exemption(cfg: &Config, rec: &ResourceRecord, today: Date, warnings: &mut Vec<String>) -> AnnotationExemption {
     let a = &rec.annotations;
-    let Some(list) = a
-        .exempt
-        .as_deref()
-        .filter(|_| cfg.allow_annotation_exemptions)
-    else {
+    let Some(list) = a.exempt.as_deref().filter(|_| cfg.allow_annotation_exemptions) else {
         return AnnotationExemption::None;
     };
     let until = match a.until.as_deref() {
@@ -51,7 +42,8 @@ pub fn annotation_exemption(
         Some(s) => match parse_date(s) {
             Some(d) => Some(d),
             None => {
-                warnings.push(format!("{}: kompliance.dev/exempt-until {s:?} is not a date YYYY-MM-DD; the exemption does not apply", rec.key));
+                warnings
+                    .push(format!("{}: kompliance.dev/exempt-until {s:?} is not a date YYYY-MM-DD; the exemption does not apply", rec.key));
                 return AnnotationExemption::None;
             }
         },
@@ -59,63 +51,31 @@ pub fn annotation_exemption(
     if until.is_some_and(|u| today > u) {
         return AnnotationExemption::None;
     }
-    let ids: Vec<String> = list
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    for id in ids
-        .iter()
-        .filter(|id| *id != "*" && crate::catalog::by_id(id).is_none())
-    {
-        warnings.push(format!(
-            "{}: kompliance.dev/exempt names unknown recommendation {id:?}",
-            rec.key
-        ));
+    let ids: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    for id in ids.iter().filter(|id| *id != "*" && crate::catalog::by_id(id).is_none()) {
+        warnings.push(format!("{}: kompliance.dev/exempt names unknown recommendation {id:?}", rec.key));
     }
-    let reason = a
-        .reason
-        .clone()
-        .filter(|r| !r.trim().is_empty())
-        .unwrap_or_else(|| "no reason given (kompliance.dev/exempt-reason)".into());
+    let reason =
+        a.reason.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| "no reason given (kompliance.dev/exempt-reason)".into());
     AnnotationExemption::Valid { ids, reason, until }
 }
 
 /// The exemption (config rules first, then annotations) that turns a failing verdict into Exempt, if any.
-pub fn find(
-    cfg: &Config,
-    id: &str,
-    rec: &ResourceRecord,
-    ann: &AnnotationExemption,
-    today: Date,
-) -> Option<Exemption> {
+pub fn find(cfg: &Config, id: &str, rec: &ResourceRecord, ann: &AnnotationExemption, today: Date) -> Option<Exemption> {
     for rule in &cfg.exemptions {
         let applies = rule.recommendations.iter().any(|r| r == "*" || r == id)
             && (rule.namespaces.is_empty() || rule.namespaces.contains(&rec.key.namespace))
             && (rule.kinds.is_empty() || rule.kinds.contains(&rec.key.kind))
             && (rule.names.is_empty() || rule.names.iter().any(|g| g.is_match(&rec.key.name)))
-            && rule
-                .label_selector
-                .as_ref()
-                .is_none_or(|s| s.matches(Some(&rec.labels)))
+            && rule.label_selector.as_ref().is_none_or(|s| s.matches(Some(&rec.labels)))
             && rule.expires.is_none_or(|e| today <= e);
         if applies {
-            return Some(Exemption {
-                reason: rule.reason.clone(),
-                source: "config",
-                until: rule.expires.map(|d| d.to_string()),
-            });
+            return Some(Exemption { reason: rule.reason.clone(), source: "config", until: rule.expires.map(|d| d.to_string()) });
         }
     }
     match ann {
-        AnnotationExemption::Valid { ids, reason, until }
-            if ids.iter().any(|i| i == "*" || i == id) =>
-        {
-            Some(Exemption {
-                reason: reason.clone(),
-                source: "annotation",
-                until: until.map(|d| d.to_string()),
-            })
+        AnnotationExemption::Valid { ids, reason, until } if ids.iter().any(|i| i == "*" || i == id) => {
+            Some(Exemption { reason: reason.clone(), source: "annotation", until: until.map(|d| d.to_string()) })
         }
         _ => None,
     }

@@ -9,11 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "kompliance",
-    version,
-    about = "Evaluates the 24 Azure Security Center container recommendations on Kubernetes objects"
-)]
+#[command(name = "kompliance", version, about = "Evaluates the 24 Azure Security Center container recommendations on Kubernetes objects")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,14 +101,9 @@ fn main() -> ExitCode {
         Command::Audit(args) => run_audit(args),
         Command::Catalog { output, lang } => {
             let text = match output {
-                CatalogFormat::Json => {
-                    serde_json::to_string_pretty(&CATALOG).unwrap_or_default() + "\n"
-                }
+                CatalogFormat::Json => serde_json::to_string_pretty(&CATALOG).unwrap_or_default() + "\n",
                 CatalogFormat::Table => {
-                    let mut t = format!(
-                        "{:>2}  {:<36} {:<8} {:<18} TITLE\n",
-                        "#", "ID", "SEVERITY", "SCOPE"
-                    );
+                    let mut t = format!("{:>2}  {:<36} {:<8} {:<18} TITLE\n", "#", "ID", "SEVERITY", "SCOPE");
                     for r in &CATALOG {
                         t += &format!(
                             "{:>2}  {:<36} {:<8} {:<18} {}\n",
@@ -128,9 +119,7 @@ fn main() -> ExitCode {
             };
             write_stdout(&text)
         }
-        Command::Config {
-            command: ConfigCommand::Check { file },
-        } => match Config::load(&file) {
+        Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
             Ok(cfg) => {
                 for w in &cfg.warnings {
                     eprintln!("warning: {w}");
@@ -146,10 +135,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Crd => {
-            let docs: Vec<String> = kompliance::report::crds_yaml()
-                .into_iter()
-                .map(|(_, y)| y)
-                .collect();
+            let docs: Vec<String> = kompliance::report::crds_yaml().into_iter().map(|(_, y)| y).collect();
             write_stdout(&docs.join("---\n"))
         }
     }
@@ -183,17 +169,11 @@ fn run_audit(args: AuditArgs) -> ExitCode {
             let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
             output::table(&result, output::Paint(color), args.lang)
         }
-        Format::Json => {
-            serde_json::to_string_pretty(&output::list_value(&result)).unwrap_or_default() + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(&output::list_value(&result)).unwrap_or_default() + "\n",
         Format::Yaml => kompliance::yaml::to_string(&output::list_value(&result)),
         Format::Sarif => {
-            serde_json::to_string_pretty(&audit::sarif::sarif(
-                &result,
-                &cfg,
-                now.to_zoned(jiff::tz::TimeZone::UTC).date(),
-            ))
-            .unwrap_or_default()
+            serde_json::to_string_pretty(&audit::sarif::sarif(&result, &cfg, now.to_zoned(jiff::tz::TimeZone::UTC).date()))
+                .unwrap_or_default()
                 + "\n"
         }
     };
@@ -214,11 +194,7 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         FailOn::Medium => Severity::Medium,
         FailOn::Low => Severity::Low,
     });
-    if threshold.is_some_and(|t| result.fails_at(t)) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    if threshold.is_some_and(|t| result.fails_at(t)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

@@ -18,11 +18,7 @@ pub enum Outcome {
 impl Outcome {
     /// Outcome of a check's findings.
     pub fn from_findings(f: Vec<Finding>) -> Outcome {
-        if f.is_empty() {
-            Outcome::Pass
-        } else {
-            Outcome::Fail(f)
-        }
+        if f.is_empty() { Outcome::Pass } else { Outcome::Fail(f) }
     }
 
     /// Combines two Pods' outcomes of one resource: Fail wins, then NotEvaluated, then Pass.
@@ -120,14 +116,7 @@ pub struct ResourceRecord {
 impl ResourceRecord {
     /// A record with no outcomes yet.
     pub fn new(key: ResourceKey) -> Self {
-        ResourceRecord {
-            key,
-            labels: BTreeMap::new(),
-            annotations: ExemptAnnotations::default(),
-            pods: 0,
-            outcomes: vec![],
-            origin: None,
-        }
+        ResourceRecord { key, labels: BTreeMap::new(), annotations: ExemptAnnotations::default(), pods: 0, outcomes: vec![], origin: None }
     }
 
     /// Merges one object's outcomes into this resource.
@@ -143,10 +132,7 @@ impl ResourceRecord {
 
     /// The outcome for a catalogue index.
     pub fn outcome(&self, i: usize) -> Option<&Outcome> {
-        self.outcomes
-            .iter()
-            .find(|(j, _)| *j as usize == i)
-            .map(|(_, o)| o)
+        self.outcomes.iter().find(|(j, _)| *j as usize == i).map(|(_, o)| o)
     }
 }
 
@@ -168,56 +154,37 @@ pub struct OwnerIndex {
 impl OwnerIndex {
     /// Records that `kind/name` in `ns` is controlled by `owner`.
     pub fn insert(&mut self, ns: &str, kind: &str, name: &str, owner: Owner) {
-        self.owners
-            .insert((ns.to_string(), kind.to_string(), name.to_string()), owner);
+        self.owners.insert((ns.to_string(), kind.to_string(), name.to_string()), owner);
     }
 
     /// Forgets an object.
     pub fn remove(&mut self, ns: &str, kind: &str, name: &str) {
-        self.owners
-            .remove(&(ns.to_string(), kind.to_string(), name.to_string()));
+        self.owners.remove(&(ns.to_string(), kind.to_string(), name.to_string()));
     }
 
     /// The top-level owner of an object whose controller is `owner`; `pod_template_hash` helps when the ReplicaSet is unknown.
     pub fn top_level(&self, ns: &str, owner: &Owner, pod_template_hash: Option<&str>) -> Owner {
         let mut current = owner.clone();
         for _ in 0..4 {
-            match self
-                .owners
-                .get(&(ns.to_string(), current.kind.clone(), current.name.clone()))
-            {
+            match self.owners.get(&(ns.to_string(), current.kind.clone(), current.name.clone())) {
                 Some(next) => current = next.clone(),
                 None => break,
             }
         }
         if current.kind == "ReplicaSet"
             && let Some(hash) = pod_template_hash.filter(|h| !h.is_empty())
-            && let Some(deploy) = current
-                .name
-                .strip_suffix(hash)
-                .and_then(|n| n.strip_suffix('-'))
+            && let Some(deploy) = current.name.strip_suffix(hash).and_then(|n| n.strip_suffix('-'))
             && !deploy.is_empty()
         {
-            return Owner {
-                kind: "Deployment".into(),
-                name: deploy.to_string(),
-            };
+            return Owner { kind: "Deployment".into(), name: deploy.to_string() };
         }
         current
     }
 }
 
 /// The controlling owner in a list of owner references (controller: true, else the first).
-pub fn controller_of(
-    refs: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>,
-) -> Option<Owner> {
+pub fn controller_of(refs: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>) -> Option<Owner> {
     let refs = refs?;
-    let r = refs
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .or_else(|| refs.first())?;
-    Some(Owner {
-        kind: r.kind.clone(),
-        name: r.name.clone(),
-    })
+    let r = refs.iter().find(|r| r.controller == Some(true)).or_else(|| refs.first())?;
+    Some(Owner { kind: r.kind.clone(), name: r.name.clone() })
 }

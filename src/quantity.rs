@@ -96,9 +96,7 @@ impl Quantity {
                 if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(syntax());
                 }
-                let e: i64 = body
-                    .parse()
-                    .map_err(|_| QuantityError::Range(s.to_string()))?;
+                let e: i64 = body.parse().map_err(|_| QuantityError::Range(s.to_string()))?;
                 if e > MAX_EXP as i64 {
                     return Err(QuantityError::Range(s.to_string()));
                 }
@@ -111,12 +109,7 @@ impl Quantity {
         if negative {
             mantissa = -mantissa;
         }
-        Ok(Quantity {
-            mantissa,
-            exp10,
-            exp2,
-            text: text.to_string(),
-        })
+        Ok(Quantity { mantissa, exp10, exp2, text: text.to_string() })
     }
 
     /// The text as written.
@@ -199,14 +192,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax() {
-        for s in [
-            "", "abc", "1.2.3", "1KB", "1 Gi", "Gi", "1e", "1e1.5", "-", ".", "1kk", "1K", "0x10",
-        ] {
+        for s in ["", "abc", "1.2.3", "1KB", "1 Gi", "Gi", "1e", "1e1.5", "-", ".", "1kk", "1K", "0x10"] {
             assert!(Quantity::parse(s).is_err(), "{s:?} parsed");
         }
-        assert!(matches!(
-            Quantity::parse("1e999999"),
-            Err(QuantityError::Range(_))
-        ));
+        assert!(matches!(Quantity::parse("1e999999"), Err(QuantityError::Range(_))));
     }
 }

@@ -16,11 +16,7 @@ pub struct Version {
 impl Version {
     /// Builds a version from its parts.
     pub const fn new(major: u32, minor: u32, patch: u32) -> Self {
-        Version {
-            major,
-            minor,
-            patch,
-        }
+        Version { major, minor, patch }
     }
 
     /// Parses after stripping a leading `v` and any `-...` or `+...` suffix; `None` when not numeric.
@@ -39,11 +35,7 @@ impl Version {
                 None => Some(0),
             }
         };
-        let v = Version {
-            major: next(true)?,
-            minor: next(true)?,
-            patch: next(false)?,
-        };
+        let v = Version { major: next(true)?, minor: next(true)?, patch: next(false)? };
         if parts.next().is_some() {
             return None;
         }
@@ -70,10 +62,7 @@ mod tests {
 
     #[test]
     fn strips_prefix_and_suffixes() {
-        assert_eq!(
-            Version::parse("v1.28.3-gke.1"),
-            Some(Version::new(1, 28, 3))
-        );
+        assert_eq!(Version::parse("v1.28.3-gke.1"), Some(Version::new(1, 28, 3)));
         assert_eq!(Version::parse("1.13.4+k3s1"), Some(Version::new(1, 13, 4)));
         assert_eq!(Version::parse("1.29"), Some(Version::new(1, 29, 0)));
         assert_eq!(Version::parse("latest"), None);

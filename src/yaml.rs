@@ -30,11 +30,7 @@ pub fn split_documents<'a>(text: &'a str) -> Vec<Document<'a>> {
             !t.is_empty() && !t.starts_with('#') && t != "..."
         });
         if has_content {
-            docs.push(Document {
-                index,
-                start_line: first_line,
-                text: chunk,
-            });
+            docs.push(Document { index, start_line: first_line, text: chunk });
         }
     };
     for (line_no, line) in (1..).zip(text.split_inclusive('\n')) {
@@ -123,20 +119,12 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<(T, Option<DuplicateKey
 }
 
 /// Like [`decode`], for any [`Decode`].
-pub fn decode_with<X: Decode>(
-    text: &str,
-    x: &X,
-) -> Result<(X::Out, Option<DuplicateKey>), DecodeError> {
+pub fn decode_with<X: Decode>(text: &str, x: &X) -> Result<(X::Out, Option<DuplicateKey>), DecodeError> {
     match run_saphyr(text, x, DuplicateKeyPolicy::Error) {
         Ok(v) => Ok((v, None)),
         Err(YamlError::DuplicateMappingKey { key, location }) => {
-            let dup = DuplicateKey {
-                line: location.line() as usize,
-                key: key.unwrap_or_else(|| "?".into()),
-            };
-            run_saphyr(text, x, DuplicateKeyPolicy::LastWins)
-                .map(|v| (v, Some(dup)))
-                .map_err(|e| explain(text, x, &e))
+            let dup = DuplicateKey { line: location.line() as usize, key: key.unwrap_or_else(|| "?".into()) };
+            run_saphyr(text, x, DuplicateKeyPolicy::LastWins).map(|v| (v, Some(dup))).map_err(|e| explain(text, x, &e))
         }
         Err(e) => Err(explain(text, x, &e)),
     }
@@ -145,30 +133,20 @@ pub fn decode_with<X: Decode>(
 /// Re-runs a failed decode with path tracking to name the field at fault.
 fn explain<X: Decode>(text: &str, x: &X, first: &YamlError) -> DecodeError {
     let mut track = serde_path_to_error::Track::new();
-    let _ = serde_saphyr::with_deserializer_from_str_with_options(
-        text,
-        options(DuplicateKeyPolicy::LastWins),
-        |de| x.run(serde_path_to_error::Deserializer::new(de, &mut track)),
-    );
+    let _ = serde_saphyr::with_deserializer_from_str_with_options(text, options(DuplicateKeyPolicy::LastWins), |de| {
+        x.run(serde_path_to_error::Deserializer::new(de, &mut track))
+    });
     let p = track.path().to_string();
     let field = (p != "." && !p.is_empty()).then_some(p);
-    DecodeError {
-        line: line_of(first),
-        field,
-        message: plain_message(first),
-    }
+    DecodeError { line: line_of(first), field, message: plain_message(first) }
 }
 
 /// Decodes a whole file strictly (duplicate keys are errors); used for configuration.
 pub fn from_str_strict<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_saphyr::from_str_with_options::<T>(text, options(DuplicateKeyPolicy::Error)).map_err(
-        |e| {
-            let line = line_of(&e)
-                .map(|l| format!("line {l}: "))
-                .unwrap_or_default();
-            format!("{line}{}", plain_message(&e))
-        },
-    )
+    serde_saphyr::from_str_with_options::<T>(text, options(DuplicateKeyPolicy::Error)).map_err(|e| {
+        let line = line_of(&e).map(|l| format!("line {l}: ")).unwrap_or_default();
+        format!("{line}{}", plain_message(&e))
+    })
 }
 
 /// Serialises a value as YAML.
@@ -183,8 +161,7 @@ mod tests {
 
     #[test]
     fn splits_like_kubectl() {
-        let text =
-            "a: 1\n---\n# only a comment\n---   \nb: 2\n--- # not a separator for kubectl\nc: 3\n";
+        let text = "a: 1\n---\n# only a comment\n---   \nb: 2\n--- # not a separator for kubectl\nc: 3\n";
         let docs = split_documents(text);
         assert_eq!(docs.len(), 2);
         assert_eq!((docs[0].index, docs[0].start_line), (1, 1));
@@ -201,23 +178,14 @@ mod tests {
             flag: bool,
         }
         let (t, dup) = decode::<T>("mode: 0400\nname: yes\nflag: yes\n").unwrap();
-        assert_eq!(
-            (t.mode, t.name.as_str(), t.flag, dup),
-            (256, "yes", true, None)
-        );
+        assert_eq!((t.mode, t.name.as_str(), t.flag, dup), (256, "yes", true, None));
     }
 
     #[test]
     fn duplicate_key_warns_and_last_value_wins() {
         let (m, dup) = decode::<BTreeMap<String, i64>>("a: 1\nb: 2\na: 3\n").unwrap();
         assert_eq!(m["a"], 3);
-        assert_eq!(
-            dup,
-            Some(DuplicateKey {
-                line: 3,
-                key: "a".into()
-            })
-        );
+        assert_eq!(dup, Some(DuplicateKey { line: 3, key: "a".into() }));
     }
 
     #[test]

@@ -5,10 +5,7 @@ use crate::catalog::idx;
 use crate::checks::cluster::{VersionVerdict, kubernetes_version};
 use crate::config::{Config, Effect};
 use crate::engine::{self, VulnerabilitySource};
-use crate::model::{
-    ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord,
-    controller_of,
-};
+use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -74,11 +71,7 @@ impl<'c> Collector<'c> {
     /// Counts an object of a kind that is not judged.
     pub fn skip_kind(&mut self, kind: &str) {
         self.stats.objects += 1;
-        *self
-            .stats
-            .skipped_kinds
-            .entry(kind.to_string())
-            .or_default() += 1;
+        *self.stats.skipped_kinds.entry(kind.to_string()).or_default() += 1;
     }
 
     /// Counts a document that is not a Kubernetes object.
@@ -102,11 +95,7 @@ impl<'c> Collector<'c> {
     }
 
     fn namespace_of(&mut self, meta: &ObjectMeta) -> Option<String> {
-        let ns = meta
-            .namespace
-            .clone()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| self.default_ns.clone());
+        let ns = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.default_ns.clone());
         if self.cfg.globally_excluded(&ns) {
             self.stats.excluded += 1;
             return None;
@@ -115,19 +104,9 @@ impl<'c> Collector<'c> {
         Some(ns)
     }
 
-    fn add(
-        &mut self,
-        ns: String,
-        owner: Owner,
-        hash: Option<String>,
-        mut rec: ResourceRecord,
-        authoritative: bool,
-    ) {
+    fn add(&mut self, ns: String, owner: Owner, hash: Option<String>, mut rec: ResourceRecord, authoritative: bool) {
         self.intern(&mut rec.outcomes);
-        match self
-            .pending
-            .get_mut(&(ns.clone(), owner.clone(), hash.clone()))
-        {
+        match self.pending.get_mut(&(ns.clone(), owner.clone(), hash.clone())) {
             Some((existing, auth)) => {
                 existing.pods += rec.pods;
                 if authoritative && !*auth {
@@ -151,10 +130,7 @@ impl<'c> Collector<'c> {
             Parsed::Pod(pod) => {
                 let meta = &pod.metadata;
                 let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-                let mirror = meta
-                    .annotations
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+                let mirror = meta.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
                 if matches!(phase, Some("Succeeded" | "Failed")) || mirror {
                     self.stats.skipped_pods += 1;
                     return;
@@ -164,28 +140,11 @@ impl<'c> Collector<'c> {
                 };
                 let name = meta.name.clone().unwrap_or_default();
                 let spec = pod.spec.clone().unwrap_or_default();
-                let outcomes = engine::evaluate_pod(
-                    &ns,
-                    &spec,
-                    meta.labels.as_ref(),
-                    meta.annotations.as_ref(),
-                    self.cfg,
-                    self.vulns,
-                );
-                let hash = meta
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("pod-template-hash"))
-                    .cloned();
+                let outcomes = engine::evaluate_pod(&ns, &spec, meta.labels.as_ref(), meta.annotations.as_ref(), self.cfg, self.vulns);
+                let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
                 let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()) {
                     Some(o) => (o, false),
-                    None => (
-                        Owner {
-                            kind: "Pod".into(),
-                            name: name.clone(),
-                        },
-                        true,
-                    ),
+                    None => (Owner { kind: "Pod".into(), name: name.clone() }, true),
                 };
                 let rec = record(&ns, &owner, meta, None, outcomes, 1, origin);
                 self.add(ns, owner, hash, rec, authoritative);
@@ -210,10 +169,7 @@ impl<'c> Collector<'c> {
                     self.cfg,
                     self.vulns,
                 );
-                let me = Owner {
-                    kind: kind.clone(),
-                    name,
-                };
+                let me = Owner { kind: kind.clone(), name };
                 let rec = record(&ns, &me, meta, tmeta, outcomes, 0, origin);
                 self.add(ns, me, None, rec, true);
             }
@@ -222,18 +178,12 @@ impl<'c> Collector<'c> {
                     return;
                 };
                 let svc_obj = k8s_openapi::api::core::v1::Service {
-                    metadata: ObjectMeta {
-                        namespace: Some(ns.clone()),
-                        ..svc.metadata.clone()
-                    },
+                    metadata: ObjectMeta { namespace: Some(ns.clone()), ..svc.metadata.clone() },
                     spec: svc.spec.clone(),
                     status: None,
                 };
                 let outcomes = engine::evaluate_service(&ns, &svc_obj, self.cfg);
-                let me = Owner {
-                    kind: "Service".into(),
-                    name: svc.metadata.name.clone().unwrap_or_default(),
-                };
+                let me = Owner { kind: "Service".into(), name: svc.metadata.name.clone().unwrap_or_default() };
                 let rec = record(&ns, &me, &svc.metadata, None, outcomes, 0, origin);
                 self.add(ns, me, None, rec, true);
             }
@@ -250,10 +200,7 @@ impl<'c> Collector<'c> {
                     status: None,
                 };
                 let outcomes = engine::evaluate_ingress(&ns, &ing_obj, self.cfg);
-                let me = Owner {
-                    kind: "Ingress".into(),
-                    name: ing.metadata.name.clone().unwrap_or_default(),
-                };
+                let me = Owner { kind: "Ingress".into(), name: ing.metadata.name.clone().unwrap_or_default() };
                 let rec = record(&ns, &me, &ing.metadata, None, outcomes, 0, origin);
                 self.add(ns, me, None, rec, true);
             }
@@ -261,10 +208,7 @@ impl<'c> Collector<'c> {
                 let i = idx(15);
                 let mut rec = record(
                     "",
-                    &Owner {
-                        kind: "Node".into(),
-                        name: node.metadata.name.clone().unwrap_or_default(),
-                    },
+                    &Owner { kind: "Node".into(), name: node.metadata.name.clone().unwrap_or_default() },
                     &node.metadata,
                     None,
                     vec![],
@@ -272,32 +216,19 @@ impl<'c> Collector<'c> {
                     origin,
                 );
                 if self.cfg.rec(i).effect == Effect::Audit {
-                    let version = node
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.node_info.as_ref())
-                        .and_then(|n| n.kubelet_version.as_deref())
-                        .unwrap_or("");
+                    let version =
+                        node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()).unwrap_or("");
                     let outcome = if version.is_empty() {
                         Outcome::NotEvaluated("status.nodeInfo.kubeletVersion is not set".into())
                     } else {
-                        version_outcome(kubernetes_version(
-                            "kubelet",
-                            version,
-                            &self.cfg.rec(i).params,
-                        ))
+                        version_outcome(kubernetes_version("kubelet", version, &self.cfg.rec(i).params))
                     };
                     rec.outcomes.push((i as u8, outcome));
                 }
                 self.nodes.push(rec);
             }
             Parsed::Namespace(meta) => {
-                if let Some(n) = meta
-                    .metadata
-                    .name
-                    .as_ref()
-                    .filter(|n| !self.cfg.globally_excluded(n))
-                {
+                if let Some(n) = meta.metadata.name.as_ref().filter(|n| !self.cfg.globally_excluded(n)) {
                     self.namespaces.insert(n.clone());
                 }
             }
@@ -308,16 +239,8 @@ impl<'c> Collector<'c> {
     pub fn finish(self) -> Collected {
         let mut merged: BTreeMap<ResourceKey, (ResourceRecord, bool)> = BTreeMap::new();
         for ((ns, owner, hash), (mut rec, auth)) in self.pending {
-            let top = if owner.kind == "Pod" {
-                owner
-            } else {
-                self.owners.top_level(&ns, &owner, hash.as_deref())
-            };
-            let key = ResourceKey {
-                namespace: ns,
-                kind: top.kind,
-                name: top.name,
-            };
+            let top = if owner.kind == "Pod" { owner } else { self.owners.top_level(&ns, &owner, hash.as_deref()) };
+            let key = ResourceKey { namespace: ns, kind: top.kind, name: top.name };
             rec.key = key.clone();
             match merged.get_mut(&key) {
                 Some((existing, existing_auth)) => {
@@ -336,21 +259,13 @@ impl<'c> Collector<'c> {
                 }
             }
         }
-        let mut namespaces: BTreeMap<String, Vec<ResourceRecord>> =
-            self.namespaces.into_iter().map(|n| (n, vec![])).collect();
+        let mut namespaces: BTreeMap<String, Vec<ResourceRecord>> = self.namespaces.into_iter().map(|n| (n, vec![])).collect();
         for (key, (rec, _)) in merged {
-            namespaces
-                .entry(key.namespace.clone())
-                .or_default()
-                .push(rec);
+            namespaces.entry(key.namespace.clone()).or_default().push(rec);
         }
         let mut nodes = self.nodes;
         nodes.sort_by(|a, b| a.key.cmp(&b.key));
-        Collected {
-            namespaces,
-            nodes,
-            stats: self.stats,
-        }
+        Collected { namespaces, nodes, stats: self.stats }
     }
 }
 
@@ -372,16 +287,9 @@ fn record(
     pods: u32,
     origin: Origin,
 ) -> ResourceRecord {
-    let mut rec = ResourceRecord::new(ResourceKey {
-        namespace: ns.to_string(),
-        kind: me.kind.clone(),
-        name: me.name.clone(),
-    });
+    let mut rec = ResourceRecord::new(ResourceKey { namespace: ns.to_string(), kind: me.kind.clone(), name: me.name.clone() });
     rec.labels = meta.labels.clone().unwrap_or_default();
-    rec.annotations = ExemptAnnotations::read(&[
-        meta.annotations.as_ref(),
-        template.and_then(|t| t.annotations.as_ref()),
-    ]);
+    rec.annotations = ExemptAnnotations::read(&[meta.annotations.as_ref(), template.and_then(|t| t.annotations.as_ref())]);
     rec.pods = pods;
     rec.outcomes = outcomes;
     rec.origin = Some(origin);

@@ -58,9 +58,7 @@ impl WorkloadDoc {
     pub fn pod_template(&self) -> Option<&PodTemplateSpec> {
         self.template.as_ref().or_else(|| {
             let spec = self.spec.as_ref()?;
-            spec.template
-                .as_ref()
-                .or_else(|| spec.job_template.as_ref()?.spec.as_ref()?.template.as_ref())
+            spec.template.as_ref().or_else(|| spec.job_template.as_ref()?.spec.as_ref()?.template.as_ref())
         })
     }
 }
@@ -161,21 +159,12 @@ pub enum Parsed {
 }
 
 /// Kinds whose pod template the audit evaluates.
-pub const WORKLOAD_KINDS: [&str; 8] = [
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "ReplicaSet",
-    "ReplicationController",
-    "Job",
-    "CronJob",
-    "PodTemplate",
-];
+pub const WORKLOAD_KINDS: [&str; 8] =
+    ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "PodTemplate"];
 
 /// True for kinds the audit decodes.
 pub fn is_judged_kind(kind: &str) -> bool {
-    matches!(kind, "Pod" | "Service" | "Ingress" | "Node" | "Namespace")
-        || WORKLOAD_KINDS.contains(&kind)
+    matches!(kind, "Pod" | "Service" | "Ingress" | "Node" | "Namespace") || WORKLOAD_KINDS.contains(&kind)
 }
 
 /// Decodes an object of a judged kind from any serde deserializer.

@@ -55,11 +55,7 @@ impl AuditResult {
         let sev = |s: &crate::report::Summary| match threshold {
             Severity::High => s.unhealthy_by_severity.high,
             Severity::Medium => s.unhealthy_by_severity.high + s.unhealthy_by_severity.medium,
-            Severity::Low => {
-                s.unhealthy_by_severity.high
-                    + s.unhealthy_by_severity.medium
-                    + s.unhealthy_by_severity.low
-            }
+            Severity::Low => s.unhealthy_by_severity.high + s.unhealthy_by_severity.medium + s.unhealthy_by_severity.low,
         };
         sev(&self.cluster.summary) > 0
     }
@@ -75,18 +71,9 @@ fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
     for n in [1, 2, 6, 7, 8, 14, 24] {
         facts.unavailable.insert(idx(n), azure.to_string());
     }
-    facts.unavailable.insert(
-        idx(3),
-        "needs a live cluster (add-on Deployments) or Azure access".into(),
-    );
-    facts.unavailable.insert(
-        idx(19),
-        "needs a live API server (SubjectAccessReview probe)".into(),
-    );
-    facts.unavailable.insert(
-        idx(15),
-        "no API server version (--kubernetes-version) and no Nodes in the input".into(),
-    );
+    facts.unavailable.insert(idx(3), "needs a live cluster (add-on Deployments) or Azure access".into());
+    facts.unavailable.insert(idx(19), "needs a live API server (SubjectAccessReview probe)".into());
+    facts.unavailable.insert(idx(15), "no API server version (--kubernetes-version) and no Nodes in the input".into());
 }
 
 /// Runs an audit over the given inputs.
@@ -111,37 +98,20 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
             reader.read_path(p);
         }
     }
-    let Reader {
-        collector,
-        errors,
-        mut warnings,
-    } = reader;
+    let Reader { collector, errors, mut warnings } = reader;
     let collected = collector.finish();
     let today = opts.now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let bopts = BuildOptions {
-        lang: opts.lang,
-        today,
-        show_pods: false,
-    };
+    let bopts = BuildOptions { lang: opts.lang, today, show_pods: false };
 
-    let mut facts = ClusterFacts {
-        resources: collected.nodes,
-        ..Default::default()
-    };
+    let mut facts = ClusterFacts { resources: collected.nodes, ..Default::default() };
     offline_reasons(cfg, &mut facts);
     let i15 = idx(15);
     if let Some(v) = &opts.kubernetes_version
         && cfg.rec(i15).effect == Effect::Audit
     {
-        let mut cp = ResourceRecord::new(ResourceKey {
-            namespace: String::new(),
-            kind: "ControlPlane".into(),
-            name: "kube-apiserver".into(),
-        });
-        cp.outcomes.push((
-            i15 as u8,
-            version_outcome(kubernetes_version("API server", v, &cfg.rec(i15).params)),
-        ));
+        let mut cp =
+            ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "ControlPlane".into(), name: "kube-apiserver".into() });
+        cp.outcomes.push((i15 as u8, version_outcome(kubernetes_version("API server", v, &cfg.rec(i15).params))));
         facts.resources.insert(0, cp);
     }
 
@@ -165,14 +135,7 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     cluster.config_hash = Some(cfg.hash.clone());
     let mut resources: Vec<ResourceRecord> = facts.resources;
     resources.extend(collected.namespaces.into_values().flatten());
-    AuditResult {
-        reports,
-        cluster,
-        resources,
-        errors,
-        warnings,
-        stats: collected.stats,
-    }
+    AuditResult { reports, cluster, resources, errors, warnings, stats: collected.stats }
 }
 
 /// True for states that need attention in a table.

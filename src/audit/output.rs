@@ -7,11 +7,8 @@ use std::fmt::Write as _;
 
 /// The report objects the operator would write, as one `v1/List`.
 pub fn list_value(result: &AuditResult) -> serde_json::Value {
-    let mut items: Vec<serde_json::Value> = result
-        .reports
-        .iter()
-        .map(|(ns, s)| serde_json::to_value(namespace_object(ns, s.clone())).unwrap_or_default())
-        .collect();
+    let mut items: Vec<serde_json::Value> =
+        result.reports.iter().map(|(ns, s)| serde_json::to_value(namespace_object(ns, s.clone())).unwrap_or_default()).collect();
     items.push(serde_json::to_value(cluster_object(result.cluster.clone())).unwrap_or_default());
     serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
@@ -31,11 +28,7 @@ impl Paint {
         self.wrap(code, &format!("{:<13}", s.as_str()))
     }
     fn wrap(self, code: &str, text: &str) -> String {
-        if self.0 {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
+        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
     }
 }
 
@@ -52,21 +45,11 @@ fn summary_line(s: &Summary) -> String {
 }
 
 fn rows(out: &mut String, entries: &[RecommendationEntry], paint: Paint, lang: Lang) {
-    let shown: Vec<&RecommendationEntry> = entries
-        .iter()
-        .filter(|e| noteworthy(e.state) || e.counts.exempt > 0)
-        .collect();
+    let shown: Vec<&RecommendationEntry> = entries.iter().filter(|e| noteworthy(e.state) || e.counts.exempt > 0).collect();
     let healthy = entries.iter().filter(|e| e.state == State::Healthy).count();
-    let na = entries
-        .iter()
-        .filter(|e| e.state == State::NotApplicable)
-        .count();
+    let na = entries.iter().filter(|e| e.state == State::NotApplicable).count();
     if !shown.is_empty() {
-        let _ = writeln!(
-            out,
-            "  {:<36} {:<8} {:<13} {:>9} {:>6}  TITLE",
-            "RECOMMENDATION", "SEVERITY", "STATE", "UNHEALTHY", "EXEMPT"
-        );
+        let _ = writeln!(out, "  {:<36} {:<8} {:<13} {:>9} {:>6}  TITLE", "RECOMMENDATION", "SEVERITY", "STATE", "UNHEALTHY", "EXEMPT");
     }
     for e in shown {
         let title = crate::catalog::by_id(&e.id).map_or(e.title.as_str(), |r| r.title_in(lang));
@@ -84,29 +67,14 @@ fn rows(out: &mut String, entries: &[RecommendationEntry], paint: Paint, lang: L
             let _ = writeln!(out, "      {}", paint.wrap("2", r));
         }
         for it in &e.unhealthy {
-            let ns = it
-                .namespace
-                .as_deref()
-                .map(|n| format!("{n}/"))
-                .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "      {} {ns}{}/{}: {}",
-                paint.wrap("31", "✗"),
-                it.kind,
-                it.name,
-                it.message
-            );
+            let ns = it.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
+            let _ = writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), it.kind, it.name, it.message);
         }
         if e.unhealthy_truncated > 0 {
             let _ = writeln!(out, "      ... and {} more", e.unhealthy_truncated);
         }
         for it in &e.exempt {
-            let until = it
-                .exempt_until
-                .as_deref()
-                .map(|u| format!(" until {u}"))
-                .unwrap_or_default();
+            let until = it.exempt_until.as_deref().map(|u| format!(" until {u}")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "      {} {}/{}: exempt ({}: {}{until})",
@@ -118,23 +86,14 @@ fn rows(out: &mut String, entries: &[RecommendationEntry], paint: Paint, lang: L
             );
         }
     }
-    let _ = writeln!(
-        out,
-        "  {}",
-        paint.wrap("2", &format!("{healthy} healthy, {na} not applicable"))
-    );
+    let _ = writeln!(out, "  {}", paint.wrap("2", &format!("{healthy} healthy, {na} not applicable")));
 }
 
 /// The human-readable table.
 pub fn table(result: &AuditResult, paint: Paint, lang: Lang) -> String {
     let mut out = String::new();
     let c = &result.cluster;
-    let _ = writeln!(
-        out,
-        "kompliance audit: {} namespaces, {}",
-        c.namespaces,
-        summary_line(&c.summary)
-    );
+    let _ = writeln!(out, "kompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary));
     let st = &result.stats;
     let skipped: u64 = st.skipped_kinds.values().sum();
     let _ = writeln!(

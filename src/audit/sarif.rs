@@ -51,20 +51,10 @@ pub fn sarif(result: &AuditResult, cfg: &Config, today: jiff::civil::Date) -> Va
             };
             let i = *i as usize;
             let r = &CATALOG[i];
-            let (uri, line) = rec.origin.as_ref().map_or(("-".to_string(), 1), |o| {
-                (o.file.to_string(), o.line.max(1))
-            });
+            let (uri, line) = rec.origin.as_ref().map_or(("-".to_string(), 1), |o| (o.file.to_string(), o.line.max(1)));
             let uri = if uri == "-" { "stdin".to_string() } else { uri };
-            let ns = if rec.key.namespace.is_empty() {
-                String::new()
-            } else {
-                format!("{}/", rec.key.namespace)
-            };
-            let text = findings
-                .iter()
-                .map(|f| &*f.message)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let ns = if rec.key.namespace.is_empty() { String::new() } else { format!("{}/", rec.key.namespace) };
+            let text = findings.iter().map(|f| &*f.message).collect::<Vec<_>>().join("; ");
             let mut res = json!({
                 "ruleId": r.id,
                 "ruleIndex": i,

@@ -29,22 +29,14 @@ pub fn kubernetes_version(what: &str, version: &str, p: &Params) -> VersionVerdi
     if let Some(min) = p.minimum_version
         && v < min
     {
-        return VersionVerdict::Unhealthy(Finding::object(format!(
-            "{what} version {version} is older than minimumVersion {min}"
-        )));
+        return VersionVerdict::Unhealthy(Finding::object(format!("{what} version {version} is older than minimumVersion {min}")));
     }
     VersionVerdict::Healthy
 }
 
 /// #15 on a Node's kubelet version.
 pub fn node_version(node: &Node, p: &Params) -> VersionVerdict {
-    match node
-        .status
-        .as_ref()
-        .and_then(|s| s.node_info.as_ref())
-        .map(|i| i.kubelet_version.as_str())
-        .filter(|v| !v.is_empty())
-    {
+    match node.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.as_str()).filter(|v| !v.is_empty()) {
         Some(v) => kubernetes_version("kubelet", v, p),
         None => VersionVerdict::Unknown("status.nodeInfo.kubeletVersion is not set".into()),
     }

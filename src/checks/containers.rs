@@ -7,31 +7,19 @@ use crate::quantity::Quantity;
 /// #4: every container and init container has CPU and memory limits within the maximums.
 pub fn resource_limits(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
-    for c in pod
-        .containers
-        .iter()
-        .filter(|c| c.kind != super::ContainerKind::Ephemeral)
-    {
+    for c in pod.containers.iter().filter(|c| c.kind != super::ContainerKind::Ephemeral) {
         let mut why = vec![];
         for (res, max) in [("cpu", &p.cpu_limit), ("memory", &p.memory_limit)] {
-            let value = c
-                .resources
-                .and_then(|r| r.limits.as_ref())
-                .and_then(|l| l.get(res))
-                .map(|q| q.0.as_str())
-                .filter(|s| !s.trim().is_empty());
+            let value =
+                c.resources.and_then(|r| r.limits.as_ref()).and_then(|l| l.get(res)).map(|q| q.0.as_str()).filter(|s| !s.trim().is_empty());
             let Some(value) = value else {
                 why.push(format!("resources.limits.{res} is not set"));
                 continue;
             };
             match Quantity::parse(value) {
                 Err(e) => why.push(format!("resources.limits.{res} {e}")),
-                Ok(q) if q.is_negative() => {
-                    why.push(format!("resources.limits.{res} {value} is negative"))
-                }
-                Ok(q) if q > *max => why.push(format!(
-                    "resources.limits.{res} {value} exceeds the maximum {max}"
-                )),
+                Ok(q) if q.is_negative() => why.push(format!("resources.limits.{res} {value} is negative")),
+                Ok(q) if q > *max => why.push(format!("resources.limits.{res} {value} exceeds the maximum {max}")),
                 Ok(_) => {}
             }
         }
@@ -53,11 +41,7 @@ pub fn trusted_registries(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         .map(|c| {
             Finding::container(
                 c,
-                format!(
-                    "image {:?} is not from a trusted registry (allowedContainerImagesRegex {:?})",
-                    c.image,
-                    re.as_str()
-                ),
+                format!("image {:?} is not from a trusted registry (allowedContainerImagesRegex {:?})", c.image, re.as_str()),
             )
         })
         .collect()
@@ -67,21 +51,10 @@ pub fn trusted_registries(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
 pub fn privilege_escalation(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
     pod.containers
         .iter()
-        .filter_map(|c| {
-            match c
-                .security_context
-                .and_then(|s| s.allow_privilege_escalation)
-            {
-                Some(false) => None,
-                Some(true) => Some(Finding::container(
-                    c,
-                    "securityContext.allowPrivilegeEscalation is true",
-                )),
-                None => Some(Finding::container(
-                    c,
-                    "securityContext.allowPrivilegeEscalation is not set (defaults to true)",
-                )),
-            }
+        .filter_map(|c| match c.security_context.and_then(|s| s.allow_privilege_escalation) {
+            Some(false) => None,
+            Some(true) => Some(Finding::container(c, "securityContext.allowPrivilegeEscalation is true")),
+            None => Some(Finding::container(c, "securityContext.allowPrivilegeEscalation is not set (defaults to true)")),
         })
         .collect()
 }
@@ -93,21 +66,10 @@ pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     };
     let mut out = vec![];
     for c in &pod.containers {
-        let bad: Vec<String> = c
-            .ports
-            .iter()
-            .map(|port| port.container_port as i64)
-            .filter(|n| !allowed.contains(n))
-            .map(|n| n.to_string())
-            .collect();
+        let bad: Vec<String> =
+            c.ports.iter().map(|port| port.container_port as i64).filter(|n| !allowed.contains(n)).map(|n| n.to_string()).collect();
         if !bad.is_empty() {
-            out.push(Finding::container(
-                c,
-                format!(
-                    "containerPort {} not in allowedContainerPortsList",
-                    bad.join(", ")
-                ),
-            ));
+            out.push(Finding::container(c, format!("containerPort {} not in allowedContainerPortsList", bad.join(", "))));
         }
     }
     out
@@ -117,19 +79,11 @@ pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
 pub fn readonly_root_filesystem(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
     pod.containers
         .iter()
-        .filter_map(
-            |c| match c.security_context.and_then(|s| s.read_only_root_filesystem) {
-                Some(true) => None,
-                Some(false) => Some(Finding::container(
-                    c,
-                    "securityContext.readOnlyRootFilesystem is false",
-                )),
-                None => Some(Finding::container(
-                    c,
-                    "securityContext.readOnlyRootFilesystem is not set",
-                )),
-            },
-        )
+        .filter_map(|c| match c.security_context.and_then(|s| s.read_only_root_filesystem) {
+            Some(true) => None,
+            Some(false) => Some(Finding::container(c, "securityContext.readOnlyRootFilesystem is false")),
+            None => Some(Finding::container(c, "securityContext.readOnlyRootFilesystem is not set")),
+        })
         .collect()
 }
 

@@ -37,15 +37,7 @@ pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
             .map(|hp| hp.to_string())
             .collect();
         if !bad.is_empty() {
-            out.push(Finding::container(
-                c,
-                format!(
-                    "hostPort {} outside the allowed range {}-{}",
-                    bad.join(", "),
-                    p.min_port,
-                    p.max_port
-                ),
-            ));
+            out.push(Finding::container(c, format!("hostPort {} outside the allowed range {}-{}", bad.join(", "), p.min_port, p.max_port)));
         }
     }
     out
@@ -59,11 +51,7 @@ fn trim_slash(s: &str) -> &str {
 /// True when `path` lies under `prefix` by whole segments.
 pub fn path_matches(prefix: &str, path: &str) -> bool {
     let (prefix, path) = (trim_slash(prefix), trim_slash(path));
-    prefix == "/"
-        || path == prefix
-        || path
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('/'))
+    prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
 /// #23: every hostPath volume matches an allowed prefix, mounted read-only where every matching entry says so.
@@ -71,31 +59,17 @@ pub fn hostpath_volumes(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
     for v in pod.spec.volumes.iter().flatten() {
         let Some(hp) = &v.host_path else { continue };
-        let matching: Vec<&HostPathRule> = p
-            .allowed_host_paths
-            .iter()
-            .filter(|r| path_matches(&r.path_prefix, &hp.path))
-            .collect();
+        let matching: Vec<&HostPathRule> = p.allowed_host_paths.iter().filter(|r| path_matches(&r.path_prefix, &hp.path)).collect();
         if matching.is_empty() {
-            out.push(Finding::object(format!(
-                "volume {}: hostPath {:?} is not in allowedHostPaths",
-                v.name, hp.path
-            )));
+            out.push(Finding::object(format!("volume {}: hostPath {:?} is not in allowedHostPaths", v.name, hp.path)));
             continue;
         }
         if matching.iter().all(|r| r.read_only) {
             for c in &pod.containers {
-                for m in c
-                    .volume_mounts
-                    .iter()
-                    .filter(|m| m.name == v.name && m.read_only != Some(true))
-                {
+                for m in c.volume_mounts.iter().filter(|m| m.name == v.name && m.read_only != Some(true)) {
                     out.push(Finding::container(
                         c,
-                        format!(
-                            "mounts hostPath volume {} at {} without readOnly: true",
-                            v.name, m.mount_path
-                        ),
+                        format!("mounts hostPath volume {} at {} without readOnly: true", v.name, m.mount_path),
                     ));
                 }
             }

@@ -6,9 +6,7 @@ pub mod host;
 pub mod objects;
 pub mod security;
 
-use k8s_openapi::api::core::v1::{
-    ContainerPort, PodSpec, ResourceRequirements, SecurityContext, VolumeMount,
-};
+use k8s_openapi::api::core::v1::{ContainerPort, PodSpec, ResourceRequirements, SecurityContext, VolumeMount};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -24,17 +22,11 @@ pub struct Finding {
 impl Finding {
     /// A finding about a container.
     pub fn container(c: &ContainerRef<'_>, message: impl std::fmt::Display) -> Finding {
-        Finding {
-            container: Some(c.name.into()),
-            message: format!("{} {}: {message}", c.kind.label(), c.name).into(),
-        }
+        Finding { container: Some(c.name.into()), message: format!("{} {}: {message}", c.kind.label(), c.name).into() }
     }
     /// A finding about the object as a whole.
     pub fn object(message: impl Into<String>) -> Finding {
-        Finding {
-            container: None,
-            message: message.into().into(),
-        }
+        Finding { container: None, message: message.into().into() }
     }
 }
 
@@ -92,34 +84,18 @@ pub struct PodView<'a> {
 
 /// Every container of a spec: containers, init containers, ephemeral containers.
 pub fn all_containers(spec: &PodSpec) -> Vec<ContainerRef<'_>> {
-    let mut out = Vec::with_capacity(
-        spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len),
-    );
-    out.extend(
-        spec.containers
-            .iter()
-            .map(|c| plain(c, ContainerKind::Container)),
-    );
-    out.extend(
-        spec.init_containers
-            .iter()
-            .flatten()
-            .map(|c| plain(c, ContainerKind::Init)),
-    );
-    out.extend(
-        spec.ephemeral_containers
-            .iter()
-            .flatten()
-            .map(|c| ContainerRef {
-                name: &c.name,
-                image: c.image.as_deref().unwrap_or(""),
-                kind: ContainerKind::Ephemeral,
-                security_context: c.security_context.as_ref(),
-                resources: None,
-                ports: c.ports.as_deref().unwrap_or(&[]),
-                volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
-            }),
-    );
+    let mut out = Vec::with_capacity(spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len));
+    out.extend(spec.containers.iter().map(|c| plain(c, ContainerKind::Container)));
+    out.extend(spec.init_containers.iter().flatten().map(|c| plain(c, ContainerKind::Init)));
+    out.extend(spec.ephemeral_containers.iter().flatten().map(|c| ContainerRef {
+        name: &c.name,
+        image: c.image.as_deref().unwrap_or(""),
+        kind: ContainerKind::Ephemeral,
+        security_context: c.security_context.as_ref(),
+        resources: None,
+        ports: c.ports.as_deref().unwrap_or(&[]),
+        volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+    }));
     out
 }
 

@@ -11,46 +11,19 @@ pub fn capabilities(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
     for c in &pod.containers {
         let caps = c.security_context.and_then(|s| s.capabilities.as_ref());
-        let added: Vec<String> = caps
-            .and_then(|c| c.add.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|s| normalize_capability(s))
-            .collect();
-        let dropped: Vec<String> = caps
-            .and_then(|c| c.drop.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|s| normalize_capability(s))
-            .collect();
-        let bad_add: Vec<&str> = if any_allowed {
-            vec![]
-        } else {
-            added
-                .iter()
-                .filter(|a| !p.allowed_capabilities.contains(a))
-                .map(String::as_str)
-                .collect()
-        };
+        let added: Vec<String> = caps.and_then(|c| c.add.as_ref()).into_iter().flatten().map(|s| normalize_capability(s)).collect();
+        let dropped: Vec<String> = caps.and_then(|c| c.drop.as_ref()).into_iter().flatten().map(|s| normalize_capability(s)).collect();
+        let bad_add: Vec<&str> =
+            if any_allowed { vec![] } else { added.iter().filter(|a| !p.allowed_capabilities.contains(a)).map(String::as_str).collect() };
         let drops_all = dropped.iter().any(|d| d == "ALL");
-        let missing: Vec<&str> = p
-            .required_drop_capabilities
-            .iter()
-            .filter(|r| !drops_all && !dropped.contains(r))
-            .map(String::as_str)
-            .collect();
+        let missing: Vec<&str> =
+            p.required_drop_capabilities.iter().filter(|r| !drops_all && !dropped.contains(r)).map(String::as_str).collect();
         let mut why = vec![];
         if !bad_add.is_empty() {
-            why.push(format!(
-                "adds capabilities not allowed: {}",
-                bad_add.join(", ")
-            ));
+            why.push(format!("adds capabilities not allowed: {}", bad_add.join(", ")));
         }
         if !missing.is_empty() {
-            why.push(format!(
-                "does not drop required capabilities: {}",
-                missing.join(", ")
-            ));
+            why.push(format!("does not drop required capabilities: {}", missing.join(", ")));
         }
         if !why.is_empty() {
             out.push(Finding::container(c, why.join("; ")));
@@ -70,22 +43,14 @@ fn profile_name(p: &AppArmorProfile) -> String {
 
 /// The effective profile of a container: its field, else the annotation, else the Pod field, else runtime/default.
 pub fn effective_apparmor(pod: &PodView<'_>, c: &ContainerRef<'_>) -> (String, &'static str) {
-    if let Some(p) = c
-        .security_context
-        .and_then(|s| s.app_armor_profile.as_ref())
-    {
+    if let Some(p) = c.security_context.and_then(|s| s.app_armor_profile.as_ref()) {
         return (profile_name(p), "securityContext.appArmorProfile");
     }
     let key = format!("container.apparmor.security.beta.kubernetes.io/{}", c.name);
     if let Some(v) = pod.annotations.and_then(|a| a.get(&key)) {
         return (v.trim().to_string(), "annotation");
     }
-    if let Some(p) = pod
-        .spec
-        .security_context
-        .as_ref()
-        .and_then(|s| s.app_armor_profile.as_ref())
-    {
+    if let Some(p) = pod.spec.security_context.as_ref().and_then(|s| s.app_armor_profile.as_ref()) {
         return (profile_name(p), "spec.securityContext.appArmorProfile");
     }
     ("runtime/default".into(), "default")
@@ -93,57 +58,27 @@ pub fn effective_apparmor(pod: &PodView<'_>, c: &ContainerRef<'_>) -> (String, &
 
 /// #17: the effective AppArmor profile of every container is in `allowedProfiles`.
 pub fn apparmor(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
-    let allowed = |profile: &str| {
-        p.allowed_profiles
-            .iter()
-            .any(|a| a == profile || (a == "localhost/*" && profile.starts_with("localhost/")))
-    };
+    let allowed =
+        |profile: &str| p.allowed_profiles.iter().any(|a| a == profile || (a == "localhost/*" && profile.starts_with("localhost/")));
     pod.containers
         .iter()
         .filter_map(|c| {
             let (profile, from) = effective_apparmor(pod, c);
-            (!allowed(&profile)).then(|| {
-                Finding::container(
-                    c,
-                    format!("AppArmor profile {profile:?} (from {from}) is not allowed"),
-                )
-            })
+            (!allowed(&profile)).then(|| Finding::container(c, format!("AppArmor profile {profile:?} (from {from}) is not allowed")))
         })
         .collect()
 }
 
 fn range_text(rule: &IdRule) -> String {
-    let r: Vec<String> = rule
-        .ranges
-        .iter()
-        .map(|(a, b)| {
-            if *b < 0 {
-                format!("{a}+")
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect();
-    if r.is_empty() {
-        "none".into()
-    } else {
-        r.join(", ")
-    }
+    let r: Vec<String> = rule.ranges.iter().map(|(a, b)| if *b < 0 { format!("{a}+") } else { format!("{a}-{b}") }).collect();
+    if r.is_empty() { "none".into() } else { r.join(", ") }
 }
 
 fn check_id(field: &str, value: Option<i64>, rule: &IdRule) -> Option<String> {
     match (rule.kind, value) {
-        (RuleKind::RunAsAny, _) | (RuleKind::MayRunAs, None) | (RuleKind::MustRunAsNonRoot, _) => {
-            None
-        }
-        (RuleKind::MustRunAs, None) => Some(format!(
-            "{field} is not set (must be in {})",
-            range_text(rule)
-        )),
-        (_, Some(v)) if !rule.in_range(v) => Some(format!(
-            "{field} {v} is outside the allowed ranges {}",
-            range_text(rule)
-        )),
+        (RuleKind::RunAsAny, _) | (RuleKind::MayRunAs, None) | (RuleKind::MustRunAsNonRoot, _) => None,
+        (RuleKind::MustRunAs, None) => Some(format!("{field} is not set (must be in {})", range_text(rule))),
+        (_, Some(v)) if !rule.in_range(v) => Some(format!("{field} {v} is outside the allowed ranges {}", range_text(rule))),
         _ => None,
     }
 }
@@ -154,23 +89,15 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
     for c in &pod.containers {
         let sc = c.security_context;
-        let user = sc
-            .and_then(|s| s.run_as_user)
-            .or_else(|| psc.and_then(|s| s.run_as_user));
-        let non_root = sc
-            .and_then(|s| s.run_as_non_root)
-            .or_else(|| psc.and_then(|s| s.run_as_non_root));
-        let group = sc
-            .and_then(|s| s.run_as_group)
-            .or_else(|| psc.and_then(|s| s.run_as_group));
+        let user = sc.and_then(|s| s.run_as_user).or_else(|| psc.and_then(|s| s.run_as_user));
+        let non_root = sc.and_then(|s| s.run_as_non_root).or_else(|| psc.and_then(|s| s.run_as_non_root));
+        let group = sc.and_then(|s| s.run_as_group).or_else(|| psc.and_then(|s| s.run_as_group));
         let mut why = vec![];
         if p.run_as_user.kind == RuleKind::MustRunAsNonRoot {
             match (user, non_root) {
                 (Some(0), _) => why.push("runAsUser is 0 (root)".to_string()),
                 (None, Some(true)) | (Some(_), _) => {}
-                (None, _) => {
-                    why.push("runAsNonRoot is not true and runAsUser is not set".to_string())
-                }
+                (None, _) => why.push("runAsNonRoot is not true and runAsUser is not set".to_string()),
             }
         } else if let Some(m) = check_id("runAsUser", user, &p.run_as_user) {
             why.push(m);
@@ -182,20 +109,14 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
             out.push(Finding::container(c, why.join("; ")));
         }
     }
-    let groups = psc
-        .and_then(|s| s.supplemental_groups.as_ref())
-        .filter(|g| !g.is_empty());
+    let groups = psc.and_then(|s| s.supplemental_groups.as_ref()).filter(|g| !g.is_empty());
     match (p.supplemental_groups.kind, groups) {
         (RuleKind::MustRunAs, None) => out.push(Finding::object(format!(
             "spec.securityContext.supplementalGroups is not set (must be in {})",
             range_text(&p.supplemental_groups)
         ))),
         (RuleKind::MustRunAs | RuleKind::MayRunAs, Some(gs)) => {
-            let bad: Vec<String> = gs
-                .iter()
-                .filter(|g| !p.supplemental_groups.in_range(**g))
-                .map(|g| g.to_string())
-                .collect();
+            let bad: Vec<String> = gs.iter().filter(|g| !p.supplemental_groups.in_range(**g)).map(|g| g.to_string()).collect();
             if !bad.is_empty() {
                 out.push(Finding::object(format!(
                     "spec.securityContext.supplementalGroups {} outside the allowed ranges {}",
@@ -206,11 +127,7 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         }
         _ => {}
     }
-    if let Some(m) = check_id(
-        "spec.securityContext.fsGroup",
-        psc.and_then(|s| s.fs_group),
-        &p.fs_group,
-    ) {
+    if let Some(m) = check_id("spec.securityContext.fsGroup", psc.and_then(|s| s.fs_group), &p.fs_group) {
         out.push(Finding::object(m));
     }
     out

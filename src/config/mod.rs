@@ -14,20 +14,9 @@ use std::path::Path;
 use walk::{Issue, Walk, join, unwrap_value};
 
 /// Namespaces excluded when the file does not say otherwise.
-pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 4] = [
-    "kube-system",
-    "gatekeeper-system",
-    "azure-arc",
-    "azure-extensions-usage-system",
-];
+pub const DEFAULT_EXCLUDED_NAMESPACES: [&str; 4] = ["kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"];
 
-const COMMON_KEYS: [&str; 5] = [
-    "namespaces",
-    "excludedNamespaces",
-    "labelSelector",
-    "excludedContainers",
-    "excludedImages",
-];
+const COMMON_KEYS: [&str; 5] = ["namespaces", "excludedNamespaces", "labelSelector", "excludedContainers", "excludedImages"];
 
 /// Whether a recommendation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,10 +145,7 @@ impl ConfigError {
     /// One line per problem, each naming the file and key path.
     pub fn lines(&self) -> Vec<String> {
         match self {
-            ConfigError::Invalid { file, issues } => issues
-                .iter()
-                .map(|i| format!("{file}: {}: {}", i.path, i.message))
-                .collect(),
+            ConfigError::Invalid { file, issues } => issues.iter().map(|i| format!("{file}: {}: {}", i.path, i.message)).collect(),
             other => vec![other.to_string()],
         }
     }
@@ -168,10 +154,7 @@ impl ConfigError {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            excluded_namespaces: DEFAULT_EXCLUDED_NAMESPACES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            excluded_namespaces: DEFAULT_EXCLUDED_NAMESPACES.iter().map(|s| s.to_string()).collect(),
             allow_annotation_exemptions: true,
             recs: CATALOG
                 .iter()
@@ -195,52 +178,31 @@ impl Default for Config {
 }
 
 fn hex16(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(bytes).iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
         Config::parse(&text, &file)
     }
 
     /// Validates configuration text; `file` names it in messages.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let value: Value =
-            crate::yaml::from_str_strict(text).map_err(|message| ConfigError::Yaml {
-                file: file.to_string(),
-                message,
-            })?;
+        let value: Value = crate::yaml::from_str_strict(text).map_err(|message| ConfigError::Yaml { file: file.to_string(), message })?;
         let mut w = Walk::default();
-        let mut cfg = Config {
-            hash: hex16(text.as_bytes()),
-            ..Config::default()
-        };
+        let mut cfg = Config { hash: hex16(text.as_bytes()), ..Config::default() };
         match &value {
             Value::Object(top) => read_top(top, &mut cfg, &mut w),
             Value::Null => {}
             _ => w.err("(top)", "expected a mapping with kind: ComplianceConfig"),
         }
         if !w.errors.is_empty() {
-            return Err(ConfigError::Invalid {
-                file: file.to_string(),
-                issues: w.errors,
-            });
+            return Err(ConfigError::Invalid { file: file.to_string(), issues: w.errors });
         }
-        cfg.warnings = w
-            .warnings
-            .iter()
-            .map(|i| format!("{file}: {}: {}", i.path, i.message))
-            .collect();
+        cfg.warnings = w.warnings.iter().map(|i| format!("{file}: {}: {}", i.path, i.message)).collect();
         Ok(cfg)
     }
 
@@ -252,10 +214,7 @@ impl Config {
     /// Whether recommendation `i` applies to namespace `ns` (None = in scope), else why not.
     pub fn namespace_excluded(&self, i: usize, ns: &str) -> Option<&'static str> {
         let s = &self.recs[i].scope;
-        let excluded = s
-            .excluded_namespaces
-            .as_ref()
-            .unwrap_or(&self.excluded_namespaces);
+        let excluded = s.excluded_namespaces.as_ref().unwrap_or(&self.excluded_namespaces);
         if excluded.iter().any(|n| n == ns) {
             return Some("namespace excluded");
         }
@@ -274,10 +233,7 @@ impl Config {
 fn read_top(top: &Map<String, Value>, cfg: &mut Config, w: &mut Walk) {
     match top.get("apiVersion").and_then(Value::as_str) {
         Some("kompliance.dev/v1alpha1") => {}
-        Some(other) => w.err(
-            "apiVersion",
-            format!("{other:?} is not kompliance.dev/v1alpha1"),
-        ),
+        Some(other) => w.err("apiVersion", format!("{other:?} is not kompliance.dev/v1alpha1")),
         None => w.err("apiVersion", "required: kompliance.dev/v1alpha1"),
     }
     match top.get("kind").and_then(Value::as_str) {
@@ -357,10 +313,7 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
     let mut seen = std::collections::HashSet::new();
     for (key, val, p) in common {
         if !seen.insert(key.clone()) {
-            w.err(
-                &p,
-                format!("{key} is given both beside and inside parameters"),
-            );
+            w.err(&p, format!("{key} is given both beside and inside parameters"));
             continue;
         }
         match key.as_str() {
@@ -369,21 +322,14 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
                 Some("disabled") => rc.effect = Effect::Disabled,
                 Some("deny") => {
                     rc.effect = Effect::Audit;
-                    w.warn(
-                        &p,
-                        "Deny is treated as Audit (kompliance reports, it does not block)",
-                    );
+                    w.warn(&p, "Deny is treated as Audit (kompliance reports, it does not block)");
                 }
                 _ => w.err(&p, "expected Audit or Disabled"),
             },
             "namespaces" => rc.scope.namespaces = w.string_list(val, &p).unwrap_or_default(),
             "excludedNamespaces" => rc.scope.excluded_namespaces = w.string_list(val, &p),
-            "excludedContainers" => {
-                rc.scope.excluded_containers = w.string_list(val, &p).unwrap_or_default()
-            }
-            "excludedImages" => {
-                rc.scope.excluded_images = w.string_list(val, &p).unwrap_or_default()
-            }
+            "excludedContainers" => rc.scope.excluded_containers = w.string_list(val, &p).unwrap_or_default(),
+            "excludedImages" => rc.scope.excluded_images = w.string_list(val, &p).unwrap_or_default(),
             _ => rc.scope.label_selector = read_selector(val, &p, w),
         }
     }
@@ -415,40 +361,21 @@ pub fn read_selector(v: &Value, path: &str, w: &mut Walk) -> Option<Selector> {
                 for (i, e) in list.iter().enumerate() {
                     let ep = format!("{p}[{i}]");
                     let Some(em) = w.object(e, &ep) else { continue };
-                    for k in em
-                        .keys()
-                        .filter(|k| !["key", "operator", "values"].contains(&k.as_str()))
-                    {
-                        w.err(
-                            &join(&ep, k),
-                            "unknown key (expected key, operator, values)",
-                        );
+                    for k in em.keys().filter(|k| !["key", "operator", "values"].contains(&k.as_str())) {
+                        w.err(&join(&ep, k), "unknown key (expected key, operator, values)");
                     }
                     let key = em.get("key").and_then(Value::as_str);
-                    let op = em
-                        .get("operator")
-                        .and_then(Value::as_str)
-                        .and_then(Op::parse);
-                    let values = em
-                        .get("values")
-                        .map(|v| w.string_list(v, &join(&ep, "values")).unwrap_or_default())
-                        .unwrap_or_default();
+                    let op = em.get("operator").and_then(Value::as_str).and_then(Op::parse);
+                    let values = em.get("values").map(|v| w.string_list(v, &join(&ep, "values")).unwrap_or_default()).unwrap_or_default();
                     match (key, op) {
                         (Some(key), Some(op)) => {
                             if matches!(op, Op::In | Op::NotIn) && values.is_empty() {
                                 w.err(&join(&ep, "values"), "In and NotIn need at least one value");
                             }
-                            sel.expressions.push(Requirement {
-                                key: key.to_string(),
-                                op,
-                                values,
-                            });
+                            sel.expressions.push(Requirement { key: key.to_string(), op, values });
                         }
                         (None, _) => w.err(&join(&ep, "key"), "required"),
-                        (_, None) => w.err(
-                            &join(&ep, "operator"),
-                            "expected In, NotIn, Exists or DoesNotExist",
-                        ),
+                        (_, None) => w.err(&join(&ep, "operator"), "expected In, NotIn, Exists or DoesNotExist"),
                     }
                 }
             }
@@ -510,16 +437,10 @@ fn read_exemption(v: &Value, path: &str, w: &mut Walk) -> Option<ExemptionRule> 
         }
     }
     if rule.recommendations.is_empty() {
-        w.err(
-            &join(path, "recommendations"),
-            "required: recommendation ids or \"*\"",
-        );
+        w.err(&join(path, "recommendations"), "required: recommendation ids or \"*\"");
     }
     if rule.reason.trim().is_empty() {
-        w.err(
-            &join(path, "reason"),
-            "required: say why the resources are exempt",
-        );
+        w.err(&join(path, "reason"), "required: say why the resources are exempt");
     }
     (w.errors.len() == errors_before).then_some(rule)
 }

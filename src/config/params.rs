@@ -32,9 +32,7 @@ pub struct IdRule {
 impl IdRule {
     /// True when `v` lies in one of the ranges.
     pub fn in_range(&self, v: i64) -> bool {
-        self.ranges
-            .iter()
-            .any(|&(min, max)| v >= min && (max < 0 || v <= max))
+        self.ranges.iter().any(|&(min, max)| v >= min && (max < 0 || v <= max))
     }
 }
 
@@ -98,10 +96,7 @@ pub fn normalize_capability(c: &str) -> String {
 
 impl Default for Params {
     fn default() -> Self {
-        let any = |kind| IdRule {
-            kind,
-            ranges: vec![(1, -1)],
-        };
+        let any = |kind| IdRule { kind, ranges: vec![(1, -1)] };
         Params {
             cpu_limit: Quantity::parse("32").unwrap_or_else(|_| unreachable!()),
             memory_limit: Quantity::parse("64Gi").unwrap_or_else(|_| unreachable!()),
@@ -110,10 +105,7 @@ impl Default for Params {
             allowed_capabilities: vec![],
             required_drop_capabilities: vec![],
             allowed_profiles: vec!["runtime/default".into()],
-            run_as_user: IdRule {
-                kind: RuleKind::MustRunAsNonRoot,
-                ranges: vec![],
-            },
+            run_as_user: IdRule { kind: RuleKind::MustRunAsNonRoot, ranges: vec![] },
             run_as_group: any(RuleKind::MustRunAs),
             supplemental_groups: any(RuleKind::MayRunAs),
             fs_group: any(RuleKind::MayRunAs),
@@ -146,35 +138,19 @@ impl Params {
             let known: Vec<_> = rec.parameters.iter().map(|p| p.name).collect();
             w.err(
                 path,
-                format!(
-                    "unknown parameter for {} (known: {})",
-                    rec.id,
-                    if known.is_empty() {
-                        "none".into()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
+                format!("unknown parameter for {} (known: {})", rec.id, if known.is_empty() { "none".into() } else { known.join(", ") }),
             );
             return;
         };
         match (spec.kind, name) {
             (ParamKind::Quantity, _) => {
-                let Some(q) = w.string(v, path).and_then(|s| {
-                    Quantity::parse(&s)
-                        .map_err(|e| w.err(path, e.to_string()))
-                        .ok()
-                }) else {
+                let Some(q) = w.string(v, path).and_then(|s| Quantity::parse(&s).map_err(|e| w.err(path, e.to_string())).ok()) else {
                     return;
                 };
                 if q.is_negative() {
                     return w.err(path, "must not be negative");
                 }
-                if name == "cpuLimit" {
-                    self.cpu_limit = q
-                } else {
-                    self.memory_limit = q
-                }
+                if name == "cpuLimit" { self.cpu_limit = q } else { self.memory_limit = q }
             }
             (ParamKind::Regex, _) => {
                 if let Some(s) = w.string(v, path) {
@@ -199,14 +175,8 @@ impl Params {
                     return;
                 };
                 match name {
-                    "allowedCapabilities" => {
-                        self.allowed_capabilities =
-                            list.iter().map(|c| normalize_capability(c)).collect()
-                    }
-                    "requiredDropCapabilities" => {
-                        self.required_drop_capabilities =
-                            list.iter().map(|c| normalize_capability(c)).collect()
-                    }
+                    "allowedCapabilities" => self.allowed_capabilities = list.iter().map(|c| normalize_capability(c)).collect(),
+                    "requiredDropCapabilities" => self.required_drop_capabilities = list.iter().map(|c| normalize_capability(c)).collect(),
                     "allowedProfiles" => self.allowed_profiles = list,
                     _ => self.severities = list.iter().map(|s| s.to_ascii_uppercase()).collect(),
                 }
@@ -231,11 +201,7 @@ impl Params {
                 let Some(b) = v.as_bool() else {
                     return w.err(path, "expected true or false");
                 };
-                if name == "allowHostNetwork" {
-                    self.allow_host_network = b
-                } else {
-                    self.ignore_unfixed = b
-                }
+                if name == "allowHostNetwork" { self.allow_host_network = b } else { self.ignore_unfixed = b }
             }
             (ParamKind::Int, _) => {
                 let Some(n) = int(v) else {
@@ -244,11 +210,7 @@ impl Params {
                 if !(0..=65535).contains(&n) {
                     return w.err(path, "must be a port number between 0 and 65535");
                 }
-                if name == "minPort" {
-                    self.min_port = n
-                } else {
-                    self.max_port = n
-                }
+                if name == "minPort" { self.min_port = n } else { self.max_port = n }
             }
             (ParamKind::HostPaths, _) => {
                 if let Some(p) = host_paths(v, path, w) {
@@ -259,10 +221,7 @@ impl Params {
                 let Some(s) = w.string(v, path) else { return };
                 match Version::parse(&s) {
                     Some(ver) => self.minimum_version = Some(ver),
-                    None => w.err(
-                        path,
-                        format!("{s:?} is not a Kubernetes version such as 1.28.0"),
-                    ),
+                    None => w.err(path, format!("{s:?} is not a Kubernetes version such as 1.28.0")),
                 }
             }
         }
@@ -282,8 +241,7 @@ impl Params {
 }
 
 fn int(v: &Value) -> Option<i64> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
 fn port_list(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<i64>> {
@@ -295,10 +253,7 @@ fn port_list(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<i64>> {
     for (i, item) in items.iter().enumerate() {
         match int(item) {
             Some(n) if (1..=65535).contains(&n) => out.push(n),
-            _ => w.err(
-                &format!("{path}[{i}]"),
-                format!("{item} is not a port number (1-65535)"),
-            ),
+            _ => w.err(&format!("{path}[{i}]"), format!("{item} is not a port number (1-65535)")),
         }
     }
     Some(out)
@@ -310,10 +265,7 @@ fn ranges(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<(i64, i64)>> {
             for k in m.keys().filter(|k| *k != "ranges") {
                 w.err(&format!("{path}.{k}"), "unknown key (expected ranges)");
             }
-            (
-                m.get("ranges").cloned().unwrap_or(Value::Array(vec![])),
-                format!("{path}.ranges"),
-            )
+            (m.get("ranges").cloned().unwrap_or(Value::Array(vec![])), format!("{path}.ranges"))
         }
         _ => (v.clone(), path.to_string()),
     };
@@ -334,10 +286,7 @@ fn ranges(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<(i64, i64)>> {
         match (m.get("min").and_then(int), m.get("max").and_then(int)) {
             (Some(min), Some(max)) if max < 0 || min <= max => out.push((min, max)),
             (Some(_), Some(_)) => w.err(&p, "min is greater than max"),
-            _ => w.err(
-                &p,
-                "min and max must both be integers (max -1 = no upper bound)",
-            ),
+            _ => w.err(&p, "min and max must both be integers (max -1 = no upper bound)"),
         }
     }
     Some(out)
@@ -349,10 +298,7 @@ fn host_paths(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<HostPathRule>> 
             for k in m.keys().filter(|k| *k != "paths") {
                 w.err(&format!("{path}.{k}"), "unknown key (expected paths)");
             }
-            (
-                m.get("paths").cloned().unwrap_or(Value::Array(vec![])),
-                format!("{path}.paths"),
-            )
+            (m.get("paths").cloned().unwrap_or(Value::Array(vec![])), format!("{path}.paths"))
         }
         _ => (v.clone(), path.to_string()),
     };
@@ -368,16 +314,9 @@ fn host_paths(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<HostPathRule>> 
             continue;
         };
         for k in m.keys().filter(|k| *k != "pathPrefix" && *k != "readOnly") {
-            w.err(
-                &format!("{p}.{k}"),
-                "unknown key (expected pathPrefix, readOnly)",
-            );
+            w.err(&format!("{p}.{k}"), "unknown key (expected pathPrefix, readOnly)");
         }
-        let Some(prefix) = m
-            .get("pathPrefix")
-            .and_then(Value::as_str)
-            .filter(|s| s.starts_with('/'))
-        else {
+        let Some(prefix) = m.get("pathPrefix").and_then(Value::as_str).filter(|s| s.starts_with('/')) else {
             w.err(&format!("{p}.pathPrefix"), "required: an absolute path");
             continue;
         };
@@ -389,10 +328,7 @@ fn host_paths(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<HostPathRule>> 
                 false
             }
         };
-        out.push(HostPathRule {
-            path_prefix: prefix.to_string(),
-            read_only,
-        });
+        out.push(HostPathRule { path_prefix: prefix.to_string(), read_only });
     }
     Some(out)
 }

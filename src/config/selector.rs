@@ -74,24 +74,11 @@ mod tests {
         let sel = Selector {
             match_labels: [("app".to_string(), "web".to_string())].into(),
             expressions: vec![
-                Requirement {
-                    key: "tier".into(),
-                    op: Op::In,
-                    values: vec!["a".into(), "b".into()],
-                },
-                Requirement {
-                    key: "legacy".into(),
-                    op: Op::DoesNotExist,
-                    values: vec![],
-                },
+                Requirement { key: "tier".into(), op: Op::In, values: vec!["a".into(), "b".into()] },
+                Requirement { key: "legacy".into(), op: Op::DoesNotExist, values: vec![] },
             ],
         };
-        let l = |pairs: &[(&str, &str)]| {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>()
-        };
+        let l = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
         assert!(sel.matches(Some(&l(&[("app", "web"), ("tier", "a")]))));
         assert!(!sel.matches(Some(&l(&[("app", "web"), ("tier", "c")]))));
         assert!(!sel.matches(Some(&l(&[("app", "web"), ("tier", "a"), ("legacy", "")]))));

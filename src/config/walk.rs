@@ -23,18 +23,12 @@ pub struct Walk {
 impl Walk {
     /// Records an error at `path`.
     pub fn err(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(Issue {
-            path: path.to_string(),
-            message: message.into(),
-        });
+        self.errors.push(Issue { path: path.to_string(), message: message.into() });
     }
 
     /// Records a warning at `path`.
     pub fn warn(&mut self, path: &str, message: impl Into<String>) {
-        self.warnings.push(Issue {
-            path: path.to_string(),
-            message: message.into(),
-        });
+        self.warnings.push(Issue { path: path.to_string(), message: message.into() });
     }
 
     /// A string value, or an error.
@@ -67,11 +61,7 @@ impl Walk {
     }
 
     /// A mapping, or an error.
-    pub fn object<'v>(
-        &mut self,
-        v: &'v Value,
-        path: &str,
-    ) -> Option<&'v serde_json::Map<String, Value>> {
+    pub fn object<'v>(&mut self, v: &'v Value, path: &str) -> Option<&'v serde_json::Map<String, Value>> {
         let m = v.as_object();
         if m.is_none() {
             self.err(path, "expected a mapping");
@@ -82,11 +72,7 @@ impl Walk {
 
 /// Joins a parent path and a key.
 pub fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_string()
-    } else {
-        format!("{parent}.{key}")
-    }
+    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
 }
 
 /// Azure assignment parameters come as `{"value": x}`: returns `x`, else the value itself.

@@ -50,23 +50,11 @@ pub fn cap_message(s: &str) -> String {
     out
 }
 
-fn item(
-    rec: &ResourceRecord,
-    findings: &[crate::checks::Finding],
-    opts: &BuildOptions,
-    with_ns: bool,
-) -> ResourceItem {
-    let mut containers: Vec<String> = findings
-        .iter()
-        .filter_map(|f| f.container.as_deref().map(str::to_string))
-        .collect();
+fn item(rec: &ResourceRecord, findings: &[crate::checks::Finding], opts: &BuildOptions, with_ns: bool) -> ResourceItem {
+    let mut containers: Vec<String> = findings.iter().filter_map(|f| f.container.as_deref().map(str::to_string)).collect();
     containers.sort();
     containers.dedup();
-    let joined = findings
-        .iter()
-        .map(|f| &*f.message)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let joined = findings.iter().map(|f| &*f.message).collect::<Vec<_>>().join("; ");
     ResourceItem {
         kind: rec.key.kind.clone(),
         name: rec.key.name.clone(),
@@ -87,13 +75,7 @@ fn sort_cap(list: &mut Vec<ResourceItem>) -> u32 {
     cut
 }
 
-fn entry_shell(
-    i: usize,
-    cfg: &Config,
-    lang: Lang,
-    state: State,
-    reason: Option<String>,
-) -> RecommendationEntry {
+fn entry_shell(i: usize, cfg: &Config, lang: Lang, state: State, reason: Option<String>) -> RecommendationEntry {
     let r = &CATALOG[i];
     RecommendationEntry {
         id: r.id.to_string(),
@@ -201,13 +183,7 @@ fn row(
     } else if e.counts.unhealthy > 0 {
         (State::Unhealthy, None)
     } else if let Some(why) = first_missing {
-        (
-            State::NotEvaluated,
-            Some(format!(
-                "{} of {total} resources not evaluated: {why}",
-                e.counts.not_evaluated
-            )),
-        )
+        (State::NotEvaluated, Some(format!("{} of {total} resources not evaluated: {why}", e.counts.not_evaluated)))
     } else {
         (State::Healthy, None)
     };
@@ -257,30 +233,14 @@ fn finish_warnings(mut w: Vec<String>) -> Vec<String> {
 }
 
 /// Builds the status of one namespace's report from the resources in it.
-pub fn namespace_report(
-    ns: &str,
-    resources: &[ResourceRecord],
-    cfg: &Config,
-    opts: &BuildOptions,
-) -> ReportStatus {
+pub fn namespace_report(ns: &str, resources: &[ResourceRecord], cfg: &Config, opts: &BuildOptions) -> ReportStatus {
     let mut warnings = vec![];
-    let anns: Vec<AnnotationExemption> = resources
-        .iter()
-        .map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings))
-        .collect();
-    let ctx = RowCtx {
-        cfg,
-        opts,
-        anns: &anns,
-        with_ns: false,
-    };
+    let anns: Vec<AnnotationExemption> =
+        resources.iter().map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings)).collect();
+    let ctx = RowCtx { cfg, opts, anns: &anns, with_ns: false };
     let mut flags = vec![ResFlags::default(); resources.len()];
     let mut entries = vec![];
-    for (i, r) in CATALOG
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.scope.is_namespaced())
-    {
+    for (i, r) in CATALOG.iter().enumerate().filter(|(_, r)| r.scope.is_namespaced()) {
         let _ = r;
         entries.push(match config_state(i, cfg, Some(ns)) {
             Some((state, why)) => entry_shell(i, cfg, opts.lang, state, Some(why)),
@@ -303,17 +263,9 @@ pub fn cluster_report(
     opts: &BuildOptions,
 ) -> ClusterReportStatus {
     let mut warnings = vec![];
-    let anns: Vec<AnnotationExemption> = facts
-        .resources
-        .iter()
-        .map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings))
-        .collect();
-    let ctx = RowCtx {
-        cfg,
-        opts,
-        anns: &anns,
-        with_ns: true,
-    };
+    let anns: Vec<AnnotationExemption> =
+        facts.resources.iter().map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings)).collect();
+    let ctx = RowCtx { cfg, opts, anns: &anns, with_ns: true };
     let mut flags = vec![ResFlags::default(); facts.resources.len()];
     let mut entries = vec![];
     for (i, r) in CATALOG.iter().enumerate() {
@@ -322,22 +274,12 @@ pub fn cluster_report(
         }
         entries.push(match config_state(i, cfg, None) {
             Some((state, why)) => entry_shell(i, cfg, opts.lang, state, Some(why)),
-            None => row(
-                i,
-                &facts.resources,
-                &ctx,
-                &mut flags,
-                facts.unavailable.get(&i),
-            ),
+            None => row(i, &facts.resources, &ctx, &mut flags, facts.unavailable.get(&i)),
         });
     }
     let mut summary = summarize(&entries, &flags);
     let mut rollups = vec![];
-    for (i, r) in CATALOG
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.scope.is_namespaced())
-    {
+    for (i, r) in CATALOG.iter().enumerate().filter(|(_, r)| r.scope.is_namespaced()) {
         let mut counts = Counts::default();
         let mut unhealthy_ns = vec![];
         let mut states = vec![];

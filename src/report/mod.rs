@@ -8,32 +8,19 @@ pub use types::*;
 
 /// Hash of a namespace report's content, leaving out `lastEvaluated`, `operatorVersion` and `configHash`.
 pub fn content_hash(status: &ReportStatus) -> String {
-    let stripped = ReportStatus {
-        last_evaluated: None,
-        operator_version: None,
-        config_hash: None,
-        ..status.clone()
-    };
+    let stripped = ReportStatus { last_evaluated: None, operator_version: None, config_hash: None, ..status.clone() };
     hash_json(&stripped)
 }
 
 /// Hash of the cluster report's content, leaving out the same fields.
 pub fn cluster_content_hash(status: &ClusterReportStatus) -> String {
-    let stripped = ClusterReportStatus {
-        last_evaluated: None,
-        operator_version: None,
-        config_hash: None,
-        ..status.clone()
-    };
+    let stripped = ClusterReportStatus { last_evaluated: None, operator_version: None, config_hash: None, ..status.clone() };
     hash_json(&stripped)
 }
 
 fn hash_json<T: serde::Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Wraps a namespace status into the object written to the cluster (`kompliance` in `ns`).
@@ -55,13 +42,7 @@ pub fn cluster_object(status: ClusterReportStatus) -> ComplianceClusterReport {
 pub fn crds_yaml() -> Vec<(&'static str, String)> {
     use kube::CustomResourceExt;
     vec![
-        (
-            "compliancereports.kompliance.dev.yaml",
-            crate::yaml::to_string(&ComplianceReport::crd()),
-        ),
-        (
-            "complianceclusterreports.kompliance.dev.yaml",
-            crate::yaml::to_string(&ComplianceClusterReport::crd()),
-        ),
+        ("compliancereports.kompliance.dev.yaml", crate::yaml::to_string(&ComplianceReport::crd())),
+        ("complianceclusterreports.kompliance.dev.yaml", crate::yaml::to_string(&ComplianceClusterReport::crd())),
     ]
 }

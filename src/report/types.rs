@@ -147,9 +147,7 @@ pub struct StateCounts {
 }
 
 /// State of a recommendation in a scope.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema,
-)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, JsonSchema)]
 pub enum State {
     /// At least one resource fails.
     Unhealthy,
@@ -178,14 +176,8 @@ impl State {
         }
     }
     /// Every state, in the order above.
-    pub const ALL: [State; 6] = [
-        State::Unhealthy,
-        State::NotEvaluated,
-        State::NotConfigured,
-        State::Healthy,
-        State::NotApplicable,
-        State::Disabled,
-    ];
+    pub const ALL: [State; 6] =
+        [State::Unhealthy, State::NotEvaluated, State::NotConfigured, State::Healthy, State::NotApplicable, State::Disabled];
 }
 
 /// Severity as written in reports.
