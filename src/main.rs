@@ -33,8 +33,12 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-    /// Print the CustomResourceDefinitions of the report kinds.
-    Crd,
+    /// Print the CustomResourceDefinitions of the report kinds (or write them into a folder).
+    Crd {
+        /// Write one file per CRD into this folder instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -134,9 +138,20 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Crd => {
+        Command::Crd { out_dir: None } => {
             let docs: Vec<String> = kompliance::report::crds_yaml().into_iter().map(|(_, y)| y).collect();
             write_stdout(&docs.join("---\n"))
+        }
+        Command::Crd { out_dir: Some(dir) } => {
+            for (name, yaml) in kompliance::report::crds_yaml() {
+                let path = dir.join(name);
+                if let Err(e) = std::fs::write(&path, yaml) {
+                    eprintln!("error: writing {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
         }
     }
 }

@@ -72,6 +72,9 @@ fn prescan(text: &str) -> (Option<&str>, bool, Option<&str>, usize) {
         let indented = line.len() != t.len();
         if !indented {
             in_meta = t.starts_with("metadata:");
+            if in_meta && name.is_none() {
+                name = flow_name(t);
+            }
             if let Some(v) = t.strip_prefix("kind:") {
                 kind = Some(scalar(v));
             } else if t.starts_with("apiVersion:") {
@@ -85,6 +88,12 @@ fn prescan(text: &str) -> (Option<&str>, bool, Option<&str>, usize) {
         }
     }
     (kind.filter(|k| !k.is_empty()), api, name, first_line)
+}
+
+/// `name` from a flow mapping such as `metadata: {name: web, namespace: shop}`.
+fn flow_name(line: &str) -> Option<&str> {
+    let inner = line.strip_prefix("metadata:")?.trim().strip_prefix('{')?;
+    inner.split([',', '}']).find_map(|part| part.trim().strip_prefix("name:")).map(scalar).filter(|n| !n.is_empty())
 }
 
 fn scalar(v: &str) -> &str {

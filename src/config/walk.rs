@@ -23,7 +23,7 @@ pub struct Walk {
 impl Walk {
     /// Records an error at `path`.
     pub fn err(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(Issue { path: path.to_string(), message: message.into() });
+        self.errors.push(Issue { path: path.to_string(), message: one_line(&message.into()) });
     }
 
     /// Records a warning at `path`.
@@ -81,4 +81,9 @@ pub fn unwrap_value(v: &Value) -> &Value {
         Some(m) if m.len() == 1 && m.contains_key("value") => &m["value"],
         _ => v,
     }
+}
+
+/// Folds a multi-line message (regex errors have several lines) into one line.
+pub fn one_line(s: &str) -> String {
+    s.lines().map(str::trim).filter(|l| !l.is_empty() && l.chars().any(|c| c != '^')).collect::<Vec<_>>().join(" ")
 }
