@@ -238,8 +238,13 @@ impl<'c> Collector<'c> {
     /// Resolves every Pod and template to its top-level owner and groups resources by namespace.
     pub fn finish(self) -> Collected {
         let mut merged: BTreeMap<ResourceKey, (ResourceRecord, bool)> = BTreeMap::new();
-        for ((ns, owner, hash), (mut rec, auth)) in self.pending {
-            let top = if owner.kind == "Pod" { owner } else { self.owners.top_level(&ns, &owner, hash.as_deref()) };
+        // Deterministic merge order, whatever the hash map's order.
+        let mut pending: Vec<_> = self.pending.into_iter().collect();
+        pending.sort_by(|a, b| (&a.0.0, &a.0.1.kind, &a.0.1.name, &a.0.2).cmp(&(&b.0.0, &b.0.1.kind, &b.0.1.name, &b.0.2)));
+        for ((ns, owner, hash), (mut rec, auth)) in pending {
+            let top = if owner.kind == "Pod" { owner.clone() } else { self.owners.top_level(&ns, &owner, hash.as_deref()) };
+            // Only the top-level object's own metadata speaks for the resource.
+            let auth = auth && top == owner;
             let key = ResourceKey { namespace: ns, kind: top.kind, name: top.name };
             rec.key = key.clone();
             match merged.get_mut(&key) {

@@ -1,0 +1,85 @@
+//! Audit semantics of contract.md: one resource per top-level owner, skipped Pods, default namespace, scoping.
+
+mod common;
+
+use kompliance::config::Config;
+use kompliance::model::Outcome;
+use kompliance::report::{RecommendationEntry, State};
+use std::path::Path;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    common::root().join("tests/fixtures/audit").join(name)
+}
+
+fn row<'a>(result: &'a kompliance::audit::AuditResult, ns: &str, id: &str) -> &'a RecommendationEntry {
+    let (_, st) = result.reports.iter().find(|(n, _)| n == ns).unwrap_or_else(|| panic!("no report for {ns}"));
+    st.recommendations.iter().find(|e| e.id == id).expect("row")
+}
+
+#[test]
+fn pods_merge_into_their_top_level_owner() {
+    let result = common::audit(&Config::default(), &[fixture("kubectl-dump.yaml").as_path()], None);
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    let mut names: Vec<String> = result.resources.iter().map(|r| r.key.to_string()).collect();
+    names.sort();
+    assert_eq!(names, ["CronJob/nightly", "Deployment/web"], "ReplicaSets, Jobs and Pods fold into their top-level owners");
+    let web = result.resources.iter().find(|r| r.key.name == "web").expect("web");
+    assert_eq!(web.pods, 2, "both Pods, one through a ReplicaSet that is not in the dump");
+    assert_eq!(web.labels.get("team").map(String::as_str), Some("a"), "the Deployment's own metadata wins");
+    // The ephemeral debugger container of one Pod makes the whole Deployment privileged.
+    let priv_row = row(&result, "shop", "privileged-containers");
+    assert_eq!((priv_row.state, priv_row.counts.unhealthy), (State::Unhealthy, 1));
+    assert_eq!(priv_row.unhealthy[0].containers, ["debugger"]);
+    assert!(priv_row.unhealthy[0].message.starts_with("ephemeral container debugger"));
+    assert_eq!(result.stats.skipped_pods, 2, "Succeeded and mirror Pods are skipped and counted");
+}
+
+#[test]
+fn objects_without_namespace_go_to_default_or_the_flag() {
+    let cfg = common::config("tests/fixtures/checks/base-config.yaml");
+    let result = common::audit(&cfg, &[fixture("no-namespace.yaml").as_path()], None);
+    assert_eq!(result.reports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["default"]);
+    assert_eq!(result.stats.not_objects, 1, "the dashboard document is counted, not an error");
+    assert!(result.errors.is_empty());
+    let opts = kompliance::audit::AuditOptions {
+        paths: vec![fixture("no-namespace.yaml")],
+        default_namespace: "staging".into(),
+        kubernetes_version: None,
+        now: common::now(),
+        lang: Default::default(),
+    };
+    let moved = kompliance::audit::run(&cfg, &opts, std::io::empty());
+    assert_eq!(moved.reports[0].0, "staging");
+    assert_eq!(row(&moved, "staging", "service-allowed-ports").state, State::Unhealthy);
+}
+
+#[test]
+fn scoping_parameters_select_what_is_judged() {
+    let cfg = Config::load(&fixture("scoping-config.yaml")).expect("config");
+    let result = common::audit(&cfg, &[Path::new(&fixture("scoping.yaml"))], None);
+    // labelSelector: only the Pod labelled tier=web is judged; excludedImages drops istio-proxy.
+    let p = row(&result, "team-a", "privileged-containers");
+    assert_eq!((p.counts.evaluated, p.counts.unhealthy), (1, 1));
+    assert_eq!(p.unhealthy[0].containers, ["app"]);
+    // excludedContainers does not touch the Pod-level hostNetwork rule.
+    let hn = row(&result, "team-a", "host-network-ports");
+    assert_eq!(hn.state, State::Unhealthy);
+    assert!(hn.unhealthy.iter().any(|i| i.name == "mixed" && i.message.contains("spec.hostNetwork is true")));
+    // effect Disabled and a namespaces include list.
+    assert_eq!(row(&result, "team-a", "readonly-root-filesystem").state, State::Disabled);
+    let ns = row(&result, "team-a", "host-namespaces");
+    assert_eq!((ns.state, ns.reason.as_deref()), (State::NotApplicable, Some("namespace not in the recommendation's namespaces list")));
+    // Summary counts each unhealthy resource once at its worst severity.
+    let st = &result.reports[0].1.summary;
+    assert_eq!(st.resources.unhealthy, 2);
+    assert_eq!(st.resources.unhealthy, st.unhealthy_by_severity.high + st.unhealthy_by_severity.medium + st.unhealthy_by_severity.low);
+    let mixed = result.resources.iter().find(|r| r.key.name == "mixed").expect("mixed");
+    assert!(matches!(mixed.outcome(kompliance::catalog::idx(18)), Some(Outcome::Fail(_))));
+}
+
+#[test]
+fn excluded_namespace_gets_no_report() {
+    let result = common::audit(&Config::default(), &[Path::new("examples/kube-system.yaml")], None);
+    assert!(result.reports.is_empty());
+    assert_eq!(result.stats.excluded, 1);
+}
