@@ -9,6 +9,7 @@ pub mod exempt;
 pub mod model;
 pub mod quantity;
 pub mod report;
+pub mod synth;
 pub mod version;
 pub mod yaml;
 

@@ -179,21 +179,25 @@ fn run_audit(args: AuditArgs) -> ExitCode {
     };
     let result = audit::run(&cfg, &opts, std::io::stdin().lock());
     let stdout = std::io::stdout();
-    let text = match args.output {
-        Format::Table => {
-            let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            output::table(&result, output::Paint(color), args.lang)
-        }
-        Format::Json => serde_json::to_string_pretty(&output::list_value(&result)).unwrap_or_default() + "\n",
-        Format::Yaml => kompliance::yaml::to_string(&output::list_value(&result)),
+    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let written = match args.output {
+        Format::Table => output::write_table(&result, output::Paint(color), args.lang, &mut out),
+        Format::Json => output::write_json(&result, &mut out),
+        Format::Yaml => output::write_yaml(&result, &mut out),
         Format::Sarif => {
-            serde_json::to_string_pretty(&audit::sarif::sarif(&result, &cfg, now.to_zoned(jiff::tz::TimeZone::UTC).date()))
-                .unwrap_or_default()
-                + "\n"
+            serde_json::to_writer_pretty(&mut out, &audit::sarif::sarif(&result)).map_err(std::io::Error::other).and_then(|_| writeln!(out))
         }
-    };
-    if write_stdout(&text) != ExitCode::SUCCESS {
-        return ExitCode::from(2);
+    }
+    .and_then(|_| out.flush());
+    drop(out);
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => {
+            eprintln!("error: writing output: {e}");
+            return ExitCode::from(2);
+        }
+        Ok(()) => {}
     }
     for w in &result.warnings {
         eprintln!("warning: {w}");

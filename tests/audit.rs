@@ -11,19 +11,19 @@ fn fixture(name: &str) -> std::path::PathBuf {
     common::root().join("tests/fixtures/audit").join(name)
 }
 
-fn row<'a>(result: &'a kompliance::audit::AuditResult, ns: &str, id: &str) -> &'a RecommendationEntry {
-    let (_, st) = result.reports.iter().find(|(n, _)| n == ns).unwrap_or_else(|| panic!("no report for {ns}"));
-    st.recommendations.iter().find(|e| e.id == id).expect("row")
+fn row(result: &kompliance::audit::AuditResult, ns: &str, id: &str) -> RecommendationEntry {
+    let (_, st) = result.reports().into_iter().find(|(n, _)| n == ns).unwrap_or_else(|| panic!("no report for {ns}"));
+    st.recommendations.into_iter().find(|e| e.id == id).expect("row")
 }
 
 #[test]
 fn pods_merge_into_their_top_level_owner() {
     let result = common::audit(&Config::default(), &[fixture("kubectl-dump.yaml").as_path()], None);
     assert!(result.errors.is_empty(), "{:?}", result.errors);
-    let mut names: Vec<String> = result.resources.iter().map(|r| r.key.to_string()).collect();
+    let mut names: Vec<String> = result.resources().map(|r| r.key.to_string()).collect();
     names.sort();
     assert_eq!(names, ["CronJob/nightly", "Deployment/web"], "ReplicaSets, Jobs and Pods fold into their top-level owners");
-    let web = result.resources.iter().find(|r| r.key.name == "web").expect("web");
+    let web = result.resources().find(|r| r.key.name == "web").expect("web");
     assert_eq!(web.pods, 2, "both Pods, one through a ReplicaSet that is not in the dump");
     assert_eq!(web.labels.get("team").map(String::as_str), Some("a"), "the Deployment's own metadata wins");
     // The ephemeral debugger container of one Pod makes the whole Deployment privileged.
@@ -38,7 +38,7 @@ fn pods_merge_into_their_top_level_owner() {
 fn objects_without_namespace_go_to_default_or_the_flag() {
     let cfg = common::config("tests/fixtures/checks/base-config.yaml");
     let result = common::audit(&cfg, &[fixture("no-namespace.yaml").as_path()], None);
-    assert_eq!(result.reports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["default"]);
+    assert_eq!(result.reports().into_iter().map(|(n, _)| n).collect::<Vec<_>>(), ["default"]);
     assert_eq!(result.stats.not_objects, 1, "the dashboard document is counted, not an error");
     assert!(result.errors.is_empty());
     let opts = kompliance::audit::AuditOptions {
@@ -49,7 +49,7 @@ fn objects_without_namespace_go_to_default_or_the_flag() {
         lang: Default::default(),
     };
     let moved = kompliance::audit::run(&cfg, &opts, std::io::empty());
-    assert_eq!(moved.reports[0].0, "staging");
+    assert_eq!(moved.reports()[0].0, "staging");
     assert_eq!(row(&moved, "staging", "service-allowed-ports").state, State::Unhealthy);
 }
 
@@ -70,16 +70,17 @@ fn scoping_parameters_select_what_is_judged() {
     let ns = row(&result, "team-a", "host-namespaces");
     assert_eq!((ns.state, ns.reason.as_deref()), (State::NotApplicable, Some("namespace not in the recommendation's namespaces list")));
     // Summary counts each unhealthy resource once at its worst severity.
-    let st = &result.reports[0].1.summary;
+    let reports = result.reports();
+    let st = &reports[0].1.summary;
     assert_eq!(st.resources.unhealthy, 2);
     assert_eq!(st.resources.unhealthy, st.unhealthy_by_severity.high + st.unhealthy_by_severity.medium + st.unhealthy_by_severity.low);
-    let mixed = result.resources.iter().find(|r| r.key.name == "mixed").expect("mixed");
+    let mixed = result.resources().find(|r| r.key.name == "mixed").expect("mixed");
     assert!(matches!(mixed.outcome(kompliance::catalog::idx(18)), Some(Outcome::Fail(_))));
 }
 
 #[test]
 fn excluded_namespace_gets_no_report() {
     let result = common::audit(&Config::default(), &[Path::new("examples/kube-system.yaml")], None);
-    assert!(result.reports.is_empty());
+    assert!(result.reports().is_empty());
     assert_eq!(result.stats.excluded, 1);
 }

@@ -170,7 +170,8 @@ fn deploy_example_config_is_clean_on_its_own_example_workloads_table() {
     // The table shows per-namespace headers and the cluster section; colour is off when not a terminal.
     let out = run(&["audit", "examples", "--config", CFG, "--now", NOW], None);
     let t = text(&out.stdout);
-    assert!(t.starts_with("kompliance audit: 4 namespaces"), "{t}");
+    assert!(t.starts_with("NAMESPACE legacy:"), "{t}");
+    assert!(t.contains("\nkompliance audit: 4 namespaces, "), "totals come last: {t}");
     assert!(!t.contains('\u{1b}'), "no ANSI colour when stdout is not a terminal");
     assert!(t.contains("~ DaemonSet/node-exporter: exempt (config:"));
     assert!(!t.contains("kube-proxy"), "kube-system is excluded globally");

@@ -30,14 +30,16 @@ fn config_for(folder: &Path, text: &str) -> Config {
     }
 }
 
-fn entry<'a>(result: &'a kompliance::audit::AuditResult, id: &str) -> &'a RecommendationEntry {
+fn entry(result: &kompliance::audit::AuditResult, id: &str) -> RecommendationEntry {
     let scope = kompliance::catalog::by_id(id).expect("id").scope;
-    if scope.is_namespaced() {
-        assert_eq!(result.reports.len(), 1, "fixture must hold one namespace");
-        result.reports[0].1.recommendations.iter().find(|e| e.id == id).expect("entry")
+    let list = if scope.is_namespaced() {
+        let reports = result.reports();
+        assert_eq!(reports.len(), 1, "fixture must hold one namespace");
+        reports.into_iter().next().expect("report").1.recommendations
     } else {
-        result.cluster.recommendations.iter().find(|e| e.id == id).expect("cluster entry")
-    }
+        result.cluster.recommendations.clone()
+    };
+    list.into_iter().find(|e| e.id == id).expect("entry")
 }
 
 fn fixture_files(id: &str) -> Vec<std::path::PathBuf> {

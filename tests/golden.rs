@@ -3,13 +3,18 @@
 
 mod common;
 
-use kompliance::audit::output::list_value;
 use std::path::Path;
+
+fn render(result: &kompliance::audit::AuditResult) -> String {
+    let mut out = vec![];
+    kompliance::audit::output::write_yaml(result, &mut out).expect("write yaml");
+    String::from_utf8(out).expect("utf-8")
+}
 
 fn check(name: &str, paths: &[&Path], config: &str, version: Option<&str>) {
     let cfg = common::config(config);
     let result = common::audit(&cfg, paths, version);
-    let yaml = kompliance::yaml::to_string(&list_value(&result));
+    let yaml = render(&result);
     let golden = common::root().join("tests/golden").join(format!("{name}.yaml"));
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().expect("dir")).expect("mkdir");
@@ -18,7 +23,7 @@ fn check(name: &str, paths: &[&Path], config: &str, version: Option<&str>) {
     let expected = std::fs::read_to_string(&golden).unwrap_or_default();
     assert!(expected == yaml, "{name}: output differs from {}; rerun with UPDATE_GOLDEN=1 and review", golden.display());
     // Same input twice gives byte-identical output.
-    let again = kompliance::yaml::to_string(&list_value(&common::audit(&cfg, paths, version)));
+    let again = render(&common::audit(&cfg, paths, version));
     assert_eq!(yaml, again, "{name}: output is not deterministic");
 }
 

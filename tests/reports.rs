@@ -74,3 +74,29 @@ fn content_hash_ignores_timestamps_and_versions_only() {
     b.recommendations[0].counts.healthy += 1;
     assert_ne!(content_hash(&a), content_hash(&b));
 }
+
+#[test]
+fn cluster_rollup_lists_50_namespaces_and_counts_the_rest_exactly() {
+    use kompliance::report::build::{ClusterFacts, Rollup, cluster_report};
+    let cfg = Config::default();
+    let spec = failing_spec();
+    let opts = BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: false };
+    let mut rollup = Rollup::default();
+    // 1,000 namespaces, in reverse order, each unhealthy for run-as-non-root (the Pod runs as root).
+    for k in (0..1000).rev() {
+        let ns = format!("team-{k:04}");
+        let mut r = ResourceRecord::new(ResourceKey { namespace: ns.clone(), kind: "Pod".into(), name: "p".into() });
+        r.outcomes = evaluate_pod(&ns, &spec, None, None, &cfg, &NoVulnerabilityData);
+        rollup.add(&ns, &namespace_report(&ns, std::slice::from_ref(&r), &cfg, &opts));
+    }
+    let cluster = cluster_report(&ClusterFacts::default(), &rollup, &cfg, &opts);
+    let row = cluster.namespaced.iter().find(|e| e.id == "run-as-non-root").expect("row");
+    assert_eq!(row.state, State::Unhealthy);
+    assert_eq!(row.counts.unhealthy, 1000);
+    assert_eq!(row.unhealthy_namespaces.len(), 50);
+    assert_eq!(row.unhealthy_namespaces[0], "team-0000");
+    assert_eq!(row.unhealthy_namespaces[49], "team-0049");
+    assert_eq!(row.unhealthy_namespaces_truncated, 950);
+    assert_eq!(cluster.namespaces, 1000);
+    assert_eq!(cluster.summary.resources.unhealthy, 1000);
+}

@@ -11,10 +11,11 @@ use crate::checks::cluster::kubernetes_version;
 use crate::config::{Config, Effect};
 use crate::engine::NoVulnerabilityData;
 use crate::model::{ResourceKey, ResourceRecord};
-use crate::report::build::{BuildOptions, ClusterFacts, cluster_report, namespace_report};
+use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report, namespace_report};
 use crate::report::{ClusterReportStatus, ReportStatus, State};
 use collect::{Collector, Stats, version_outcome};
 use read::{InputError, Reader};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// What to audit and how.
@@ -32,15 +33,17 @@ pub struct AuditOptions {
     pub lang: Lang,
 }
 
-/// Everything an audit produced.
+/// Everything an audit produced. Namespace reports are built on demand, one at a time, so that
+/// a huge input never holds every report in memory.
 #[derive(Debug)]
 pub struct AuditResult {
-    /// Namespace reports, sorted by namespace.
-    pub reports: Vec<(String, ReportStatus)>,
-    /// The cluster report.
+    namespaces: BTreeMap<String, Vec<ResourceRecord>>,
+    cluster_resources: Vec<ResourceRecord>,
+    cfg: Config,
+    opts: BuildOptions,
+    stamp: String,
+    /// The cluster report (with the roll-up of every namespace).
     pub cluster: ClusterReportStatus,
-    /// Every resource with its verdicts (for SARIF and the table), by namespace.
-    pub resources: Vec<ResourceRecord>,
     /// Inputs or objects that could not be read.
     pub errors: Vec<InputError>,
     /// Oddities read anyway.
@@ -52,12 +55,55 @@ pub struct AuditResult {
 impl AuditResult {
     /// True when any unhealthy resource has a severity at or above `threshold`.
     pub fn fails_at(&self, threshold: Severity) -> bool {
-        let sev = |s: &crate::report::Summary| match threshold {
-            Severity::High => s.unhealthy_by_severity.high,
-            Severity::Medium => s.unhealthy_by_severity.high + s.unhealthy_by_severity.medium,
-            Severity::Low => s.unhealthy_by_severity.high + s.unhealthy_by_severity.medium + s.unhealthy_by_severity.low,
+        let s = &self.cluster.summary.unhealthy_by_severity;
+        let n = match threshold {
+            Severity::High => s.high,
+            Severity::Medium => s.high + s.medium,
+            Severity::Low => s.high + s.medium + s.low,
         };
-        sev(&self.cluster.summary) > 0
+        n > 0
+    }
+
+    /// Builds one namespace's report.
+    fn build(&self, ns: &str, resources: &[ResourceRecord]) -> ReportStatus {
+        let mut status = namespace_report(ns, resources, &self.cfg, &self.opts);
+        status.last_evaluated = Some(self.stamp.clone());
+        status.operator_version = Some(crate::VERSION.to_string());
+        status.config_hash = Some(self.cfg.hash.clone());
+        status
+    }
+
+    /// Calls `f` with each namespace report in namespace order, building one at a time.
+    pub fn each_report<E>(&self, mut f: impl FnMut(&str, ReportStatus) -> Result<(), E>) -> Result<(), E> {
+        for (ns, resources) in &self.namespaces {
+            f(ns, self.build(ns, resources))?;
+        }
+        Ok(())
+    }
+
+    /// Every namespace report (convenient for small inputs and tests).
+    pub fn reports(&self) -> Vec<(String, ReportStatus)> {
+        let mut out = vec![];
+        let _ = self.each_report::<()>(|ns, st| {
+            out.push((ns.to_string(), st));
+            Ok(())
+        });
+        out
+    }
+
+    /// Every judged resource: cluster resources first, then by namespace.
+    pub fn resources(&self) -> impl Iterator<Item = &ResourceRecord> {
+        self.cluster_resources.iter().chain(self.namespaces.values().flatten())
+    }
+
+    /// The configuration the audit ran with.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The day exemptions were judged against.
+    pub fn today(&self) -> jiff::civil::Date {
+        self.opts.today
     }
 }
 
@@ -116,16 +162,23 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     }
 
     let stamp = opts.now.to_string();
-    let mut reports = vec![];
-    for (ns, resources) in &collected.namespaces {
-        let mut status = namespace_report(ns, resources, cfg, &bopts);
-        status.last_evaluated = Some(stamp.clone());
-        status.operator_version = Some(crate::VERSION.to_string());
-        status.config_hash = Some(cfg.hash.clone());
-        reports.push((ns.clone(), status));
-    }
-    let refs: Vec<(String, &ReportStatus)> = reports.iter().map(|(n, s)| (n.clone(), s)).collect();
-    let mut cluster = cluster_report(&facts, &refs, cfg, &bopts);
+    let mut result = AuditResult {
+        namespaces: collected.namespaces,
+        cluster_resources: facts.resources.clone(),
+        cfg: cfg.clone(),
+        opts: bopts,
+        stamp: stamp.clone(),
+        cluster: ClusterReportStatus::default(),
+        errors,
+        warnings: vec![],
+        stats: collected.stats,
+    };
+    let mut rollup = Rollup::default();
+    let _ = result.each_report::<()>(|ns, st| {
+        rollup.add(ns, &st);
+        Ok(())
+    });
+    let mut cluster = cluster_report(&facts, &rollup, cfg, &bopts);
     warnings.extend(cfg.warnings.iter().cloned());
     cluster.warnings.extend(warnings.iter().cloned());
     cluster.warnings.sort();
@@ -133,9 +186,9 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     cluster.last_evaluated = Some(stamp);
     cluster.operator_version = Some(crate::VERSION.to_string());
     cluster.config_hash = Some(cfg.hash.clone());
-    let mut resources: Vec<ResourceRecord> = facts.resources;
-    resources.extend(collected.namespaces.into_values().flatten());
-    AuditResult { reports, cluster, resources, errors, warnings, stats: collected.stats }
+    result.cluster = cluster;
+    result.warnings = warnings;
+    result
 }
 
 /// True for states that need attention in a table.

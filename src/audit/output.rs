@@ -1,16 +1,36 @@
-//! Audit output: the human table, and the report objects as one `kind: List` in JSON or YAML.
+//! Audit output, streamed: the human table, and the report objects as one `kind: List` in JSON or YAML.
 
 use super::{AuditResult, noteworthy};
 use crate::catalog::Lang;
 use crate::report::{RecommendationEntry, State, Summary, cluster_object, namespace_object};
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
-/// The report objects the operator would write, as one `v1/List`.
-pub fn list_value(result: &AuditResult) -> serde_json::Value {
-    let mut items: Vec<serde_json::Value> =
-        result.reports.iter().map(|(ns, s)| serde_json::to_value(namespace_object(ns, s.clone())).unwrap_or_default()).collect();
-    items.push(serde_json::to_value(cluster_object(result.cluster.clone())).unwrap_or_default());
-    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+/// Writes the report objects the operator would write, as one pretty-printed JSON `v1/List`.
+pub fn write_json(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [\n")?;
+    result.each_report(|ns, st| {
+        serde_json::to_writer_pretty(&mut *out, &namespace_object(ns, st)).map_err(io::Error::other)?;
+        out.write_all(b",\n")
+    })?;
+    serde_json::to_writer_pretty(&mut *out, &cluster_object(result.cluster.clone())).map_err(io::Error::other)?;
+    out.write_all(b"\n  ]\n}\n")
+}
+
+fn yaml_item(out: &mut dyn Write, item: &impl serde::Serialize) -> io::Result<()> {
+    let text = crate::yaml::to_string(item);
+    for (i, line) in text.lines().enumerate() {
+        out.write_all(if i == 0 { b"- " } else { b"  " })?;
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Writes the same `v1/List` as YAML.
+pub fn write_yaml(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(b"apiVersion: v1\nkind: List\nitems:\n")?;
+    result.each_report(|ns, st| yaml_item(out, &namespace_object(ns, st)))?;
+    yaml_item(out, &cluster_object(result.cluster.clone()))
 }
 
 /// ANSI colours, or none.
@@ -44,16 +64,16 @@ fn summary_line(s: &Summary) -> String {
     )
 }
 
-fn rows(out: &mut String, entries: &[RecommendationEntry], paint: Paint, lang: Lang) {
+fn rows(out: &mut dyn Write, entries: &[RecommendationEntry], paint: Paint, lang: Lang) -> io::Result<()> {
     let shown: Vec<&RecommendationEntry> = entries.iter().filter(|e| noteworthy(e.state) || e.counts.exempt > 0).collect();
     let healthy = entries.iter().filter(|e| e.state == State::Healthy).count();
     let na = entries.iter().filter(|e| e.state == State::NotApplicable).count();
     if !shown.is_empty() {
-        let _ = writeln!(out, "  {:<36} {:<8} {:<13} {:>9} {:>6}  TITLE", "RECOMMENDATION", "SEVERITY", "STATE", "UNHEALTHY", "EXEMPT");
+        writeln!(out, "  {:<36} {:<8} {:<13} {:>9} {:>6}  TITLE", "RECOMMENDATION", "SEVERITY", "STATE", "UNHEALTHY", "EXEMPT")?;
     }
     for e in shown {
         let title = crate::catalog::by_id(&e.id).map_or(e.title.as_str(), |r| r.title_in(lang));
-        let _ = writeln!(
+        writeln!(
             out,
             "  {:<36} {:<8} {} {:>9} {:>6}  {}",
             e.id,
@@ -62,41 +82,53 @@ fn rows(out: &mut String, entries: &[RecommendationEntry], paint: Paint, lang: L
             e.counts.unhealthy,
             e.counts.exempt,
             title
-        );
+        )?;
         if let Some(r) = &e.reason {
-            let _ = writeln!(out, "      {}", paint.wrap("2", r));
+            writeln!(out, "      {}", paint.wrap("2", r))?;
         }
         for it in &e.unhealthy {
             let ns = it.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
-            let _ = writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), it.kind, it.name, it.message);
+            writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), it.kind, it.name, it.message)?;
         }
         if e.unhealthy_truncated > 0 {
-            let _ = writeln!(out, "      ... and {} more", e.unhealthy_truncated);
+            writeln!(out, "      ... and {} more", e.unhealthy_truncated)?;
         }
         for it in &e.exempt {
             let until = it.exempt_until.as_deref().map(|u| format!(" until {u}")).unwrap_or_default();
-            let _ = writeln!(
+            let source = it.exemption_source.as_deref().unwrap_or("");
+            writeln!(
                 out,
-                "      {} {}/{}: exempt ({}: {}{until})",
+                "      {} {}/{}: exempt ({source}: {}{until})",
                 paint.wrap("2", "~"),
                 it.kind,
                 it.name,
-                it.exemption_source.as_deref().unwrap_or(""),
                 it.exemption_reason.as_deref().unwrap_or("")
-            );
+            )?;
+        }
+        if e.exempt_truncated > 0 {
+            writeln!(out, "      ... and {} more exempt", e.exempt_truncated)?;
         }
     }
-    let _ = writeln!(out, "  {}", paint.wrap("2", &format!("{healthy} healthy, {na} not applicable")));
+    writeln!(out, "  {}", paint.wrap("2", &format!("{healthy} healthy, {na} not applicable")))
 }
 
-/// The human-readable table.
-pub fn table(result: &AuditResult, paint: Paint, lang: Lang) -> String {
-    let mut out = String::new();
+/// Writes the human-readable table: one section per namespace, the cluster, then totals.
+pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn Write) -> io::Result<()> {
+    result.each_report(|ns, s| {
+        writeln!(out, "NAMESPACE {ns}: {}", summary_line(&s.summary))?;
+        rows(out, &s.recommendations, paint, lang)?;
+        for w in &s.warnings {
+            writeln!(out, "  warning: {w}")?;
+        }
+        writeln!(out)
+    })?;
     let c = &result.cluster;
-    let _ = writeln!(out, "kompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary));
+    writeln!(out, "CLUSTER")?;
+    rows(out, &c.recommendations, paint, lang)?;
     let st = &result.stats;
     let skipped: u64 = st.skipped_kinds.values().sum();
-    let _ = writeln!(
+    writeln!(out, "\nkompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary))?;
+    writeln!(
         out,
         "read {} objects; {} of kinds not judged, {} not Kubernetes objects, {} finished or mirror Pods, {} in excluded namespaces; {} errors, {} warnings",
         st.objects,
@@ -106,15 +138,5 @@ pub fn table(result: &AuditResult, paint: Paint, lang: Lang) -> String {
         st.excluded,
         result.errors.len(),
         result.warnings.len()
-    );
-    for (ns, s) in &result.reports {
-        let _ = writeln!(out, "\nNAMESPACE {ns}: {}", summary_line(&s.summary));
-        rows(&mut out, &s.recommendations, paint, lang);
-        for w in &s.warnings {
-            let _ = writeln!(out, "  warning: {w}");
-        }
-    }
-    let _ = writeln!(out, "\nCLUSTER");
-    rows(&mut out, &c.recommendations, paint, lang);
-    out
+    )
 }

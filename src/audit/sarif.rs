@@ -2,7 +2,6 @@
 
 use super::AuditResult;
 use crate::catalog::{CATALOG, Severity};
-use crate::config::Config;
 use crate::exempt;
 use crate::model::Outcome;
 use serde_json::{Value, json};
@@ -24,7 +23,8 @@ fn security_severity(s: Severity) -> &'static str {
 }
 
 /// Builds the SARIF log; exempt findings are results with a suppression.
-pub fn sarif(result: &AuditResult, cfg: &Config, today: jiff::civil::Date) -> Value {
+pub fn sarif(result: &AuditResult) -> Value {
+    let (cfg, today) = (result.config(), result.today());
     let rules: Vec<Value> = CATALOG
         .iter()
         .enumerate()
@@ -43,7 +43,7 @@ pub fn sarif(result: &AuditResult, cfg: &Config, today: jiff::civil::Date) -> Va
         .collect();
     let mut results = vec![];
     let mut ignore = vec![];
-    for rec in &result.resources {
+    for rec in result.resources() {
         let ann = exempt::annotation_exemption(cfg, rec, today, &mut ignore);
         for (i, outcome) in &rec.outcomes {
             let Outcome::Fail(findings) = outcome else {

@@ -255,13 +255,61 @@ pub fn namespace_report(ns: &str, resources: &[ResourceRecord], cfg: &Config, op
     }
 }
 
-/// Builds the cluster report from the cluster facts and every namespace report.
-pub fn cluster_report(
-    facts: &ClusterFacts,
-    namespaces: &[(String, &ReportStatus)],
-    cfg: &Config,
-    opts: &BuildOptions,
-) -> ClusterReportStatus {
+/// Accumulates namespace reports one at a time for the cluster report's roll-up (reports need not stay in memory).
+#[derive(Debug, Clone, Default)]
+pub struct Rollup {
+    namespaces: u32,
+    counts: Vec<Counts>,
+    states: Vec<Vec<State>>,
+    unhealthy_ns: Vec<Vec<String>>,
+    unhealthy_total: Vec<u32>,
+    summary: Summary,
+}
+
+impl Rollup {
+    /// Adds one namespace's report.
+    pub fn add(&mut self, ns: &str, st: &ReportStatus) {
+        if self.counts.is_empty() {
+            self.counts = vec![Counts::default(); CATALOG.len()];
+            self.states = vec![vec![]; CATALOG.len()];
+            self.unhealthy_ns = vec![vec![]; CATALOG.len()];
+            self.unhealthy_total = vec![0; CATALOG.len()];
+        }
+        self.namespaces += 1;
+        for e in &st.recommendations {
+            let Some(i) = crate::catalog::index_of(&e.id) else { continue };
+            let c = &mut self.counts[i];
+            c.evaluated += e.counts.evaluated;
+            c.healthy += e.counts.healthy;
+            c.unhealthy += e.counts.unhealthy;
+            c.exempt += e.counts.exempt;
+            c.not_evaluated += e.counts.not_evaluated;
+            if !self.states[i].contains(&e.state) {
+                self.states[i].push(e.state);
+            }
+            if e.state == State::Unhealthy {
+                self.unhealthy_total[i] += 1;
+                self.unhealthy_ns[i].push(ns.to_string());
+                // Only the LIST_CAP smallest names are reported: keep memory bounded.
+                if self.unhealthy_ns[i].len() > 4 * LIST_CAP {
+                    self.unhealthy_ns[i].sort();
+                    self.unhealthy_ns[i].truncate(LIST_CAP);
+                }
+            }
+        }
+        let s = &st.summary;
+        let t = &mut self.summary;
+        t.resources.evaluated += s.resources.evaluated;
+        t.resources.unhealthy += s.resources.unhealthy;
+        t.resources.exempt += s.resources.exempt;
+        t.unhealthy_by_severity.high += s.unhealthy_by_severity.high;
+        t.unhealthy_by_severity.medium += s.unhealthy_by_severity.medium;
+        t.unhealthy_by_severity.low += s.unhealthy_by_severity.low;
+    }
+}
+
+/// Builds the cluster report from the cluster facts and the roll-up of every namespace report.
+pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts: &BuildOptions) -> ClusterReportStatus {
     let mut warnings = vec![];
     let anns: Vec<AnnotationExemption> =
         facts.resources.iter().map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings)).collect();
@@ -280,23 +328,8 @@ pub fn cluster_report(
     let mut summary = summarize(&entries, &flags);
     let mut rollups = vec![];
     for (i, r) in CATALOG.iter().enumerate().filter(|(_, r)| r.scope.is_namespaced()) {
-        let mut counts = Counts::default();
-        let mut unhealthy_ns = vec![];
-        let mut states = vec![];
-        for (ns, st) in namespaces {
-            let Some(e) = st.recommendations.iter().find(|e| e.id == r.id) else {
-                continue;
-            };
-            counts.evaluated += e.counts.evaluated;
-            counts.healthy += e.counts.healthy;
-            counts.unhealthy += e.counts.unhealthy;
-            counts.exempt += e.counts.exempt;
-            counts.not_evaluated += e.counts.not_evaluated;
-            if e.state == State::Unhealthy {
-                unhealthy_ns.push(ns.clone());
-            }
-            states.push(e.state);
-        }
+        let counts = rollup.counts.get(i).cloned().unwrap_or_default();
+        let states = rollup.states.get(i).cloned().unwrap_or_default();
         let state = match config_state(i, cfg, None) {
             Some((s, _)) => s,
             None => [State::Unhealthy, State::NotEvaluated, State::Healthy]
@@ -305,9 +338,11 @@ pub fn cluster_report(
                 .unwrap_or(State::NotApplicable),
         };
         count_state(&mut summary.recommendations, state);
+        let mut unhealthy_ns = rollup.unhealthy_ns.get(i).cloned().unwrap_or_default();
         unhealthy_ns.sort();
-        let cut = unhealthy_ns.len().saturating_sub(LIST_CAP) as u32;
+        let total_unhealthy = rollup.unhealthy_total.get(i).copied().unwrap_or(0);
         unhealthy_ns.truncate(LIST_CAP);
+        let cut = total_unhealthy.saturating_sub(unhealthy_ns.len() as u32);
         rollups.push(RollupEntry {
             id: r.id.into(),
             title: r.title_in(opts.lang).into(),
@@ -318,18 +353,16 @@ pub fn cluster_report(
             unhealthy_namespaces_truncated: cut,
         });
     }
-    for (_, st) in namespaces {
-        let s = &st.summary;
-        summary.resources.evaluated += s.resources.evaluated;
-        summary.resources.unhealthy += s.resources.unhealthy;
-        summary.resources.exempt += s.resources.exempt;
-        summary.unhealthy_by_severity.high += s.unhealthy_by_severity.high;
-        summary.unhealthy_by_severity.medium += s.unhealthy_by_severity.medium;
-        summary.unhealthy_by_severity.low += s.unhealthy_by_severity.low;
-    }
+    let t = &rollup.summary;
+    summary.resources.evaluated += t.resources.evaluated;
+    summary.resources.unhealthy += t.resources.unhealthy;
+    summary.resources.exempt += t.resources.exempt;
+    summary.unhealthy_by_severity.high += t.unhealthy_by_severity.high;
+    summary.unhealthy_by_severity.medium += t.unhealthy_by_severity.medium;
+    summary.unhealthy_by_severity.low += t.unhealthy_by_severity.low;
     ClusterReportStatus {
         summary,
-        namespaces: namespaces.len() as u32,
+        namespaces: rollup.namespaces,
         recommendations: entries,
         namespaced: rollups,
         warnings: finish_warnings(warnings),
