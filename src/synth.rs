@@ -13,7 +13,7 @@ impl Rng {
         Rng(seed)
     }
     /// Next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -22,7 +22,7 @@ impl Rng {
     }
     /// A number in `0..n`.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next_u64() % n.max(1)
     }
     /// True with probability `percent`/100.
     pub fn chance(&mut self, percent: u64) -> bool {
@@ -85,7 +85,7 @@ pub fn pod(rng: &mut Rng, ns: &str, owner: Option<(&str, &str)>, i: usize) -> Va
         Some((deploy, hash)) => (
             format!("{deploy}-{hash}-{}", rng.word(5)),
             json!({"app": deploy, "pod-template-hash": hash, "app.kubernetes.io/part-of": "shop"}),
-            json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{deploy}-{hash}"), "uid": format!("{:016x}-rs", rng.next()), "controller": true, "blockOwnerDeletion": true}]),
+            json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{deploy}-{hash}"), "uid": format!("{:016x}-rs", rng.next_u64()), "controller": true, "blockOwnerDeletion": true}]),
         ),
         None => (format!("job-runner-{i}-{}", rng.word(4)), json!({"app": "job-runner"}), json!([])),
     };
@@ -98,7 +98,7 @@ pub fn pod(rng: &mut Rng, ns: &str, owner: Option<(&str, &str)>, i: usize) -> Va
         "metadata": {
             "name": name,
             "namespace": ns,
-            "uid": format!("{:016x}-{:016x}", rng.next(), rng.next()),
+            "uid": format!("{:016x}-{:016x}", rng.next_u64(), rng.next_u64()),
             "resourceVersion": (1_000_000 + i).to_string(),
             "creationTimestamp": "2026-11-01T10:00:00Z",
             "labels": labels,
@@ -137,8 +137,8 @@ pub fn pod(rng: &mut Rng, ns: &str, owner: Option<(&str, &str)>, i: usize) -> Va
                 {"type": "ContainersReady", "status": "True", "lastTransitionTime": "2026-11-01T10:00:09Z"}
             ],
             "containerStatuses": [
-                {"name": "app", "ready": true, "restartCount": 0, "started": true, "image": "shop/app", "imageID": format!("sha256:{:016x}{:016x}", rng.next(), rng.next()), "containerID": format!("containerd://{:016x}{:016x}", rng.next(), rng.next()), "state": {"running": {"startedAt": "2026-11-01T10:00:02Z"}}},
-                {"name": "proxy", "ready": true, "restartCount": 0, "started": true, "image": "infra/envoy", "imageID": format!("sha256:{:016x}{:016x}", rng.next(), rng.next()), "containerID": format!("containerd://{:016x}{:016x}", rng.next(), rng.next()), "state": {"running": {"startedAt": "2026-11-01T10:00:02Z"}}}
+                {"name": "app", "ready": true, "restartCount": 0, "started": true, "image": "shop/app", "imageID": format!("sha256:{:016x}{:016x}", rng.next_u64(), rng.next_u64()), "containerID": format!("containerd://{:016x}{:016x}", rng.next_u64(), rng.next_u64()), "state": {"running": {"startedAt": "2026-11-01T10:00:02Z"}}},
+                {"name": "proxy", "ready": true, "restartCount": 0, "started": true, "image": "infra/envoy", "imageID": format!("sha256:{:016x}{:016x}", rng.next_u64(), rng.next_u64()), "containerID": format!("containerd://{:016x}{:016x}", rng.next_u64(), rng.next_u64()), "state": {"running": {"startedAt": "2026-11-01T10:00:02Z"}}}
             ]
         }
     })
@@ -153,7 +153,7 @@ pub fn pods(shape: Shape) -> impl Iterator<Item = Value> {
     (0..shape.pods).map(move |i| {
         let ns = format!("ns-{:04}", i / per_ns);
         let k = i % per_ns;
-        if k % replicas == 0 {
+        if k.is_multiple_of(replicas) {
             deploy = (format!("svc-{}-{}", k / replicas, rng.word(3)), rng.word(9));
         }
         // One Pod in fifty is bare (no owner).
