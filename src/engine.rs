@@ -57,15 +57,17 @@ pub fn evaluate_pod(
             continue;
         }
         let rc = cfg.rec(i);
-        let containers: Vec<ContainerRef<'_>> = if rc.scope.excluded_containers.is_empty() && rc.scope.excluded_images.is_empty() {
-            all.clone()
+        let filtered: Vec<ContainerRef<'_>>;
+        let containers: &[ContainerRef<'_>] = if rc.scope.excluded_containers.is_empty() && rc.scope.excluded_images.is_empty() {
+            &all
         } else {
-            all.iter()
-                .filter(|c| {
-                    !rc.scope.excluded_containers.iter().any(|n| n == c.name) && !image_excluded(c.image, &rc.scope.excluded_images)
-                })
+            let sc = &rc.scope;
+            filtered = all
+                .iter()
+                .filter(|c| !sc.excluded_containers.iter().any(|n| n == c.name) && !image_excluded(c.image, &sc.excluded_images))
                 .copied()
-                .collect()
+                .collect();
+            &filtered
         };
         let view = PodView { spec, annotations, containers };
         let outcome = match checks::pod_check(rec.number) {

@@ -3,13 +3,28 @@
 use num_bigint::BigInt;
 use std::cmp::Ordering;
 
-/// A parsed quantity: `mantissa * 10^exp10 * 2^exp2`, exact.
+/// A parsed quantity with the text it was written as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quantity {
-    mantissa: BigInt,
-    exp10: i32,
-    exp2: i32,
+    value: Value,
     text: String,
+}
+
+/// An exact quantity value: `digits * 10^exp10 * 2^exp2`, held as an i128 count of
+/// nano-units when that is exact (nearly always), else as a big integer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// Value × 10^9, exactly.
+    Nanos(i128),
+    /// `mantissa * 10^exp10 * 2^exp2`.
+    Big {
+        /// Signed digits.
+        mantissa: BigInt,
+        /// Power of ten.
+        exp10: i32,
+        /// Power of two.
+        exp2: i32,
+    },
 }
 
 /// Why a string is not a quantity.
@@ -31,6 +46,47 @@ const MAX_EXP: i32 = 60;
 impl Quantity {
     /// Parses Kubernetes' quantity syntax (signed decimal number, then a binary-SI, decimal-SI or exponent suffix).
     pub fn parse(s: &str) -> Result<Quantity, QuantityError> {
+        Ok(Quantity { value: Value::parse(s)?, text: s.trim().to_string() })
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The exact value.
+    pub fn value(&self) -> &Value {
+        &self.value
+    }
+
+    /// True when below zero.
+    pub fn is_negative(&self) -> bool {
+        self.value.is_negative()
+    }
+}
+
+fn nanos(digits: &[u8], negative: bool, exp10: i32, exp2: i32) -> Option<i128> {
+    let mut v: i128 = 0;
+    for d in digits {
+        v = v.checked_mul(10)?.checked_add((d - b'0') as i128)?;
+    }
+    let e = exp10 + 9;
+    if e >= 0 {
+        v = v.checked_mul(10i128.checked_pow(e as u32)?)?;
+    } else {
+        let div = 10i128.checked_pow((-e) as u32)?;
+        if v % div != 0 {
+            return None;
+        }
+        v /= div;
+    }
+    v = v.checked_mul(1i128.checked_shl(exp2 as u32)?)?;
+    Some(if negative { -v } else { v })
+}
+
+impl Value {
+    /// Parses without allocating in the common case.
+    pub fn parse(s: &str) -> Result<Value, QuantityError> {
         let text = s.trim();
         if text.is_empty() {
             return Err(QuantityError::Empty);
@@ -50,13 +106,18 @@ impl Quantity {
             _ => false,
         };
         let start = i;
-        let mut digits = String::new();
+        let mut digit_buf = [0u8; 64];
+        let mut n_digits = 0usize;
         let mut frac_len: i32 = 0;
         let mut seen_dot = false;
         while i < bytes.len() {
             match bytes[i] {
                 b'0'..=b'9' => {
-                    digits.push(bytes[i] as char);
+                    if n_digits == digit_buf.len() {
+                        return Err(QuantityError::Range(s.to_string()));
+                    }
+                    digit_buf[n_digits] = bytes[i];
+                    n_digits += 1;
                     if seen_dot {
                         frac_len += 1;
                     }
@@ -66,10 +127,11 @@ impl Quantity {
             }
             i += 1;
         }
+        let digits = &digit_buf[..n_digits];
         if digits.is_empty() || i == start {
             return Err(syntax());
         }
-        if frac_len > MAX_EXP || digits.len() > 64 {
+        if frac_len > MAX_EXP {
             return Err(QuantityError::Range(s.to_string()));
         }
         let suffix = &text[i..];
@@ -105,27 +167,49 @@ impl Quantity {
             }
         };
         exp10 -= frac_len;
+        if let Some(n) = nanos(digits, negative, exp10, exp2) {
+            return Ok(Value::Nanos(n));
+        }
+        let digits = std::str::from_utf8(digits).map_err(|_| syntax())?;
         let mut mantissa: BigInt = digits.parse().map_err(|_| syntax())?;
         if negative {
             mantissa = -mantissa;
         }
-        Ok(Quantity { mantissa, exp10, exp2, text: text.to_string() })
-    }
-
-    /// The text as written.
-    pub fn as_str(&self) -> &str {
-        &self.text
+        Ok(Value::Big { mantissa, exp10, exp2 })
     }
 
     /// True when below zero.
     pub fn is_negative(&self) -> bool {
-        self.mantissa.sign() == num_bigint::Sign::Minus
+        match self {
+            Value::Nanos(n) => *n < 0,
+            Value::Big { mantissa, .. } => mantissa.sign() == num_bigint::Sign::Minus,
+        }
     }
 
-    fn scaled(&self, min10: i32, min2: i32) -> BigInt {
-        let ten = BigInt::from(10u8).pow((self.exp10 - min10) as u32);
-        let two = BigInt::from(2u8).pow((self.exp2 - min2) as u32);
-        &self.mantissa * ten * two
+    fn parts(&self) -> (BigInt, i32, i32) {
+        match self {
+            Value::Nanos(n) => (BigInt::from(*n), -9, 0),
+            Value::Big { mantissa, exp10, exp2 } => (mantissa.clone(), *exp10, *exp2),
+        }
+    }
+}
+
+impl PartialOrd for Value {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Value {
+    fn cmp(&self, other: &Self) -> Ordering {
+        if let (Value::Nanos(a), Value::Nanos(b)) = (self, other) {
+            return a.cmp(b);
+        }
+        let ((ma, ea10, ea2), (mb, eb10, eb2)) = (self.parts(), other.parts());
+        let (min10, min2) = (ea10.min(eb10), ea2.min(eb2));
+        let scale =
+            |m: BigInt, e10: i32, e2: i32| m * BigInt::from(10u8).pow((e10 - min10) as u32) * BigInt::from(2u8).pow((e2 - min2) as u32);
+        scale(ma, ea10, ea2).cmp(&scale(mb, eb10, eb2))
     }
 }
 
@@ -137,9 +221,7 @@ impl PartialOrd for Quantity {
 
 impl Ord for Quantity {
     fn cmp(&self, other: &Self) -> Ordering {
-        let min10 = self.exp10.min(other.exp10);
-        let min2 = self.exp2.min(other.exp2);
-        self.scaled(min10, min2).cmp(&other.scaled(min10, min2))
+        self.value.cmp(&other.value)
     }
 }
 
@@ -196,5 +278,17 @@ mod tests {
             assert!(Quantity::parse(s).is_err(), "{s:?} parsed");
         }
         assert!(matches!(Quantity::parse("1e999999"), Err(QuantityError::Range(_))));
+    }
+
+    #[test]
+    fn fast_and_big_representations_agree() {
+        // Sub-nano fractions and huge values take the big-integer path; comparisons still mix.
+        assert!(matches!(q("1").value(), Value::Nanos(1_000_000_000)));
+        assert!(matches!(q("0.0000000001").value(), Value::Big { .. }));
+        assert!(matches!(q("1e40").value(), Value::Big { .. }));
+        assert!(q("0.0000000001") < q("1n"));
+        assert!(q("0.0000000001") > q("0"));
+        assert!(q("1e40") > q("8Ei"));
+        assert_eq!(q("1.0000000000").cmp(&q("1")), Ordering::Equal);
     }
 }

@@ -37,7 +37,7 @@ fn entry(result: &kompliance::audit::AuditResult, id: &str) -> RecommendationEnt
         assert_eq!(reports.len(), 1, "fixture must hold one namespace");
         reports.into_iter().next().expect("report").1.recommendations
     } else {
-        result.cluster.recommendations.clone()
+        result.cluster().recommendations.clone()
     };
     list.into_iter().find(|e| e.id == id).expect("entry")
 }

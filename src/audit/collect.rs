@@ -1,11 +1,12 @@
 //! Gathers decoded objects into resources: namespaces, owner resolution, merging Pods into workloads.
 
-use super::docs::Parsed;
+use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
 use crate::catalog::idx;
 use crate::checks::cluster::{VersionVerdict, kubernetes_version};
 use crate::config::{Config, Effect};
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,10 +29,8 @@ pub struct Stats {
 type PendingKey = (String, Owner, Option<String>);
 
 /// Accumulates verdicts while input is read; [`Collector::finish`] resolves owners.
-pub struct Collector<'c> {
-    cfg: &'c Config,
-    vulns: &'c dyn VulnerabilitySource,
-    default_ns: String,
+#[derive(Default)]
+pub struct Collector {
     pending: HashMap<PendingKey, (ResourceRecord, bool)>,
     owners: OwnerIndex,
     nodes: Vec<ResourceRecord>,
@@ -52,13 +51,161 @@ pub struct Collected {
     pub stats: Stats,
 }
 
-impl<'c> Collector<'c> {
+/// What evaluation needs, shared by the decoding threads.
+#[derive(Clone, Copy)]
+pub struct Ctx<'c> {
+    /// Configuration.
+    pub cfg: &'c Config,
+    /// Vulnerability data for #24.
+    pub vulns: &'c (dyn VulnerabilitySource + Sync),
+    /// Namespace of objects without one.
+    pub default_ns: &'c str,
+}
+
+/// An object already evaluated (on a decoding thread), ready to be collected in input order.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A resource part: a workload template, a Pod (keyed by its controller), a Service, an Ingress.
+    Part {
+        /// Namespace.
+        ns: String,
+        /// The object it is keyed by (itself, or a Pod's controller).
+        owner: Owner,
+        /// A Pod's pod-template-hash.
+        hash: Option<String>,
+        /// Its verdicts and metadata.
+        rec: ResourceRecord,
+        /// True when `rec` is the object named by `owner` itself.
+        authoritative: bool,
+        /// A workload's own controller (a ReplicaSet's Deployment), for owner resolution.
+        controlled_by: Option<Owner>,
+    },
+    /// A Node.
+    Node(ResourceRecord),
+    /// A Namespace object.
+    Namespace(String),
+    /// A Succeeded/Failed or mirror Pod.
+    SkippedPod,
+    /// In a globally excluded namespace.
+    Excluded,
+}
+
+impl Ctx<'_> {
+    fn namespace(&self, meta: &Meta) -> Option<String> {
+        let ns = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.default_ns.to_string());
+        (!self.cfg.globally_excluded(&ns)).then_some(ns)
+    }
+
+    /// Evaluates one decoded object (pure; runs on any thread).
+    pub fn prepare(&self, parsed: Parsed, origin: Origin) -> Prepared {
+        let cfg = self.cfg;
+        match parsed {
+            Parsed::Pod(pod) => {
+                let PodDoc { metadata: meta, spec, status } = *pod;
+                let phase = status.as_ref().and_then(|s| s.phase.as_deref());
+                let mirror = meta.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+                if matches!(phase, Some("Succeeded" | "Failed")) || mirror {
+                    return Prepared::SkippedPod;
+                }
+                let Some(ns) = self.namespace(&meta) else { return Prepared::Excluded };
+                let spec: PodSpec = spec.map(Into::into).unwrap_or_default();
+                let outcomes = engine::evaluate_pod(&ns, &spec, meta.labels.as_ref(), meta.annotations.as_ref(), cfg, self.vulns);
+                let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
+                let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()) {
+                    Some(o) => (o, false),
+                    None => (Owner { kind: "Pod".into(), name: meta.name.clone().unwrap_or_default() }, true),
+                };
+                let rec = record(&ns, &owner, &meta, None, outcomes, 1, origin);
+                Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None }
+            }
+            Parsed::Workload(kind, mut w) => {
+                let Some(ns) = self.namespace(&w.metadata) else { return Prepared::Excluded };
+                let (tmeta, tspec) = w.take_template().map(|t| (t.metadata, t.spec)).unwrap_or_default();
+                let spec: PodSpec = tspec.map(Into::into).unwrap_or_default();
+                let tmeta = tmeta.as_ref();
+                let outcomes = engine::evaluate_pod(
+                    &ns,
+                    &spec,
+                    tmeta.and_then(|m| m.labels.as_ref()),
+                    tmeta.and_then(|m| m.annotations.as_ref()),
+                    cfg,
+                    self.vulns,
+                );
+                let meta = &w.metadata;
+                let me = Owner { kind, name: meta.name.clone().unwrap_or_default() };
+                let rec = record(&ns, &me, meta, tmeta, outcomes, 0, origin);
+                Prepared::Part {
+                    ns,
+                    owner: me,
+                    hash: None,
+                    rec,
+                    authoritative: true,
+                    controlled_by: controller_of(meta.owner_references.as_ref()),
+                }
+            }
+            Parsed::Service(svc) => {
+                let Some(ns) = self.namespace(&svc.metadata) else { return Prepared::Excluded };
+                let ServiceDoc { metadata, spec } = *svc;
+                let rec_meta = metadata.clone();
+                let svc_obj = k8s_openapi::api::core::v1::Service {
+                    metadata: ObjectMeta { namespace: Some(ns.clone()), ..metadata.into() },
+                    spec,
+                    status: None,
+                };
+                let outcomes = engine::evaluate_service(&ns, &svc_obj, cfg);
+                let me = Owner { kind: "Service".into(), name: rec_meta.name.clone().unwrap_or_default() };
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, 0, origin);
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
+            }
+            Parsed::Ingress(ing) => {
+                let Some(ns) = self.namespace(&ing.metadata) else { return Prepared::Excluded };
+                let IngressDoc { metadata, spec } = *ing;
+                let rec_meta = metadata.clone();
+                let ing_obj = k8s_openapi::api::networking::v1::Ingress {
+                    metadata: metadata.into(),
+                    spec: Some(k8s_openapi::api::networking::v1::IngressSpec { tls: spec.and_then(|s| s.tls), ..Default::default() }),
+                    status: None,
+                };
+                let outcomes = engine::evaluate_ingress(&ns, &ing_obj, cfg);
+                let me = Owner { kind: "Ingress".into(), name: rec_meta.name.clone().unwrap_or_default() };
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, 0, origin);
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
+            }
+            Parsed::Node(node) => {
+                let i = idx(15);
+                let mut rec = record(
+                    "",
+                    &Owner { kind: "Node".into(), name: node.metadata.name.clone().unwrap_or_default() },
+                    &node.metadata,
+                    None,
+                    vec![],
+                    0,
+                    origin,
+                );
+                if cfg.rec(i).effect == Effect::Audit {
+                    let version =
+                        node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()).unwrap_or("");
+                    let outcome = if version.is_empty() {
+                        Outcome::NotEvaluated("status.nodeInfo.kubeletVersion is not set".into())
+                    } else {
+                        version_outcome(kubernetes_version("kubelet", version, &cfg.rec(i).params))
+                    };
+                    rec.outcomes.push((i as u8, outcome));
+                }
+                Prepared::Node(rec)
+            }
+            Parsed::Namespace(meta) => match meta.metadata.name.filter(|n| !cfg.globally_excluded(n)) {
+                Some(n) => Prepared::Namespace(n),
+                None => Prepared::Excluded,
+            },
+        }
+    }
+}
+
+impl Collector {
     /// A collector for one audit run.
-    pub fn new(cfg: &'c Config, vulns: &'c dyn VulnerabilitySource, default_ns: &str) -> Self {
+    pub fn new() -> Self {
         Collector {
-            cfg,
-            vulns,
-            default_ns: default_ns.to_string(),
             pending: HashMap::new(),
             owners: OwnerIndex::default(),
             nodes: vec![],
@@ -94,144 +241,38 @@ impl<'c> Collector<'c> {
         }
     }
 
-    fn namespace_of(&mut self, meta: &ObjectMeta) -> Option<String> {
-        let ns = meta.namespace.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| self.default_ns.clone());
-        if self.cfg.globally_excluded(&ns) {
-            self.stats.excluded += 1;
-            return None;
-        }
-        self.namespaces.insert(ns.clone());
-        Some(ns)
-    }
-
-    fn add(&mut self, ns: String, owner: Owner, hash: Option<String>, mut rec: ResourceRecord, authoritative: bool) {
-        self.intern(&mut rec.outcomes);
-        match self.pending.get_mut(&(ns.clone(), owner.clone(), hash.clone())) {
-            Some((existing, auth)) => {
-                existing.pods += rec.pods;
-                if authoritative && !*auth {
-                    existing.labels = rec.labels;
-                    existing.annotations = rec.annotations;
-                    existing.origin = rec.origin;
-                    *auth = true;
-                }
-                existing.merge(rec.outcomes);
-            }
-            None => {
-                self.pending.insert((ns, owner, hash), (rec, authoritative));
-            }
-        }
-    }
-
-    /// Takes one decoded object read at `origin`.
-    pub fn object(&mut self, parsed: Parsed, origin: Origin) {
+    /// Takes one prepared object, in input order.
+    pub fn take(&mut self, p: Prepared) {
         self.stats.objects += 1;
-        match parsed {
-            Parsed::Pod(pod) => {
-                let meta = &pod.metadata;
-                let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-                let mirror = meta.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-                if matches!(phase, Some("Succeeded" | "Failed")) || mirror {
-                    self.stats.skipped_pods += 1;
-                    return;
+        match p {
+            Prepared::Part { ns, owner, hash, mut rec, authoritative, controlled_by } => {
+                self.namespaces.insert(ns.clone());
+                if let Some(ctl) = controlled_by {
+                    self.owners.insert(&ns, &owner.kind, &owner.name, ctl);
                 }
-                let Some(ns) = self.namespace_of(meta) else {
-                    return;
-                };
-                let name = meta.name.clone().unwrap_or_default();
-                let spec = pod.spec.clone().unwrap_or_default();
-                let outcomes = engine::evaluate_pod(&ns, &spec, meta.labels.as_ref(), meta.annotations.as_ref(), self.cfg, self.vulns);
-                let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
-                let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()) {
-                    Some(o) => (o, false),
-                    None => (Owner { kind: "Pod".into(), name: name.clone() }, true),
-                };
-                let rec = record(&ns, &owner, meta, None, outcomes, 1, origin);
-                self.add(ns, owner, hash, rec, authoritative);
-            }
-            Parsed::Workload(kind, w) => {
-                let meta = &w.metadata;
-                let Some(ns) = self.namespace_of(meta) else {
-                    return;
-                };
-                let name = meta.name.clone().unwrap_or_default();
-                if let Some(owner) = controller_of(meta.owner_references.as_ref()) {
-                    self.owners.insert(&ns, &kind, &name, owner);
-                }
-                let template = w.pod_template();
-                let spec = template.and_then(|t| t.spec.clone()).unwrap_or_default();
-                let tmeta = template.and_then(|t| t.metadata.as_ref());
-                let outcomes = engine::evaluate_pod(
-                    &ns,
-                    &spec,
-                    tmeta.and_then(|m| m.labels.as_ref()),
-                    tmeta.and_then(|m| m.annotations.as_ref()),
-                    self.cfg,
-                    self.vulns,
-                );
-                let me = Owner { kind: kind.clone(), name };
-                let rec = record(&ns, &me, meta, tmeta, outcomes, 0, origin);
-                self.add(ns, me, None, rec, true);
-            }
-            Parsed::Service(svc) => {
-                let Some(ns) = self.namespace_of(&svc.metadata) else {
-                    return;
-                };
-                let svc_obj = k8s_openapi::api::core::v1::Service {
-                    metadata: ObjectMeta { namespace: Some(ns.clone()), ..svc.metadata.clone() },
-                    spec: svc.spec.clone(),
-                    status: None,
-                };
-                let outcomes = engine::evaluate_service(&ns, &svc_obj, self.cfg);
-                let me = Owner { kind: "Service".into(), name: svc.metadata.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &svc.metadata, None, outcomes, 0, origin);
-                self.add(ns, me, None, rec, true);
-            }
-            Parsed::Ingress(ing) => {
-                let Some(ns) = self.namespace_of(&ing.metadata) else {
-                    return;
-                };
-                let ing_obj = k8s_openapi::api::networking::v1::Ingress {
-                    metadata: ing.metadata.clone(),
-                    spec: Some(k8s_openapi::api::networking::v1::IngressSpec {
-                        tls: ing.spec.as_ref().and_then(|s| s.tls.clone()),
-                        ..Default::default()
-                    }),
-                    status: None,
-                };
-                let outcomes = engine::evaluate_ingress(&ns, &ing_obj, self.cfg);
-                let me = Owner { kind: "Ingress".into(), name: ing.metadata.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &ing.metadata, None, outcomes, 0, origin);
-                self.add(ns, me, None, rec, true);
-            }
-            Parsed::Node(node) => {
-                let i = idx(15);
-                let mut rec = record(
-                    "",
-                    &Owner { kind: "Node".into(), name: node.metadata.name.clone().unwrap_or_default() },
-                    &node.metadata,
-                    None,
-                    vec![],
-                    0,
-                    origin,
-                );
-                if self.cfg.rec(i).effect == Effect::Audit {
-                    let version =
-                        node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()).unwrap_or("");
-                    let outcome = if version.is_empty() {
-                        Outcome::NotEvaluated("status.nodeInfo.kubeletVersion is not set".into())
-                    } else {
-                        version_outcome(kubernetes_version("kubelet", version, &self.cfg.rec(i).params))
-                    };
-                    rec.outcomes.push((i as u8, outcome));
-                }
-                self.nodes.push(rec);
-            }
-            Parsed::Namespace(meta) => {
-                if let Some(n) = meta.metadata.name.as_ref().filter(|n| !self.cfg.globally_excluded(n)) {
-                    self.namespaces.insert(n.clone());
+                self.intern(&mut rec.outcomes);
+                match self.pending.get_mut(&(ns.clone(), owner.clone(), hash.clone())) {
+                    Some((existing, auth)) => {
+                        existing.pods += rec.pods;
+                        if authoritative && !*auth {
+                            existing.labels = rec.labels;
+                            existing.annotations = rec.annotations;
+                            existing.origin = rec.origin;
+                            *auth = true;
+                        }
+                        existing.merge(rec.outcomes);
+                    }
+                    None => {
+                        self.pending.insert((ns, owner, hash), (rec, authoritative));
+                    }
                 }
             }
+            Prepared::Node(rec) => self.nodes.push(rec),
+            Prepared::Namespace(n) => {
+                self.namespaces.insert(n);
+            }
+            Prepared::SkippedPod => self.stats.skipped_pods += 1,
+            Prepared::Excluded => self.stats.excluded += 1,
         }
     }
 
@@ -286,8 +327,8 @@ pub fn version_outcome(v: VersionVerdict) -> Outcome {
 fn record(
     ns: &str,
     me: &Owner,
-    meta: &ObjectMeta,
-    template: Option<&ObjectMeta>,
+    meta: &Meta,
+    template: Option<&Meta>,
     outcomes: crate::model::Outcomes,
     pods: u32,
     origin: Origin,

@@ -1,18 +1,166 @@
-//! The shapes an audit decodes: just what the checks need, built from k8s-openapi's inner types.
+//! The shapes an audit decodes: just the fields the checks read, each of k8s-openapi's own type;
+//! everything else (env, probes, status, managedFields...) is skipped unparsed, which halves
+//! decode time on live dumps. They convert, by move, into the k8s-openapi objects the checks take.
 
-use k8s_openapi::api::core::v1::{PodSpec, PodTemplateSpec, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EphemeralContainer, HostPathVolumeSource, PodOS, PodSecurityContext, PodSpec, ResourceRequirements,
+    SecurityContext, ServiceSpec, Volume, VolumeMount,
+};
 use k8s_openapi::api::networking::v1::IngressTLS;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
+
+/// The metadata the audit uses.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    /// Name.
+    pub name: Option<String>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Labels.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations.
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Owner references.
+    pub owner_references: Option<Vec<OwnerReference>>,
+}
+
+impl From<Meta> for ObjectMeta {
+    fn from(m: Meta) -> Self {
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            labels: m.labels,
+            annotations: m.annotations,
+            owner_references: m.owner_references,
+            ..Default::default()
+        }
+    }
+}
+
+/// A container, with the fields the checks read.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerDoc {
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Image.
+    pub image: Option<String>,
+    /// Ports.
+    pub ports: Option<Vec<ContainerPort>>,
+    /// Resources.
+    pub resources: Option<ResourceRequirements>,
+    /// Security context.
+    pub security_context: Option<SecurityContext>,
+    /// Volume mounts.
+    pub volume_mounts: Option<Vec<VolumeMount>>,
+}
+
+impl From<ContainerDoc> for Container {
+    fn from(c: ContainerDoc) -> Self {
+        Container {
+            name: c.name,
+            image: c.image,
+            ports: c.ports,
+            resources: c.resources,
+            security_context: c.security_context,
+            volume_mounts: c.volume_mounts,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<ContainerDoc> for EphemeralContainer {
+    fn from(c: ContainerDoc) -> Self {
+        EphemeralContainer {
+            name: c.name,
+            image: c.image,
+            ports: c.ports,
+            resources: c.resources,
+            security_context: c.security_context,
+            volume_mounts: c.volume_mounts,
+            ..Default::default()
+        }
+    }
+}
+
+/// A volume (only hostPath matters).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeDoc {
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// hostPath source.
+    pub host_path: Option<HostPathVolumeSource>,
+}
+
+/// A Pod spec with the fields the checks read.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpecDoc {
+    /// Containers.
+    #[serde(default)]
+    pub containers: Vec<ContainerDoc>,
+    /// Init containers.
+    pub init_containers: Option<Vec<ContainerDoc>>,
+    /// Ephemeral containers.
+    pub ephemeral_containers: Option<Vec<ContainerDoc>>,
+    /// Volumes.
+    pub volumes: Option<Vec<VolumeDoc>>,
+    /// hostNetwork.
+    pub host_network: Option<bool>,
+    /// hostPID.
+    #[serde(rename = "hostPID")]
+    pub host_pid: Option<bool>,
+    /// hostIPC.
+    #[serde(rename = "hostIPC")]
+    pub host_ipc: Option<bool>,
+    /// OS.
+    pub os: Option<PodOS>,
+    /// Pod security context.
+    pub security_context: Option<PodSecurityContext>,
+}
+
+impl From<PodSpecDoc> for PodSpec {
+    fn from(s: PodSpecDoc) -> Self {
+        PodSpec {
+            containers: s.containers.into_iter().map(Into::into).collect(),
+            init_containers: s.init_containers.map(|v| v.into_iter().map(Into::into).collect()),
+            ephemeral_containers: s.ephemeral_containers.map(|v| v.into_iter().map(Into::into).collect()),
+            volumes: s
+                .volumes
+                .map(|v| v.into_iter().map(|v| Volume { name: v.name, host_path: v.host_path, ..Default::default() }).collect()),
+            host_network: s.host_network,
+            host_pid: s.host_pid,
+            host_ipc: s.host_ipc,
+            os: s.os,
+            security_context: s.security_context,
+            ..Default::default()
+        }
+    }
+}
+
+/// A pod template.
+#[derive(Debug, Deserialize, Default)]
+pub struct TemplateDoc {
+    /// Template metadata.
+    pub metadata: Option<Meta>,
+    /// Pod spec.
+    pub spec: Option<PodSpecDoc>,
+}
 
 /// A Pod: metadata, spec, phase.
 #[derive(Debug, Deserialize, Default)]
 pub struct PodDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// Spec.
-    pub spec: Option<PodSpec>,
+    pub spec: Option<PodSpecDoc>,
     /// Status (phase only).
     pub status: Option<PodStatusDoc>,
 }
@@ -29,11 +177,11 @@ pub struct PodStatusDoc {
 pub struct WorkloadDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// Spec with `template` or `jobTemplate`.
     pub spec: Option<WorkloadSpec>,
     /// A PodTemplate object's template.
-    pub template: Option<PodTemplateSpec>,
+    pub template: Option<TemplateDoc>,
 }
 
 /// `spec` of a workload.
@@ -41,7 +189,7 @@ pub struct WorkloadDoc {
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSpec {
     /// Pod template.
-    pub template: Option<PodTemplateSpec>,
+    pub template: Option<TemplateDoc>,
     /// CronJob's job template.
     pub job_template: Option<JobTemplate>,
 }
@@ -54,11 +202,11 @@ pub struct JobTemplate {
 }
 
 impl WorkloadDoc {
-    /// The pod template, wherever the kind keeps it.
-    pub fn pod_template(&self) -> Option<&PodTemplateSpec> {
-        self.template.as_ref().or_else(|| {
-            let spec = self.spec.as_ref()?;
-            spec.template.as_ref().or_else(|| spec.job_template.as_ref()?.spec.as_ref()?.template.as_ref())
+    /// Takes the pod template out, wherever the kind keeps it.
+    pub fn take_template(&mut self) -> Option<TemplateDoc> {
+        self.template.take().or_else(|| {
+            let spec = self.spec.as_mut()?;
+            spec.template.take().or_else(|| spec.job_template.as_mut()?.spec.as_mut()?.template.take())
         })
     }
 }
@@ -68,7 +216,7 @@ impl WorkloadDoc {
 pub struct ServiceDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// Spec.
     pub spec: Option<ServiceSpec>,
 }
@@ -78,7 +226,7 @@ pub struct ServiceDoc {
 pub struct IngressDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// Spec.
     pub spec: Option<IngressSpecDoc>,
 }
@@ -95,7 +243,7 @@ pub struct IngressSpecDoc {
 pub struct NodeDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
     /// Status.
     pub status: Option<NodeStatusDoc>,
 }
@@ -121,7 +269,7 @@ pub struct NodeInfoDoc {
 pub struct MetaDoc {
     /// Metadata.
     #[serde(default)]
-    pub metadata: ObjectMeta,
+    pub metadata: Meta,
 }
 
 /// Only `apiVersion` and `kind`.

@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod docs;
+pub mod json_stream;
 pub mod output;
 pub mod read;
 pub mod sarif;
@@ -13,7 +14,7 @@ use crate::engine::NoVulnerabilityData;
 use crate::model::{ResourceKey, ResourceRecord};
 use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report, namespace_report};
 use crate::report::{ClusterReportStatus, ReportStatus, State};
-use collect::{Collector, Stats, version_outcome};
+use collect::{Ctx, Stats, version_outcome};
 use read::{InputError, Reader};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,12 +39,11 @@ pub struct AuditOptions {
 #[derive(Debug)]
 pub struct AuditResult {
     namespaces: BTreeMap<String, Vec<ResourceRecord>>,
-    cluster_resources: Vec<ResourceRecord>,
+    facts: ClusterFacts,
     cfg: Config,
     opts: BuildOptions,
     stamp: String,
-    /// The cluster report (with the roll-up of every namespace).
-    pub cluster: ClusterReportStatus,
+    cluster: std::cell::OnceCell<ClusterReportStatus>,
     /// Inputs or objects that could not be read.
     pub errors: Vec<InputError>,
     /// Oddities read anyway.
@@ -55,7 +55,7 @@ pub struct AuditResult {
 impl AuditResult {
     /// True when any unhealthy resource has a severity at or above `threshold`.
     pub fn fails_at(&self, threshold: Severity) -> bool {
-        let s = &self.cluster.summary.unhealthy_by_severity;
+        let s = &self.cluster().summary.unhealthy_by_severity;
         let n = match threshold {
             Severity::High => s.high,
             Severity::Medium => s.high + s.medium,
@@ -73,12 +73,37 @@ impl AuditResult {
         status
     }
 
-    /// Calls `f` with each namespace report in namespace order, building one at a time.
+    /// Calls `f` with each namespace report in namespace order, building one at a time; the same
+    /// pass rolls them up into the cluster report.
     pub fn each_report<E>(&self, mut f: impl FnMut(&str, ReportStatus) -> Result<(), E>) -> Result<(), E> {
+        let mut rollup = Rollup::default();
         for (ns, resources) in &self.namespaces {
-            f(ns, self.build(ns, resources))?;
+            let st = self.build(ns, resources);
+            rollup.add(ns, &st);
+            f(ns, st)?;
         }
+        self.cluster.get_or_init(|| self.finish_cluster(&rollup));
         Ok(())
+    }
+
+    /// The cluster report (cluster rows and the roll-up of every namespace).
+    pub fn cluster(&self) -> &ClusterReportStatus {
+        if let Some(c) = self.cluster.get() {
+            return c;
+        }
+        let _ = self.each_report::<()>(|_, _| Ok(()));
+        self.cluster.get_or_init(|| self.finish_cluster(&Rollup::default()))
+    }
+
+    fn finish_cluster(&self, rollup: &Rollup) -> ClusterReportStatus {
+        let mut cluster = cluster_report(&self.facts, rollup, &self.cfg, &self.opts);
+        cluster.warnings.extend(self.warnings.iter().cloned());
+        cluster.warnings.sort();
+        cluster.warnings.truncate(crate::report::build::LIST_CAP);
+        cluster.last_evaluated = Some(self.stamp.clone());
+        cluster.operator_version = Some(crate::VERSION.to_string());
+        cluster.config_hash = Some(self.cfg.hash.clone());
+        cluster
     }
 
     /// Every namespace report (convenient for small inputs and tests).
@@ -93,7 +118,7 @@ impl AuditResult {
 
     /// Every judged resource: cluster resources first, then by namespace.
     pub fn resources(&self) -> impl Iterator<Item = &ResourceRecord> {
-        self.cluster_resources.iter().chain(self.namespaces.values().flatten())
+        self.facts.resources.iter().chain(self.namespaces.values().flatten())
     }
 
     /// The configuration the audit ran with.
@@ -125,7 +150,7 @@ fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
 /// Runs an audit over the given inputs.
 pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> AuditResult {
     let vulns = NoVulnerabilityData;
-    let mut reader = Reader::new(Collector::new(cfg, &vulns, &opts.default_namespace));
+    let mut reader = Reader::new(Ctx { cfg, vulns: &vulns, default_ns: &opts.default_namespace });
     let mut stdin = Some(stdin);
     for p in &opts.paths {
         if p.as_os_str() == "-" {
@@ -144,7 +169,7 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
             reader.read_path(p);
         }
     }
-    let Reader { collector, errors, mut warnings } = reader;
+    let Reader { collector, errors, mut warnings, .. } = reader;
     let collected = collector.finish();
     let today = opts.now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let bopts = BuildOptions { lang: opts.lang, today, show_pods: false };
@@ -161,34 +186,18 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
         facts.resources.insert(0, cp);
     }
 
-    let stamp = opts.now.to_string();
-    let mut result = AuditResult {
+    warnings.extend(cfg.warnings.iter().cloned());
+    AuditResult {
         namespaces: collected.namespaces,
-        cluster_resources: facts.resources.clone(),
+        facts,
         cfg: cfg.clone(),
         opts: bopts,
-        stamp: stamp.clone(),
-        cluster: ClusterReportStatus::default(),
+        stamp: opts.now.to_string(),
+        cluster: std::cell::OnceCell::new(),
         errors,
-        warnings: vec![],
+        warnings,
         stats: collected.stats,
-    };
-    let mut rollup = Rollup::default();
-    let _ = result.each_report::<()>(|ns, st| {
-        rollup.add(ns, &st);
-        Ok(())
-    });
-    let mut cluster = cluster_report(&facts, &rollup, cfg, &bopts);
-    warnings.extend(cfg.warnings.iter().cloned());
-    cluster.warnings.extend(warnings.iter().cloned());
-    cluster.warnings.sort();
-    cluster.warnings.truncate(crate::report::build::LIST_CAP);
-    cluster.last_evaluated = Some(stamp);
-    cluster.operator_version = Some(crate::VERSION.to_string());
-    cluster.config_hash = Some(cfg.hash.clone());
-    result.cluster = cluster;
-    result.warnings = warnings;
-    result
+    }
 }
 
 /// True for states that need attention in a table.

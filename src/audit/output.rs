@@ -12,7 +12,7 @@ pub fn write_json(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
         serde_json::to_writer_pretty(&mut *out, &namespace_object(ns, st)).map_err(io::Error::other)?;
         out.write_all(b",\n")
     })?;
-    serde_json::to_writer_pretty(&mut *out, &cluster_object(result.cluster.clone())).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut *out, &cluster_object(result.cluster().clone())).map_err(io::Error::other)?;
     out.write_all(b"\n  ]\n}\n")
 }
 
@@ -30,7 +30,7 @@ fn yaml_item(out: &mut dyn Write, item: &impl serde::Serialize) -> io::Result<()
 pub fn write_yaml(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"apiVersion: v1\nkind: List\nitems:\n")?;
     result.each_report(|ns, st| yaml_item(out, &namespace_object(ns, st)))?;
-    yaml_item(out, &cluster_object(result.cluster.clone()))
+    yaml_item(out, &cluster_object(result.cluster().clone()))
 }
 
 /// ANSI colours, or none.
@@ -122,7 +122,7 @@ pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn
         }
         writeln!(out)
     })?;
-    let c = &result.cluster;
+    let c = result.cluster();
     writeln!(out, "CLUSTER")?;
     rows(out, &c.recommendations, paint, lang)?;
     let st = &result.stats;

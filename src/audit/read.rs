@@ -1,15 +1,17 @@
 //! Reads manifests: files, directories, stdin; multi-document YAML, Lists, and JSON lists streamed item by item.
 
-use super::collect::Collector;
-use super::docs::{Head, KindDecoder, ListDoc, Parsed, decode_kind, is_judged_kind};
+use super::collect::{Collector, Ctx, Prepared};
+use super::docs::{Head, KindDecoder, ListDoc, decode_kind, is_judged_kind};
+use super::json_stream::{self, Event, top_level_string};
 use crate::model::Origin;
 use crate::yaml::{self, Document};
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::IgnoredAny;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::{Mutex, mpsc};
 
 /// An input that could not be read, or an object that could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,8 +51,10 @@ impl fmt::Display for InputError {
 
 /// Reads inputs into a [`Collector`], keeping every error and warning.
 pub struct Reader<'c> {
-    /// Where objects go.
-    pub collector: Collector<'c>,
+    /// How objects are evaluated (on the decoding threads).
+    pub ctx: Ctx<'c>,
+    /// Where evaluated objects go, in input order.
+    pub collector: Collector,
     /// Inputs or objects that could not be read.
     pub errors: Vec<InputError>,
     /// Oddities that were read anyway (duplicate keys).
@@ -103,8 +107,8 @@ fn scalar(v: &str) -> &str {
 
 impl<'c> Reader<'c> {
     /// A reader feeding `collector`.
-    pub fn new(collector: Collector<'c>) -> Self {
-        Reader { collector, errors: vec![], warnings: vec![] }
+    pub fn new(ctx: Ctx<'c>) -> Self {
+        Reader { ctx, collector: Collector::new(), errors: vec![], warnings: vec![] }
     }
 
     fn error(&mut self, file: &str, message: impl Into<String>) {
@@ -189,14 +193,14 @@ impl<'c> Reader<'c> {
     /// Reads multi-document YAML text (documents are decoded in parallel, applied in order).
     pub fn read_yaml(&mut self, file: &Arc<str>, text: &str) {
         let docs: Vec<(Arc<str>, Document<'_>)> = yaml::split_documents(text).into_iter().map(|d| (file.clone(), d)).collect();
-        self.apply_all(decode_parallel(&docs));
+        self.apply_all(decode_parallel(&self.ctx, &docs));
     }
 
     /// Reads several YAML texts, decoding all their documents in parallel.
     pub fn read_yaml_files(&mut self, files: &[(Arc<str>, String)]) {
         let docs: Vec<(Arc<str>, Document<'_>)> =
             files.iter().flat_map(|(f, t)| yaml::split_documents(t).into_iter().map(move |d| (f.clone(), d))).collect();
-        self.apply_all(decode_parallel(&docs));
+        self.apply_all(decode_parallel(&self.ctx, &docs));
     }
 
     fn apply_all(&mut self, results: Vec<DocResult>) {
@@ -210,167 +214,227 @@ impl<'c> Reader<'c> {
 
     fn apply(&mut self, d: Decoded) {
         match d {
-            Decoded::Object(p, o) => self.collector.object(p, o),
+            Decoded::Object(p) => self.collector.take(*p),
             Decoded::Skip(kind) => self.collector.skip_kind(&kind),
             Decoded::NotObject => self.collector.not_object(),
             Decoded::Error(e) => self.errors.push(e),
         }
     }
 
-    /// Reads JSON: each top-level value; the `items` of lists are streamed one at a time.
+    /// Reads JSON: each top-level value; the `items` of lists are streamed and decoded on worker
+    /// threads in batches while the next batch is scanned; results are applied in input order.
     pub fn read_json<R: Read>(&mut self, file: &Arc<str>, input: R) {
-        let mut de = serde_json::Deserializer::from_reader(input);
-        let mut document = 0;
-        loop {
-            document += 1;
-            let seed = TopSeed { reader: self, file: file.clone(), document };
-            if let Err(e) = seed.deserialize(&mut de) {
-                self.errors.push(InputError {
+        let ctx = self.ctx;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+        let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Vec<JsonItem>)>(workers);
+        let work_rx = Mutex::new(work_rx);
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<DocResult>)>();
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (work_rx, done_tx, file) = (&work_rx, done_tx.clone(), file.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok((seq, items))) = next else { break };
+                        let out: Vec<DocResult> =
+                            items.iter().map(|it| DocResult { decoded: vec![decode_json_item(&ctx, &file, it)], warning: None }).collect();
+                        if done_tx.send((seq, out)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(done_tx);
+            let mut pipe = Pipeline { work_tx: Some(work_tx), done_rx, sent: 0, applied: 0, waiting: BTreeMap::new() };
+            let mut stream = json_stream::Stream::new(input);
+            let mut doc = JsonDoc::default();
+            let mut batch: Vec<JsonItem> = Vec::with_capacity(BATCH);
+            let outcome = stream.run(|event| match event {
+                Event::Begin(i) => doc = JsonDoc { index: i, ..Default::default() },
+                Event::Member(key, value) => {
+                    if key == "kind" {
+                        doc.kind = serde_json::from_slice::<String>(&value).ok();
+                    }
+                    doc.members.push((key, value));
+                }
+                Event::Item(bytes, line) => {
+                    doc.items += 1;
+                    let kind = top_level_string(&bytes, "kind");
+                    match kind.or_else(|| list_item_kind(doc.kind.as_deref())) {
+                        Some(kind) => batch.push(JsonItem { bytes, kind, line, document: doc.index, n: doc.items - 1 }),
+                        None => doc.held.push((bytes, line, doc.items - 1)),
+                    }
+                    if batch.len() >= BATCH {
+                        pipe.send(std::mem::take(&mut batch), self);
+                    }
+                }
+                Event::End => {
+                    pipe.send(std::mem::take(&mut batch), self);
+                    pipe.drain(self);
+                    let doc = std::mem::take(&mut doc);
+                    let held_kind = list_item_kind(doc.kind.as_deref());
+                    let held: Vec<JsonItem> = doc
+                        .held
+                        .into_iter()
+                        .filter_map(|(bytes, line, n)| held_kind.clone().map(|kind| JsonItem { bytes, kind, line, document: doc.index, n }))
+                        .collect();
+                    self.apply_all(
+                        held.iter().map(|it| DocResult { decoded: vec![decode_json_item(&ctx, file, it)], warning: None }).collect(),
+                    );
+                    if doc.items == 0 {
+                        self.single_json_object(file, doc.index, doc.members);
+                    }
+                }
+            });
+            pipe.send(std::mem::take(&mut batch), self);
+            pipe.drain(self);
+            pipe.work_tx = None;
+            match outcome {
+                Ok(()) => {}
+                Err(json_stream::Failure::Io(e)) => self.error(file, format!("cannot read: {e}")),
+                Err(json_stream::Failure::Malformed(e)) => self.errors.push(InputError {
                     file: file.to_string(),
-                    document: Some(document),
-                    line: Some(e.line()),
+                    document: Some(doc.index.max(1)),
+                    line: Some(e.line),
                     object: None,
                     field: None,
-                    message: e.to_string(),
-                });
-                return;
+                    message: format!("not valid JSON: {}", e.message),
+                }),
             }
-            if de.end().is_ok() {
-                return;
-            }
-        }
+        });
     }
 
-    fn json_item(&mut self, file: &Arc<str>, document: usize, n: usize, raw: &RawValue, kind: &str) {
-        let origin = Origin { file: file.clone(), line: 1 };
-        if !is_judged_kind(kind) {
-            return self.collector.skip_kind(kind);
-        }
-        let mut de = serde_json::Deserializer::from_str(raw.get());
-        let mut track = serde_path_to_error::Track::new();
-        let d = match decode_kind(kind, serde_path_to_error::Deserializer::new(&mut de, &mut track)) {
-            Ok(parsed) => Decoded::Object(parsed, origin),
-            Err(e) => {
-                let object = serde_json::from_str::<super::docs::MetaDoc>(raw.get())
-                    .ok()
-                    .and_then(|m| m.metadata.name)
-                    .map(|name| format!("{kind}/{name}"));
-                item_error(&origin, document, n, object, Some(track.path().to_string()), e.to_string())
+    fn single_json_object(&mut self, file: &Arc<str>, index: usize, members: Vec<(String, Vec<u8>)>) {
+        let mut map = serde_json::Map::new();
+        for (k, v) in members {
+            match serde_json::from_slice(&v) {
+                Ok(value) => {
+                    map.insert(k, value);
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    return self.errors.push(InputError {
+                        file: file.to_string(),
+                        document: Some(index),
+                        line: None,
+                        object: None,
+                        field: Some(k),
+                        message,
+                    });
+                }
             }
+        }
+        let origin = Origin { file: file.clone(), line: 1 };
+        let d = match (map.contains_key("apiVersion"), map.get("kind").and_then(|k| k.as_str()).is_some()) {
+            (true, true) => decode_value(&self.ctx, &origin, index, 0, serde_json::Value::Object(map), None),
+            _ => Decoded::NotObject,
         };
         self.apply(d);
     }
 }
 
-struct TopSeed<'r, 'c> {
-    reader: &'r mut Reader<'c>,
-    file: Arc<str>,
+const BATCH: usize = 256;
+
+/// Batches in flight to the decoding threads, and their results put back in order.
+struct Pipeline {
+    work_tx: Option<mpsc::SyncSender<(usize, Vec<JsonItem>)>>,
+    done_rx: mpsc::Receiver<(usize, Vec<DocResult>)>,
+    sent: usize,
+    applied: usize,
+    waiting: BTreeMap<usize, Vec<DocResult>>,
+}
+
+impl Pipeline {
+    fn send(&mut self, batch: Vec<JsonItem>, reader: &mut Reader<'_>) {
+        if batch.is_empty() {
+            return;
+        }
+        if let Some(tx) = &self.work_tx
+            && tx.send((self.sent, batch)).is_ok()
+        {
+            self.sent += 1;
+        }
+        while let Ok((seq, out)) = self.done_rx.try_recv() {
+            self.waiting.insert(seq, out);
+        }
+        self.apply_ready(reader);
+    }
+
+    fn apply_ready(&mut self, reader: &mut Reader<'_>) {
+        while let Some(out) = self.waiting.remove(&self.applied) {
+            reader.apply_all(out);
+            self.applied += 1;
+        }
+    }
+
+    /// Waits for every batch sent so far and applies them in order.
+    fn drain(&mut self, reader: &mut Reader<'_>) {
+        while self.applied < self.sent {
+            match self.done_rx.recv() {
+                Ok((seq, out)) => {
+                    self.waiting.insert(seq, out);
+                    self.apply_ready(reader);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct JsonDoc {
+    index: usize,
+    kind: Option<String>,
+    items: usize,
+    members: Vec<(String, Vec<u8>)>,
+    held: Vec<(Vec<u8>, usize, usize)>,
+}
+
+struct JsonItem {
+    bytes: Vec<u8>,
+    kind: String,
+    line: usize,
     document: usize,
+    n: usize,
 }
 
-impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
+fn list_item_kind(list_kind: Option<&str>) -> Option<String> {
+    list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty()).map(str::to_string)
 }
 
-impl<'de> Visitor<'de> for TopSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a Kubernetes object or list")
+fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: &JsonItem) -> Decoded {
+    let origin = Origin { file: file.clone(), line: it.line };
+    if !is_judged_kind(&it.kind) {
+        return match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
+            Ok(_) => Decoded::Skip(it.kind.clone()),
+            Err(e) => item_error(&origin, it.document, it.n, None, None, e.to_string()),
+        };
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut kind: Option<String> = None;
-        let mut rest = serde_json::Map::new();
-        let mut held: Vec<(usize, Box<RawValue>)> = vec![];
-        let mut saw_items = false;
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "items" => {
-                    saw_items = true;
-                    let list_kind = kind.clone();
-                    map.next_value_seed(ItemsSeed {
-                        reader: &mut *self.reader,
-                        file: &self.file,
-                        document: self.document,
-                        list_kind,
-                        held: &mut held,
-                    })?;
-                }
-                "kind" => {
-                    let v: serde_json::Value = map.next_value()?;
-                    kind = v.as_str().map(str::to_string);
-                    rest.insert(key, v);
-                }
-                _ => {
-                    let v: serde_json::Value = map.next_value()?;
-                    rest.insert(key, v);
-                }
-            }
+    // One UTF-8 check for the whole item, then from_str, which skips the per-string checks.
+    let Ok(text) = std::str::from_utf8(&it.bytes) else {
+        return item_error(&origin, it.document, it.n, None, None, "not valid UTF-8".into());
+    };
+    match decode_kind(&it.kind, &mut serde_json::Deserializer::from_str(text)) {
+        Ok(parsed) => Decoded::Object(Box::new(ctx.prepare(parsed, origin))),
+        Err(e) => {
+            // Decode again with path tracking to name the field at fault.
+            let mut track = serde_path_to_error::Track::new();
+            let mut de = serde_json::Deserializer::from_slice(&it.bytes);
+            let _ = decode_kind(&it.kind, serde_path_to_error::Deserializer::new(&mut de, &mut track));
+            let object = serde_json::from_slice::<super::docs::MetaDoc>(&it.bytes)
+                .ok()
+                .and_then(|m| m.metadata.name)
+                .map(|name| format!("{}/{name}", it.kind));
+            item_error(&origin, it.document, it.n, object, Some(track.path().to_string()), e.to_string())
         }
-        let item_kind = kind.as_deref().and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty()).map(str::to_string);
-        for (n, raw) in held {
-            match &item_kind {
-                Some(k) => self.reader.json_item(&self.file, self.document, n, &raw, k),
-                None => self.reader.collector.not_object(),
-            }
-        }
-        if !saw_items {
-            let has_api = rest.contains_key("apiVersion");
-            let origin = Origin { file: self.file.clone(), line: 1 };
-            match kind {
-                Some(_) if has_api => {
-                    let d = decode_value(&origin, self.document, 0, serde_json::Value::Object(rest), None);
-                    self.reader.apply(d)
-                }
-                _ => self.reader.apply(Decoded::NotObject),
-            }
-        }
-        Ok(())
-    }
-}
-
-struct ItemsSeed<'a, 'c> {
-    reader: &'a mut Reader<'c>,
-    file: &'a Arc<str>,
-    document: usize,
-    list_kind: Option<String>,
-    held: &'a mut Vec<(usize, Box<RawValue>)>,
-}
-
-impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ItemsSeed<'_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of objects")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let list_item_kind = self.list_kind.as_deref().and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty());
-        let mut n = 0;
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            let head: Head = serde_json::from_str(raw.get()).unwrap_or_default();
-            match head.kind.as_deref().or(list_item_kind) {
-                Some(kind) => self.reader.json_item(self.file, self.document, n, &raw, kind),
-                None => self.held.push((n, raw)),
-            }
-            n += 1;
-        }
-        Ok(())
     }
 }
 
 /// What one document (or list item) decoded to.
 #[derive(Debug)]
 pub enum Decoded {
-    /// An object of a judged kind.
-    Object(Parsed, Origin),
+    /// An object of a judged kind, already evaluated.
+    Object(Box<Prepared>),
     /// An object of another kind.
     Skip(String),
     /// Parses, but has no apiVersion/kind.
@@ -422,7 +486,7 @@ fn duplicate_warning(file: &Arc<str>, doc: &Document<'_>, dup: Option<yaml::Dupl
 }
 
 /// Decodes one YAML document; pure, so documents can be decoded on several threads.
-pub fn decode_document(file: &Arc<str>, doc: &Document<'_>) -> DocResult {
+pub fn decode_document(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>) -> DocResult {
     let one = |d: Decoded| DocResult { decoded: vec![d], warning: None };
     let (kind, has_api, name, first) = prescan(doc.text);
     let line = doc.start_line + first;
@@ -451,13 +515,16 @@ pub fn decode_document(file: &Arc<str>, doc: &Document<'_>) -> DocResult {
             Ok((list, dup)) => {
                 let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
                 let decoded =
-                    list.items.into_iter().enumerate().map(|(n, item)| decode_value(&origin, doc.index, n, item, item_kind)).collect();
+                    list.items.into_iter().enumerate().map(|(n, item)| decode_value(ctx, &origin, doc.index, n, item, item_kind)).collect();
                 DocResult { decoded, warning: duplicate_warning(file, doc, dup) }
             }
         }
     } else if is_judged_kind(&kind) {
         match yaml::decode_with(doc.text, &KindDecoder(&kind)) {
-            Ok((parsed, dup)) => DocResult { decoded: vec![Decoded::Object(parsed, origin)], warning: duplicate_warning(file, doc, dup) },
+            Ok((parsed, dup)) => DocResult {
+                decoded: vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))],
+                warning: duplicate_warning(file, doc, dup),
+            },
             Err(e) => one(doc_error(file, doc, object, e)),
         }
     } else {
@@ -469,7 +536,7 @@ pub fn decode_document(file: &Arc<str>, doc: &Document<'_>) -> DocResult {
 }
 
 /// Decodes one list item held as a generic value.
-fn decode_value(origin: &Origin, document: usize, n: usize, item: serde_json::Value, list_kind: Option<&str>) -> Decoded {
+fn decode_value(ctx: &Ctx<'_>, origin: &Origin, document: usize, n: usize, item: serde_json::Value, list_kind: Option<&str>) -> Decoded {
     let kind = item.get("kind").and_then(|k| k.as_str()).map(str::to_string).or_else(|| list_kind.map(str::to_string));
     let Some(kind) = kind else { return Decoded::NotObject };
     if !is_judged_kind(&kind) {
@@ -478,27 +545,32 @@ fn decode_value(origin: &Origin, document: usize, n: usize, item: serde_json::Va
     let object = item.pointer("/metadata/name").and_then(|v| v.as_str()).map(|name| format!("{kind}/{name}"));
     let mut track = serde_path_to_error::Track::new();
     match decode_kind(&kind, serde_path_to_error::Deserializer::new(item, &mut track)) {
-        Ok(parsed) => Decoded::Object(parsed, origin.clone()),
+        Ok(parsed) => Decoded::Object(Box::new(ctx.prepare(parsed, origin.clone()))),
         Err(e) => item_error(origin, document, n, object, Some(track.path().to_string()), e.to_string()),
     }
 }
 
 /// Decodes documents on all cores; results come back in input order.
-fn decode_parallel(docs: &[(Arc<str>, Document<'_>)]) -> Vec<DocResult> {
+fn decode_parallel(ctx: &Ctx<'_>, docs: &[(Arc<str>, Document<'_>)]) -> Vec<DocResult> {
+    par_map(docs, |(f, d)| decode_document(ctx, f, d))
+}
+
+/// Maps `f` over `items` on all cores (up to 8 threads); results keep the input order.
+pub fn par_map<T: Sync, U: Send + Default>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || docs.len() < 8 {
-        return docs.iter().map(|(f, d)| decode_document(f, d)).collect();
+    if threads < 2 || items.len() < 8 {
+        return items.iter().map(&f).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, DocResult)>> = std::thread::scope(|s| {
+    let mut parts: Vec<Vec<(usize, U)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
                     let mut mine = vec![];
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((f, d)) = docs.get(i) else { break };
-                        mine.push((i, decode_document(f, d)));
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
                     }
                     mine
                 })
@@ -506,7 +578,7 @@ fn decode_parallel(docs: &[(Arc<str>, Document<'_>)]) -> Vec<DocResult> {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    let mut all: Vec<(usize, DocResult)> = parts.iter_mut().flat_map(std::mem::take).collect();
+    let mut all: Vec<(usize, U)> = parts.iter_mut().flat_map(std::mem::take).collect();
     all.sort_by_key(|(i, _)| *i);
     all.into_iter().map(|(_, r)| r).collect()
 }

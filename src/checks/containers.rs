@@ -2,7 +2,7 @@
 
 use super::{Finding, PodView};
 use crate::config::Params;
-use crate::quantity::Quantity;
+use crate::quantity::Value;
 
 /// #4: every container and init container has CPU and memory limits within the maximums.
 pub fn resource_limits(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
@@ -16,10 +16,10 @@ pub fn resource_limits(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
                 why.push(format!("resources.limits.{res} is not set"));
                 continue;
             };
-            match Quantity::parse(value) {
+            match Value::parse(value) {
                 Err(e) => why.push(format!("resources.limits.{res} {e}")),
                 Ok(q) if q.is_negative() => why.push(format!("resources.limits.{res} {value} is negative")),
-                Ok(q) if q > *max => why.push(format!("resources.limits.{res} {value} exceeds the maximum {max}")),
+                Ok(q) if q > *max.value() => why.push(format!("resources.limits.{res} {value} exceeds the maximum {max}")),
                 Ok(_) => {}
             }
         }
@@ -65,7 +65,7 @@ pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         return vec![];
     };
     let mut out = vec![];
-    for c in &pod.containers {
+    for c in pod.containers {
         let bad: Vec<String> =
             c.ports.iter().map(|port| port.container_port as i64).filter(|n| !allowed.contains(n)).map(|n| n.to_string()).collect();
         if !bad.is_empty() {

@@ -23,7 +23,7 @@ pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     if host_network && !p.allow_host_network {
         out.push(Finding::object("spec.hostNetwork is true"));
     }
-    for c in &pod.containers {
+    for c in pod.containers {
         let bad: Vec<String> = c
             .ports
             .iter()
@@ -65,7 +65,7 @@ pub fn hostpath_volumes(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
             continue;
         }
         if matching.iter().all(|r| r.read_only) {
-            for c in &pod.containers {
+            for c in pod.containers {
                 for m in c.volume_mounts.iter().filter(|m| m.name == v.name && m.read_only != Some(true)) {
                     out.push(Finding::container(
                         c,

@@ -79,7 +79,7 @@ pub struct PodView<'a> {
     /// The Pod's (or template's) annotations.
     pub annotations: Option<&'a BTreeMap<String, String>>,
     /// The containers this recommendation judges (after excludedContainers/excludedImages).
-    pub containers: Vec<ContainerRef<'a>>,
+    pub containers: &'a [ContainerRef<'a>],
 }
 
 /// Every container of a spec: containers, init containers, ephemeral containers.

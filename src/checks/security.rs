@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::AppArmorProfile;
 pub fn capabilities(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let any_allowed = p.allowed_capabilities.iter().any(|c| c == "*");
     let mut out = vec![];
-    for c in &pod.containers {
+    for c in pod.containers {
         let caps = c.security_context.and_then(|s| s.capabilities.as_ref());
         let added: Vec<String> = caps.and_then(|c| c.add.as_ref()).into_iter().flatten().map(|s| normalize_capability(s)).collect();
         let dropped: Vec<String> = caps.and_then(|c| c.drop.as_ref()).into_iter().flatten().map(|s| normalize_capability(s)).collect();
@@ -87,7 +87,7 @@ fn check_id(field: &str, value: Option<i64>, rule: &IdRule) -> Option<String> {
 pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let psc = pod.spec.security_context.as_ref();
     let mut out = vec![];
-    for c in &pod.containers {
+    for c in pod.containers {
         let sc = c.security_context;
         let user = sc.and_then(|s| s.run_as_user).or_else(|| psc.and_then(|s| s.run_as_user));
         let non_root = sc.and_then(|s| s.run_as_non_root).or_else(|| psc.and_then(|s| s.run_as_non_root));

@@ -1,0 +1,366 @@
+//! Streams a JSON input without holding it: top-level members are handed over whole, and the
+//! elements of a top-level `items` array one at a time, each as its own bytes (decoded later with
+//! `serde_json::from_slice`, which validates it fully).
+
+use std::io::{self, Read};
+
+/// Where a JSON value ends, as far as the bytes at hand tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan {
+    /// The value ends just before this index.
+    End(usize),
+    /// The bytes run out first.
+    Incomplete,
+}
+
+fn string_end(b: &[u8], start: usize) -> Scan {
+    let mut k = start + 1;
+    loop {
+        match memchr::memchr2(b'"', b'\\', &b[k.min(b.len())..]) {
+            None => return Scan::Incomplete,
+            Some(off) if b[k + off] == b'\\' => k += off + 2,
+            Some(off) => return Scan::End(k + off + 1),
+        }
+    }
+}
+
+/// Finds the end of the value starting at `b[start]` (not whitespace). Structure is only
+/// tracked, not validated: serde_json validates each value afterwards.
+pub fn value_end(b: &[u8], start: usize, at_eof: bool) -> Scan {
+    match b.get(start) {
+        None => Scan::Incomplete,
+        Some(b'"') => string_end(b, start),
+        Some(b'{' | b'[') => {
+            let mut depth = 0usize;
+            let mut j = start;
+            while j < b.len() {
+                match b[j] {
+                    // memchr finds each string's end; measured faster than a byte loop here.
+                    b'"' => match string_end(b, j) {
+                        Scan::End(e) => {
+                            j = e;
+                            continue;
+                        }
+                        Scan::Incomplete => return Scan::Incomplete,
+                    },
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Scan::End(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            Scan::Incomplete
+        }
+        Some(_) => match b[start..].iter().position(|c| matches!(c, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')) {
+            Some(p) => Scan::End(start + p),
+            None if at_eof => Scan::End(b.len()),
+            None => Scan::Incomplete,
+        },
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// The string value of a top-level member of the object in `b` (e.g. an item's `kind`), if any.
+pub fn top_level_string(b: &[u8], key: &str) -> Option<String> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let Scan::End(kend) = string_end(b, i) else { return None };
+        let k = &b[i + 1..kend - 1];
+        i = skip_ws(b, kend);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let Scan::End(vend) = value_end(b, i, true) else { return None };
+        if k == key.as_bytes() {
+            return serde_json::from_slice::<String>(&b[i..vend]).ok();
+        }
+        i = skip_ws(b, vend);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            _ => return None,
+        }
+    }
+}
+
+/// What the stream yields.
+#[derive(Debug)]
+pub enum Event {
+    /// A top-level value begins (1-based index).
+    Begin(usize),
+    /// A member of the top-level object other than `items`, with its value's bytes.
+    Member(String, Vec<u8>),
+    /// One element of `items`, with the line it starts on.
+    Item(Vec<u8>, usize),
+    /// The top-level value ended.
+    End,
+}
+
+/// A malformed stream: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamError {
+    /// 1-based line.
+    pub line: usize,
+    /// What was expected.
+    pub message: String,
+}
+
+/// Reads a JSON stream in large chunks and emits [`Event`]s.
+pub struct Stream<R: Read> {
+    r: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    line: usize,
+}
+
+const CHUNK: usize = 4 << 20;
+
+impl<R: Read> Stream<R> {
+    /// A stream over `r`.
+    pub fn new(r: R) -> Self {
+        Stream { r, buf: Vec::with_capacity(CHUNK), pos: 0, eof: false, line: 1 }
+    }
+
+    fn fill(&mut self) -> io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + CHUNK, 0);
+        let n = loop {
+            match self.r.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        if n == 0 {
+            self.eof = true;
+        }
+        Ok(n > 0)
+    }
+
+    fn advance(&mut self, to: usize) {
+        self.line += memchr::memchr_iter(b'\n', &self.buf[self.pos..to]).count();
+        self.pos = to;
+    }
+
+    /// The next non-whitespace byte (not consumed), or None at the end.
+    fn peek(&mut self) -> Result<Option<u8>, io::Error> {
+        loop {
+            let i = skip_ws(&self.buf, self.pos);
+            self.advance(i);
+            if i < self.buf.len() {
+                return Ok(Some(self.buf[i]));
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Takes the value at the current position (after whitespace), refilling as needed.
+    fn take_value(&mut self) -> Result<Vec<u8>, Failure> {
+        if self.peek()?.is_none() {
+            return Err(self.fail("unexpected end of input"));
+        }
+        loop {
+            match value_end(&self.buf, self.pos, self.eof) {
+                Scan::End(e) => {
+                    let v = self.buf[self.pos..e].to_vec();
+                    self.advance(e);
+                    return Ok(v);
+                }
+                Scan::Incomplete => {
+                    if !self.fill()? {
+                        return Err(self.fail("unexpected end of input inside a value"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn expect(&mut self, c: u8, what: &str) -> Result<(), Failure> {
+        match self.peek()? {
+            Some(b) if b == c => {
+                self.advance(self.pos + 1);
+                Ok(())
+            }
+            Some(b) => Err(self.fail(&format!("expected {what}, found {:?}", b as char))),
+            None => Err(self.fail(&format!("expected {what}, found the end of input"))),
+        }
+    }
+
+    fn fail(&self, message: &str) -> Failure {
+        Failure::Malformed(StreamError { line: self.line, message: message.to_string() })
+    }
+
+    /// Runs through the whole input, calling `on` for each event.
+    pub fn run(&mut self, mut on: impl FnMut(Event)) -> Result<(), Failure> {
+        let mut index = 0;
+        while self.peek()?.is_some() {
+            index += 1;
+            on(Event::Begin(index));
+            self.expect(b'{', "a JSON object")?;
+            let mut first = true;
+            loop {
+                if self.peek()? == Some(b'}') {
+                    self.advance(self.pos + 1);
+                    break;
+                }
+                if !first {
+                    self.expect(b',', "',' or '}'")?;
+                }
+                first = false;
+                let key_bytes = self.take_value()?;
+                let key: String = serde_json::from_slice(&key_bytes).map_err(|_| self.fail("expected a member name"))?;
+                self.expect(b':', "':'")?;
+                if key == "items" && self.peek()? == Some(b'[') {
+                    self.advance(self.pos + 1);
+                    let mut first_item = true;
+                    loop {
+                        if self.peek()? == Some(b']') {
+                            self.advance(self.pos + 1);
+                            break;
+                        }
+                        if !first_item {
+                            self.expect(b',', "',' or ']'")?;
+                            self.peek()?;
+                        }
+                        first_item = false;
+                        let line = self.line;
+                        let item = self.take_value()?;
+                        on(Event::Item(item, line));
+                    }
+                } else {
+                    let value = self.take_value()?;
+                    on(Event::Member(key, value));
+                }
+            }
+            on(Event::End);
+        }
+        Ok(())
+    }
+}
+
+/// Why a stream stopped.
+#[derive(Debug)]
+pub enum Failure {
+    /// Reading failed.
+    Io(io::Error),
+    /// The input is not what a Kubernetes JSON document looks like.
+    Malformed(StreamError),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        Failure::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events(text: &str) -> Vec<String> {
+        let mut out = vec![];
+        let mut s = Stream::new(text.as_bytes());
+        let r = s.run(|e| {
+            out.push(match e {
+                Event::Begin(i) => format!("begin {i}"),
+                Event::Member(k, v) => format!("{k}={}", String::from_utf8_lossy(&v)),
+                Event::Item(v, line) => format!("item@{line} {}", String::from_utf8_lossy(&v)),
+                Event::End => "end".into(),
+            })
+        });
+        if let Err(Failure::Malformed(e)) = r {
+            out.push(format!("error@{} {}", e.line, e.message));
+        }
+        out
+    }
+
+    #[test]
+    fn splits_items_with_tricky_strings() {
+        let text = "{\"apiVersion\": \"v1\",\n \"items\": [\n {\"a\": \"}]\\\"[{\"},\n {\"b\": [1, {\"c\": null}]}\n ], \"kind\": \"List\"}\n{\"kind\": \"Pod\"}";
+        assert_eq!(
+            events(text),
+            [
+                "begin 1",
+                "apiVersion=\"v1\"",
+                "item@3 {\"a\": \"}]\\\"[{\"}",
+                "item@4 {\"b\": [1, {\"c\": null}]}",
+                "kind=\"List\"",
+                "end",
+                "begin 2",
+                "kind=\"Pod\"",
+                "end"
+            ]
+        );
+    }
+
+    #[test]
+    fn reports_truncated_input_with_its_line() {
+        let e = events("{\"items\": [\n{\"a\": 1},\n{\"b\": ");
+        assert_eq!(e.last().map(String::as_str), Some("error@3 unexpected end of input inside a value"));
+        assert!(events("[1, 2]").last().is_some_and(|l| l.contains("expected a JSON object")));
+    }
+
+    #[test]
+    fn finds_top_level_kind_only() {
+        let item = br#"{"metadata": {"kind": "nested"}, "kind": "Pod", "spec": {}}"#;
+        assert_eq!(top_level_string(item, "kind").as_deref(), Some("Pod"));
+        assert_eq!(top_level_string(br#"{"spec": {"kind": "x"}}"#, "kind"), None);
+    }
+
+    #[test]
+    fn small_reads_refill_across_chunks() {
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.0.len().min(3).min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let text = br#"{"items": [{"kind": "Pod", "x": "a\"b"}, {"kind": "Service"}]}"#;
+        let mut items = vec![];
+        Stream::new(Dribble(text))
+            .run(|e| {
+                if let Event::Item(v, _) = e {
+                    items.push(v)
+                }
+            })
+            .expect("stream");
+        assert_eq!(items.len(), 2);
+        assert_eq!(top_level_string(&items[0], "kind").as_deref(), Some("Pod"));
+    }
+}
