@@ -1,0 +1,32 @@
+# Common tasks. CI runs .ci/run (fmt, clippy, tests).
+CARGO ?= cargo
+
+.PHONY: example test lint fmt bench crds golden peers ci
+
+example:            ## audit the bundled example cluster
+	$(CARGO) run --release -- audit examples/ --config deploy/kompliance-config.yaml --kubernetes-version v1.31.4
+
+test:               ## the test suite
+	$(CARGO) test --tests
+
+lint:               ## formatting and clippy, as CI runs them
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt
+
+bench: peers        ## corpus beside trivy, and the generated 100k-Pod list (figures in BENCHMARKS.md)
+	$(CARGO) bench --bench audit
+
+crds:               ## regenerate crds/ from the Rust types
+	$(CARGO) run --quiet -- crd --out-dir crds
+
+golden:             ## regenerate tests/golden/ (review the diff!)
+	UPDATE_GOLDEN=1 $(CARGO) test --test golden
+
+peers:              ## install trivy and checkov offline, for side-by-side figures
+	bash ../shared/tools/install-peers.sh
+
+ci:
+	bash .ci/run
