@@ -4,6 +4,7 @@
 //! is the median of several runs, memory is the peak RSS the kernel reports for that process.
 //! Peers are found on PATH or under $PEERS (default /tmp/peers, see ../shared/tools/install-peers.sh).
 //! Environment: BENCH_PODS (default 100000), BENCH_RUNS (default 5), BENCH_CHECKOV=1.
+//! The measured commands' stderr is appended to $TMPDIR/kompliance-bench-stderr.log.
 
 use kompliance::synth::{Shape, write_pod_list};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,8 @@ struct Run {
 #[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> Run {
     let start = Instant::now();
-    let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(std::env::temp_dir().join("kompliance-bench-stderr.log")).expect("stderr log");
+    let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
     // SAFETY: a zeroed rusage is a valid value to be filled in by wait4 for our own child.
@@ -86,7 +88,8 @@ fn main() {
     std::fs::create_dir_all(&work).expect("bench dir");
     println!("machine: {} cores; kompliance {}", std::thread::available_parallelism().map_or(1, |n| n.get()), kompliance::VERSION);
 
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/manifests");
+    // Canonical: checkov silently finds nothing under a path that contains `..`.
+    let corpus = std::fs::canonicalize(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/manifests")).unwrap_or_default();
     if corpus.is_dir() {
         println!("\n== corpus: {} ==", corpus.display());
         let ours = repeat(runs, || {
@@ -150,7 +153,7 @@ fn main() {
                         ]);
                         c
                     });
-                    println!("checkov             single   {:>8.3} s   peak RSS {:>7.1} MiB", c.wall.as_secs_f64(), mb(c.max_rss_kb));
+                    println!("checkov             single   {:>8.3} s   peak RSS {:>7.1} MiB   exit {}", c.wall.as_secs_f64(), mb(c.max_rss_kb), c.code);
                 }
                 None => println!("checkov not found"),
             }
