@@ -22,7 +22,11 @@ struct Run {
 #[allow(clippy::zombie_processes)]
 fn measure(cmd: &mut Command) -> Run {
     let start = Instant::now();
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(std::env::temp_dir().join("kompliance-bench-stderr.log")).expect("stderr log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(std::env::temp_dir().join("kompliance-bench-stderr.log"))
+        .expect("stderr log");
     let child = cmd.stdout(Stdio::null()).stderr(log).spawn().expect("spawn");
     let pid = child.id() as libc::pid_t;
     let mut status: libc::c_int = 0;
@@ -153,7 +157,12 @@ fn main() {
                         ]);
                         c
                     });
-                    println!("checkov             single   {:>8.3} s   peak RSS {:>7.1} MiB   exit {}", c.wall.as_secs_f64(), mb(c.max_rss_kb), c.code);
+                    println!(
+                        "checkov             single   {:>8.3} s   peak RSS {:>7.1} MiB   exit {}",
+                        c.wall.as_secs_f64(),
+                        mb(c.max_rss_kb),
+                        c.code
+                    );
                 }
                 None => println!("checkov not found"),
             }

@@ -43,7 +43,7 @@ pub struct AuditResult {
     cfg: Config,
     opts: BuildOptions,
     stamp: String,
-    cluster: std::cell::OnceCell<ClusterReportStatus>,
+    cluster: std::sync::OnceLock<ClusterReportStatus>,
     /// Inputs or objects that could not be read.
     pub errors: Vec<InputError>,
     /// Oddities read anyway.
@@ -81,6 +81,31 @@ impl AuditResult {
             let st = self.build(ns, resources);
             rollup.add(ns, &st);
             f(ns, st)?;
+        }
+        self.cluster.get_or_init(|| self.finish_cluster(&rollup));
+        Ok(())
+    }
+
+    /// Renders every namespace report with `render` on all cores, in chunks, and writes the
+    /// results in namespace order; the same pass rolls them up into the cluster report.
+    pub fn write_reports(
+        &self,
+        render: impl Fn(&str, &ReportStatus) -> Vec<u8> + Sync,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        let namespaces: Vec<(&String, &Vec<ResourceRecord>)> = self.namespaces.iter().collect();
+        let mut rollup = Rollup::default();
+        for chunk in namespaces.chunks(64) {
+            let rendered = crate::par::par_map(chunk, |(ns, resources)| {
+                let st = self.build(ns, resources);
+                let bytes = render(ns, &st);
+                Some((st, bytes))
+            });
+            for ((ns, _), r) in chunk.iter().zip(rendered) {
+                let Some((st, bytes)) = r else { continue };
+                rollup.add(ns, &st);
+                out.write_all(&bytes)?;
+            }
         }
         self.cluster.get_or_init(|| self.finish_cluster(&rollup));
         Ok(())
@@ -193,7 +218,7 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
         cfg: cfg.clone(),
         opts: bopts,
         stamp: opts.now.to_string(),
-        cluster: std::cell::OnceCell::new(),
+        cluster: std::sync::OnceLock::new(),
         errors,
         warnings,
         stats: collected.stats,

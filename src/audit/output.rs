@@ -8,29 +8,34 @@ use std::io::{self, Write};
 /// Writes the report objects the operator would write, as one pretty-printed JSON `v1/List`.
 pub fn write_json(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [\n")?;
-    result.each_report(|ns, st| {
-        serde_json::to_writer_pretty(&mut *out, &namespace_object(ns, st)).map_err(io::Error::other)?;
-        out.write_all(b",\n")
-    })?;
+    result.write_reports(
+        |ns, st| {
+            let mut v = serde_json::to_vec_pretty(&namespace_object(ns, st.clone())).unwrap_or_default();
+            v.extend_from_slice(b",\n");
+            v
+        },
+        out,
+    )?;
     serde_json::to_writer_pretty(&mut *out, &cluster_object(result.cluster().clone())).map_err(io::Error::other)?;
     out.write_all(b"\n  ]\n}\n")
 }
 
-fn yaml_item(out: &mut dyn Write, item: &impl serde::Serialize) -> io::Result<()> {
+fn yaml_item(item: &impl serde::Serialize) -> Vec<u8> {
     let text = crate::yaml::to_string(item);
+    let mut out = Vec::with_capacity(text.len() + text.len() / 8);
     for (i, line) in text.lines().enumerate() {
-        out.write_all(if i == 0 { b"- " } else { b"  " })?;
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")?;
+        out.extend_from_slice(if i == 0 { b"- " } else { b"  " });
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
     }
-    Ok(())
+    out
 }
 
 /// Writes the same `v1/List` as YAML.
 pub fn write_yaml(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(b"apiVersion: v1\nkind: List\nitems:\n")?;
-    result.each_report(|ns, st| yaml_item(out, &namespace_object(ns, st)))?;
-    yaml_item(out, &cluster_object(result.cluster().clone()))
+    result.write_reports(|ns, st| yaml_item(&namespace_object(ns, st.clone())), out)?;
+    out.write_all(&yaml_item(&cluster_object(result.cluster().clone())))
 }
 
 /// ANSI colours, or none.
@@ -64,7 +69,7 @@ fn summary_line(s: &Summary) -> String {
     )
 }
 
-fn rows(out: &mut dyn Write, entries: &[RecommendationEntry], paint: Paint, lang: Lang) -> io::Result<()> {
+fn rows(out: &mut Vec<u8>, entries: &[RecommendationEntry], paint: Paint, lang: Lang) -> io::Result<()> {
     let shown: Vec<&RecommendationEntry> = entries.iter().filter(|e| noteworthy(e.state) || e.counts.exempt > 0).collect();
     let healthy = entries.iter().filter(|e| e.state == State::Healthy).count();
     let na = entries.iter().filter(|e| e.state == State::NotApplicable).count();
@@ -114,17 +119,22 @@ fn rows(out: &mut dyn Write, entries: &[RecommendationEntry], paint: Paint, lang
 
 /// Writes the human-readable table: one section per namespace, the cluster, then totals.
 pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn Write) -> io::Result<()> {
-    result.each_report(|ns, s| {
-        writeln!(out, "NAMESPACE {ns}: {}", summary_line(&s.summary))?;
-        rows(out, &s.recommendations, paint, lang)?;
+    let section = |ns: &str, s: &crate::report::ReportStatus| -> io::Result<Vec<u8>> {
+        let mut buf = vec![];
+        writeln!(buf, "NAMESPACE {ns}: {}", summary_line(&s.summary))?;
+        rows(&mut buf, &s.recommendations, paint, lang)?;
         for w in &s.warnings {
-            writeln!(out, "  warning: {w}")?;
+            writeln!(buf, "  warning: {w}")?;
         }
-        writeln!(out)
-    })?;
+        writeln!(buf)?;
+        Ok(buf)
+    };
+    result.write_reports(|ns, s| section(ns, s).unwrap_or_default(), out)?;
     let c = result.cluster();
     writeln!(out, "CLUSTER")?;
-    rows(out, &c.recommendations, paint, lang)?;
+    let mut buf = vec![];
+    rows(&mut buf, &c.recommendations, paint, lang)?;
+    out.write_all(&buf)?;
     let st = &result.stats;
     let skipped: u64 = st.skipped_kinds.values().sum();
     writeln!(out, "\nkompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary))?;

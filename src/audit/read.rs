@@ -4,6 +4,7 @@ use super::collect::{Collector, Ctx, Prepared};
 use super::docs::{Head, KindDecoder, ListDoc, decode_kind, is_judged_kind};
 use super::json_stream::{self, Event, top_level_string};
 use crate::model::Origin;
+use crate::par::par_map;
 use crate::yaml::{self, Document};
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
@@ -553,32 +554,4 @@ fn decode_value(ctx: &Ctx<'_>, origin: &Origin, document: usize, n: usize, item:
 /// Decodes documents on all cores; results come back in input order.
 fn decode_parallel(ctx: &Ctx<'_>, docs: &[(Arc<str>, Document<'_>)]) -> Vec<DocResult> {
     par_map(docs, |(f, d)| decode_document(ctx, f, d))
-}
-
-/// Maps `f` over `items` on all cores (up to 8 threads); results keep the input order.
-pub fn par_map<T: Sync, U: Send + Default>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    if threads < 2 || items.len() < 8 {
-        return items.iter().map(&f).collect();
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut parts: Vec<Vec<(usize, U)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = vec![];
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        mine.push((i, f(item)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut all: Vec<(usize, U)> = parts.iter_mut().flat_map(std::mem::take).collect();
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
 }
