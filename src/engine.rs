@@ -1,10 +1,10 @@
 //! Evaluates one object under a configuration: scoping, exclusions, then the pure checks.
 
 use crate::catalog::{CATALOG, Scope};
-use crate::checks::{self, ContainerRef, PodView, image_excluded};
+use crate::checks::{self, ContainerRef, PodFacts, PodView, image_excluded};
 use crate::config::{Config, Effect};
 use crate::model::{Outcome, Outcomes};
-use k8s_openapi::api::core::v1::{PodSpec, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,17 +37,16 @@ fn selected(cfg: &Config, i: usize, labels: Option<&BTreeMap<String, String>>) -
     cfg.rec(i).scope.label_selector.as_ref().is_none_or(|s| s.matches(labels))
 }
 
-/// Evaluates a Pod spec (a Pod's, or a workload's pod template) in namespace `ns`.
+/// Evaluates a Pod (a Pod's spec, or a workload's pod template) in namespace `ns`.
 pub fn evaluate_pod(
     ns: &str,
-    spec: &PodSpec,
+    facts: &PodFacts<'_>,
     labels: Option<&BTreeMap<String, String>>,
-    annotations: Option<&BTreeMap<String, String>>,
     cfg: &Config,
     vulns: &dyn VulnerabilitySource,
 ) -> Outcomes {
-    let all = checks::all_containers(spec);
-    let windows = spec.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows"));
+    let all = &facts.containers;
+    let windows = facts.windows;
     let mut out = Vec::with_capacity(13);
     for (i, rec) in CATALOG.iter().enumerate() {
         if rec.scope != Scope::Pod || !rec_active(cfg, i, ns) || !selected(cfg, i, labels) {
@@ -59,7 +58,7 @@ pub fn evaluate_pod(
         let rc = cfg.rec(i);
         let filtered: Vec<ContainerRef<'_>>;
         let containers: &[ContainerRef<'_>] = if rc.scope.excluded_containers.is_empty() && rc.scope.excluded_images.is_empty() {
-            &all
+            all
         } else {
             let sc = &rc.scope;
             filtered = all
@@ -69,7 +68,7 @@ pub fn evaluate_pod(
                 .collect();
             &filtered
         };
-        let view = PodView { spec, annotations, containers };
+        let view = PodView { facts, containers };
         let outcome = match checks::pod_check(rec.number) {
             Some(check) => Outcome::from_findings(check(&view, &rc.params)),
             None => vulns.image_vulnerabilities(ns, &view).unwrap_or_else(|| Outcome::NotEvaluated(Arc::from(NO_VULN_DATA))),

@@ -2,6 +2,7 @@
 
 mod common;
 
+use kompliance::checks::PodFacts;
 use kompliance::config::Config;
 use kompliance::engine::{NoVulnerabilityData, evaluate_pod};
 use kompliance::model::{ResourceKey, ResourceRecord};
@@ -29,7 +30,7 @@ fn failing_spec() -> k8s_openapi::api::core::v1::PodSpec {
 fn ten_thousand_failing_workloads_fit_in_256_kib_with_exact_counts() {
     let cfg = common::config("deploy/kompliance-config.yaml");
     let spec = failing_spec();
-    let outcomes = evaluate_pod("big", &spec, None, None, &cfg, &NoVulnerabilityData);
+    let outcomes = evaluate_pod("big", &PodFacts::from_spec(&spec, None), None, &cfg, &NoVulnerabilityData);
     assert!(outcomes.len() >= 10);
     let resources: Vec<ResourceRecord> = (0..10_000)
         .map(|i| {
@@ -63,7 +64,7 @@ fn content_hash_ignores_timestamps_and_versions_only() {
     let cfg = Config::default();
     let spec = failing_spec();
     let mut r = ResourceRecord::new(ResourceKey { namespace: "a".into(), kind: "Pod".into(), name: "p".into() });
-    r.outcomes = evaluate_pod("a", &spec, None, None, &cfg, &NoVulnerabilityData);
+    r.outcomes = evaluate_pod("a", &PodFacts::from_spec(&spec, None), None, &cfg, &NoVulnerabilityData);
     let opts = BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: false };
     let a = namespace_report("a", std::slice::from_ref(&r), &cfg, &opts);
     let mut b = a.clone();
@@ -86,7 +87,7 @@ fn cluster_rollup_lists_50_namespaces_and_counts_the_rest_exactly() {
     for k in (0..1000).rev() {
         let ns = format!("team-{k:04}");
         let mut r = ResourceRecord::new(ResourceKey { namespace: ns.clone(), kind: "Pod".into(), name: "p".into() });
-        r.outcomes = evaluate_pod(&ns, &spec, None, None, &cfg, &NoVulnerabilityData);
+        r.outcomes = evaluate_pod(&ns, &PodFacts::from_spec(&spec, None), None, &cfg, &NoVulnerabilityData);
         rollup.add(&ns, &namespace_report(&ns, std::slice::from_ref(&r), &cfg, &opts));
     }
     let cluster = cluster_report(&ClusterFacts::default(), &rollup, &cfg, &opts);

@@ -6,7 +6,6 @@ use crate::checks::cluster::{VersionVerdict, kubernetes_version};
 use crate::config::{Config, Effect};
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
-use k8s_openapi::api::core::v1::PodSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -108,8 +107,8 @@ impl Ctx<'_> {
                     return Prepared::SkippedPod;
                 }
                 let Some(ns) = self.namespace(&meta) else { return Prepared::Excluded };
-                let spec: PodSpec = spec.map(Into::into).unwrap_or_default();
-                let outcomes = engine::evaluate_pod(&ns, &spec, meta.labels.as_ref(), meta.annotations.as_ref(), cfg, self.vulns);
+                let spec = spec.unwrap_or_default();
+                let outcomes = engine::evaluate_pod(&ns, &spec.facts(meta.annotations.as_ref()), meta.labels.as_ref(), cfg, self.vulns);
                 let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
                 let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()) {
                     Some(o) => (o, false),
@@ -121,13 +120,12 @@ impl Ctx<'_> {
             Parsed::Workload(kind, mut w) => {
                 let Some(ns) = self.namespace(&w.metadata) else { return Prepared::Excluded };
                 let (tmeta, tspec) = w.take_template().map(|t| (t.metadata, t.spec)).unwrap_or_default();
-                let spec: PodSpec = tspec.map(Into::into).unwrap_or_default();
+                let spec = tspec.unwrap_or_default();
                 let tmeta = tmeta.as_ref();
                 let outcomes = engine::evaluate_pod(
                     &ns,
-                    &spec,
+                    &spec.facts(tmeta.and_then(|m| m.annotations.as_ref())),
                     tmeta.and_then(|m| m.labels.as_ref()),
-                    tmeta.and_then(|m| m.annotations.as_ref()),
                     cfg,
                     self.vulns,
                 );

@@ -1,10 +1,11 @@
 //! The shapes an audit decodes: just the fields the checks read, each of k8s-openapi's own type;
 //! everything else (env, probes, status, managedFields...) is skipped unparsed, which halves
-//! decode time on live dumps. They convert, by move, into the k8s-openapi objects the checks take.
+//! decode time on live dumps. The checks read them through borrowed [`PodFacts`], as they read
+//! k8s-openapi Pods in the operator.
 
+use crate::checks::{ContainerKind, ContainerRef, HostPathRef, PodFacts};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EphemeralContainer, HostPathVolumeSource, PodOS, PodSecurityContext, PodSpec, ResourceRequirements,
-    SecurityContext, ServiceSpec, Volume, VolumeMount,
+    ContainerPort, HostPathVolumeSource, PodOS, PodSecurityContext, ResourceRequirements, SecurityContext, ServiceSpec, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::IngressTLS;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -59,34 +60,6 @@ pub struct ContainerDoc {
     pub volume_mounts: Option<Vec<VolumeMount>>,
 }
 
-impl From<ContainerDoc> for Container {
-    fn from(c: ContainerDoc) -> Self {
-        Container {
-            name: c.name,
-            image: c.image,
-            ports: c.ports,
-            resources: c.resources,
-            security_context: c.security_context,
-            volume_mounts: c.volume_mounts,
-            ..Default::default()
-        }
-    }
-}
-
-impl From<ContainerDoc> for EphemeralContainer {
-    fn from(c: ContainerDoc) -> Self {
-        EphemeralContainer {
-            name: c.name,
-            image: c.image,
-            ports: c.ports,
-            resources: c.resources,
-            security_context: c.security_context,
-            volume_mounts: c.volume_mounts,
-            ..Default::default()
-        }
-    }
-}
-
 /// A volume (only hostPath matters).
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -125,21 +98,36 @@ pub struct PodSpecDoc {
     pub security_context: Option<PodSecurityContext>,
 }
 
-impl From<PodSpecDoc> for PodSpec {
-    fn from(s: PodSpecDoc) -> Self {
-        PodSpec {
-            containers: s.containers.into_iter().map(Into::into).collect(),
-            init_containers: s.init_containers.map(|v| v.into_iter().map(Into::into).collect()),
-            ephemeral_containers: s.ephemeral_containers.map(|v| v.into_iter().map(Into::into).collect()),
-            volumes: s
+impl PodSpecDoc {
+    /// The facts the checks read, borrowed from this document.
+    pub fn facts<'a>(&'a self, annotations: Option<&'a BTreeMap<String, String>>) -> PodFacts<'a> {
+        let view = |c: &'a ContainerDoc, kind: ContainerKind| ContainerRef {
+            name: &c.name,
+            image: c.image.as_deref().unwrap_or(""),
+            kind,
+            security_context: c.security_context.as_ref(),
+            resources: if kind == ContainerKind::Ephemeral { None } else { c.resources.as_ref() },
+            ports: c.ports.as_deref().unwrap_or(&[]),
+            volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+        };
+        let mut containers = Vec::with_capacity(self.containers.len() + self.init_containers.as_ref().map_or(0, Vec::len));
+        containers.extend(self.containers.iter().map(|c| view(c, ContainerKind::Container)));
+        containers.extend(self.init_containers.iter().flatten().map(|c| view(c, ContainerKind::Init)));
+        containers.extend(self.ephemeral_containers.iter().flatten().map(|c| view(c, ContainerKind::Ephemeral)));
+        PodFacts {
+            host_pid: self.host_pid == Some(true),
+            host_ipc: self.host_ipc == Some(true),
+            host_network: self.host_network == Some(true),
+            windows: self.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows")),
+            security_context: self.security_context.as_ref(),
+            host_paths: self
                 .volumes
-                .map(|v| v.into_iter().map(|v| Volume { name: v.name, host_path: v.host_path, ..Default::default() }).collect()),
-            host_network: s.host_network,
-            host_pid: s.host_pid,
-            host_ipc: s.host_ipc,
-            os: s.os,
-            security_context: s.security_context,
-            ..Default::default()
+                .iter()
+                .flatten()
+                .filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }))
+                .collect(),
+            containers,
+            annotations,
         }
     }
 }

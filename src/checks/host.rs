@@ -7,10 +7,10 @@ use crate::config::params::HostPathRule;
 /// #10: no hostPID, no hostIPC.
 pub fn host_namespaces(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
     let mut out = vec![];
-    if pod.spec.host_pid == Some(true) {
+    if pod.facts.host_pid {
         out.push(Finding::object("spec.hostPID is true"));
     }
-    if pod.spec.host_ipc == Some(true) {
+    if pod.facts.host_ipc {
         out.push(Finding::object("spec.hostIPC is true"));
     }
     out
@@ -18,7 +18,7 @@ pub fn host_namespaces(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
 
 /// #22: hostNetwork only when allowed; every hostPort within [minPort, maxPort].
 pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
-    let host_network = pod.spec.host_network == Some(true);
+    let host_network = pod.facts.host_network;
     let mut out = vec![];
     if host_network && !p.allow_host_network {
         out.push(Finding::object("spec.hostNetwork is true"));
@@ -57,19 +57,18 @@ pub fn path_matches(prefix: &str, path: &str) -> bool {
 /// #23: every hostPath volume matches an allowed prefix, mounted read-only where every matching entry says so.
 pub fn hostpath_volumes(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
-    for v in pod.spec.volumes.iter().flatten() {
-        let Some(hp) = &v.host_path else { continue };
-        let matching: Vec<&HostPathRule> = p.allowed_host_paths.iter().filter(|r| path_matches(&r.path_prefix, &hp.path)).collect();
+    for v in &pod.facts.host_paths {
+        let matching: Vec<&HostPathRule> = p.allowed_host_paths.iter().filter(|r| path_matches(&r.path_prefix, v.path)).collect();
         if matching.is_empty() {
-            out.push(Finding::object(format!("volume {}: hostPath {:?} is not in allowedHostPaths", v.name, hp.path)));
+            out.push(Finding::object(format!("volume {}: hostPath {:?} is not in allowedHostPaths", v.volume, v.path)));
             continue;
         }
         if matching.iter().all(|r| r.read_only) {
             for c in pod.containers {
-                for m in c.volume_mounts.iter().filter(|m| m.name == v.name && m.read_only != Some(true)) {
+                for m in c.volume_mounts.iter().filter(|m| m.name == v.volume && m.read_only != Some(true)) {
                     out.push(Finding::container(
                         c,
-                        format!("mounts hostPath volume {} at {} without readOnly: true", v.name, m.mount_path),
+                        format!("mounts hostPath volume {} at {} without readOnly: true", v.volume, m.mount_path),
                     ));
                 }
             }

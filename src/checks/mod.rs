@@ -6,7 +6,7 @@ pub mod host;
 pub mod objects;
 pub mod security;
 
-use k8s_openapi::api::core::v1::{ContainerPort, PodSpec, ResourceRequirements, SecurityContext, VolumeMount};
+use k8s_openapi::api::core::v1::{ContainerPort, PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext, VolumeMount};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -71,32 +71,77 @@ pub struct ContainerRef<'a> {
     pub volume_mounts: &'a [VolumeMount],
 }
 
-/// What a Pod-level check sees: the spec, the Pod's annotations and the containers in scope.
-#[derive(Debug, Clone)]
-pub struct PodView<'a> {
-    /// The Pod spec (or a workload's pod template spec).
-    pub spec: &'a PodSpec,
-    /// The Pod's (or template's) annotations.
-    pub annotations: Option<&'a BTreeMap<String, String>>,
-    /// The containers this recommendation judges (after excludedContainers/excludedImages).
-    pub containers: &'a [ContainerRef<'a>],
+/// A hostPath volume of a Pod.
+#[derive(Debug, Clone, Copy)]
+pub struct HostPathRef<'a> {
+    /// Volume name.
+    pub volume: &'a str,
+    /// Host path.
+    pub path: &'a str,
 }
 
-/// Every container of a spec: containers, init containers, ephemeral containers.
-pub fn all_containers(spec: &PodSpec) -> Vec<ContainerRef<'_>> {
-    let mut out = Vec::with_capacity(spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len));
-    out.extend(spec.containers.iter().map(|c| plain(c, ContainerKind::Container)));
-    out.extend(spec.init_containers.iter().flatten().map(|c| plain(c, ContainerKind::Init)));
-    out.extend(spec.ephemeral_containers.iter().flatten().map(|c| ContainerRef {
-        name: &c.name,
-        image: c.image.as_deref().unwrap_or(""),
-        kind: ContainerKind::Ephemeral,
-        security_context: c.security_context.as_ref(),
-        resources: None,
-        ports: c.ports.as_deref().unwrap_or(&[]),
-        volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
-    }));
-    out
+/// What the Pod-level checks read, borrowed from a k8s-openapi `PodSpec` (operator) or from the
+/// audit's slim document, so neither has to be converted into the other.
+#[derive(Debug, Clone, Default)]
+pub struct PodFacts<'a> {
+    /// `spec.hostPID`.
+    pub host_pid: bool,
+    /// `spec.hostIPC`.
+    pub host_ipc: bool,
+    /// `spec.hostNetwork`.
+    pub host_network: bool,
+    /// `spec.os.name` is windows.
+    pub windows: bool,
+    /// `spec.securityContext`.
+    pub security_context: Option<&'a PodSecurityContext>,
+    /// hostPath volumes.
+    pub host_paths: Vec<HostPathRef<'a>>,
+    /// Every container: containers, init containers, ephemeral containers.
+    pub containers: Vec<ContainerRef<'a>>,
+    /// The Pod's (or pod template's) annotations.
+    pub annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> PodFacts<'a> {
+    /// Facts of a k8s-openapi Pod spec.
+    pub fn from_spec(spec: &'a PodSpec, annotations: Option<&'a BTreeMap<String, String>>) -> Self {
+        let mut containers = Vec::with_capacity(spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len));
+        containers.extend(spec.containers.iter().map(|c| plain(c, ContainerKind::Container)));
+        containers.extend(spec.init_containers.iter().flatten().map(|c| plain(c, ContainerKind::Init)));
+        containers.extend(spec.ephemeral_containers.iter().flatten().map(|c| ContainerRef {
+            name: &c.name,
+            image: c.image.as_deref().unwrap_or(""),
+            kind: ContainerKind::Ephemeral,
+            security_context: c.security_context.as_ref(),
+            resources: None,
+            ports: c.ports.as_deref().unwrap_or(&[]),
+            volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
+        }));
+        PodFacts {
+            host_pid: spec.host_pid == Some(true),
+            host_ipc: spec.host_ipc == Some(true),
+            host_network: spec.host_network == Some(true),
+            windows: spec.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows")),
+            security_context: spec.security_context.as_ref(),
+            host_paths: spec
+                .volumes
+                .iter()
+                .flatten()
+                .filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }))
+                .collect(),
+            containers,
+            annotations,
+        }
+    }
+}
+
+/// What a Pod-level check sees: the Pod's facts and the containers in scope for the recommendation.
+#[derive(Debug, Clone)]
+pub struct PodView<'a> {
+    /// The Pod (or pod template).
+    pub facts: &'a PodFacts<'a>,
+    /// The containers this recommendation judges (after excludedContainers/excludedImages).
+    pub containers: &'a [ContainerRef<'a>],
 }
 
 fn plain(c: &k8s_openapi::api::core::v1::Container, kind: ContainerKind) -> ContainerRef<'_> {

@@ -47,10 +47,10 @@ pub fn effective_apparmor(pod: &PodView<'_>, c: &ContainerRef<'_>) -> (String, &
         return (profile_name(p), "securityContext.appArmorProfile");
     }
     let key = format!("container.apparmor.security.beta.kubernetes.io/{}", c.name);
-    if let Some(v) = pod.annotations.and_then(|a| a.get(&key)) {
+    if let Some(v) = pod.facts.annotations.and_then(|a| a.get(&key)) {
         return (v.trim().to_string(), "annotation");
     }
-    if let Some(p) = pod.spec.security_context.as_ref().and_then(|s| s.app_armor_profile.as_ref()) {
+    if let Some(p) = pod.facts.security_context.and_then(|s| s.app_armor_profile.as_ref()) {
         return (profile_name(p), "spec.securityContext.appArmorProfile");
     }
     ("runtime/default".into(), "default")
@@ -85,7 +85,7 @@ fn check_id(field: &str, value: Option<i64>, rule: &IdRule) -> Option<String> {
 
 /// #20: runAsUser, runAsGroup (container over Pod), supplementalGroups and fsGroup (Pod) follow their rules.
 pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
-    let psc = pod.spec.security_context.as_ref();
+    let psc = pod.facts.security_context;
     let mut out = vec![];
     for c in pod.containers {
         let sc = c.security_context;
