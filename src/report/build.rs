@@ -297,15 +297,18 @@ impl Rollup {
                 }
             }
         }
-        let s = &st.summary;
-        let t = &mut self.summary;
-        t.resources.evaluated += s.resources.evaluated;
-        t.resources.unhealthy += s.resources.unhealthy;
-        t.resources.exempt += s.resources.exempt;
-        t.unhealthy_by_severity.high += s.unhealthy_by_severity.high;
-        t.unhealthy_by_severity.medium += s.unhealthy_by_severity.medium;
-        t.unhealthy_by_severity.low += s.unhealthy_by_severity.low;
+        add_resource_counts(&mut self.summary, &st.summary);
     }
+}
+
+/// Adds `from`'s distinct-resource and severity counts (not recommendation states) to `to`.
+fn add_resource_counts(to: &mut Summary, from: &Summary) {
+    to.resources.evaluated += from.resources.evaluated;
+    to.resources.unhealthy += from.resources.unhealthy;
+    to.resources.exempt += from.resources.exempt;
+    to.unhealthy_by_severity.high += from.unhealthy_by_severity.high;
+    to.unhealthy_by_severity.medium += from.unhealthy_by_severity.medium;
+    to.unhealthy_by_severity.low += from.unhealthy_by_severity.low;
 }
 
 /// Builds the cluster report from the cluster facts and the roll-up of every namespace report.
@@ -353,13 +356,7 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
             unhealthy_namespaces_truncated: cut,
         });
     }
-    let t = &rollup.summary;
-    summary.resources.evaluated += t.resources.evaluated;
-    summary.resources.unhealthy += t.resources.unhealthy;
-    summary.resources.exempt += t.resources.exempt;
-    summary.unhealthy_by_severity.high += t.unhealthy_by_severity.high;
-    summary.unhealthy_by_severity.medium += t.unhealthy_by_severity.medium;
-    summary.unhealthy_by_severity.low += t.unhealthy_by_severity.low;
+    add_resource_counts(&mut summary, &rollup.summary);
     ClusterReportStatus {
         summary,
         namespaces: rollup.namespaces,
