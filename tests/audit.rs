@@ -84,3 +84,26 @@ fn excluded_namespace_gets_no_report() {
     assert!(result.reports().is_empty());
     assert_eq!(result.stats.excluded, 1);
 }
+
+#[test]
+fn annotation_exemptions_can_be_switched_off_and_config_rules_expire() {
+    let pod = fixture("../checks/privileged-containers/exempt.annotation.yaml");
+    let off = Config::parse("apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nallowAnnotationExemptions: false\n", "off.yaml")
+        .expect("config");
+    let r = row(&common::audit(&off, &[pod.as_path()], None), "fixtures", "privileged-containers");
+    assert_eq!((r.state, r.counts.unhealthy, r.counts.exempt), (State::Unhealthy, 1, 0), "annotations count for nothing");
+
+    let rule = |expires: &str| {
+        Config::parse(
+            &format!("apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nallowAnnotationExemptions: false\nexemptions:\n- recommendations: [privileged-containers]\n  kinds: [Pod]\n  names: [\"e*\"]\n  reason: lab\n  expires: \"{expires}\"\n"),
+            "rule.yaml",
+        )
+        .expect("config")
+    };
+    // The fixed clock is 2026-11-28: a rule valid through that day applies, one that ended the day before does not.
+    let through_today = row(&common::audit(&rule("2026-11-28"), &[pod.as_path()], None), "fixtures", "privileged-containers");
+    assert_eq!((through_today.counts.exempt, through_today.exempt[0].exemption_source.as_deref()), (1, Some("config")));
+    assert_eq!(through_today.exempt[0].exempt_until.as_deref(), Some("2026-11-28"));
+    let expired = row(&common::audit(&rule("2026-11-27"), &[pod.as_path()], None), "fixtures", "privileged-containers");
+    assert_eq!((expired.counts.unhealthy, expired.counts.exempt), (1, 0));
+}

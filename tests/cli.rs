@@ -176,3 +176,12 @@ fn deploy_example_config_is_clean_on_its_own_example_workloads_table() {
     assert!(t.contains("~ DaemonSet/node-exporter: exempt (config:"));
     assert!(!t.contains("kube-proxy"), "kube-system is excluded globally");
 }
+
+#[test]
+fn sarif_rule_titles_follow_lang() {
+    let out = run(&["audit", "examples/payments.yaml", "--config", CFG, "-o", "sarif", "--lang", "ko"], None);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("sarif");
+    let rule = &v["runs"][0]["tool"]["driver"]["rules"][17];
+    assert_eq!(rule["id"], "privileged-containers");
+    assert_eq!(rule["shortDescription"]["text"], "권한 있는 컨테이너를 피해야 함");
+}

@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod docs;
+mod json_read;
 pub mod json_stream;
 pub mod output;
 pub mod read;
@@ -149,6 +150,11 @@ impl AuditResult {
     /// The configuration the audit ran with.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// The language of titles.
+    pub fn lang(&self) -> Lang {
+        self.opts.lang
     }
 
     /// The day exemptions were judged against.

@@ -33,7 +33,7 @@ pub fn sarif(result: &AuditResult) -> Value {
             json!({
                 "id": r.id,
                 "name": r.id,
-                "shortDescription": {"text": r.title},
+                "shortDescription": {"text": r.title_in(result.lang())},
                 "fullDescription": {"text": r.description},
                 "help": {"text": r.remediation},
                 "defaultConfiguration": {"level": level(sev)},
