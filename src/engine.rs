@@ -95,3 +95,21 @@ pub fn evaluate_ingress(ns: &str, ing: &Ingress, cfg: &Config) -> Outcomes {
     }
     vec![(i as u8, Outcome::from_findings(checks::objects::https_only_ingress(ing, &cfg.rec(i).params)))]
 }
+
+/// Pods that are not judged: finished ones (`Succeeded`, `Failed`) and mirror Pods.
+pub fn pod_skipped(phase: Option<&str>, annotations: Option<&BTreeMap<String, String>>) -> bool {
+    matches!(phase, Some("Succeeded" | "Failed")) || annotations.is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
+}
+
+/// Evaluates a Node's kubelet version (#15).
+pub fn evaluate_node(kubelet_version: Option<&str>, cfg: &Config) -> Outcomes {
+    let i = crate::catalog::idx(15);
+    if cfg.rec(i).effect != Effect::Audit {
+        return vec![];
+    }
+    let outcome = match kubelet_version.filter(|v| !v.is_empty()) {
+        None => Outcome::NotEvaluated(Arc::from("status.nodeInfo.kubeletVersion is not set")),
+        Some(v) => checks::cluster::kubernetes_version("kubelet", v, &cfg.rec(i).params).into_outcome(),
+    };
+    vec![(i as u8, outcome)]
+}

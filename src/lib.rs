@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod exempt;
 pub mod model;
+pub mod operator;
 pub mod par;
 pub mod quantity;
 pub mod report;

@@ -1,9 +1,7 @@
 //! Gathers decoded objects into resources: namespaces, owner resolution, merging Pods into workloads.
 
 use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
-use crate::catalog::idx;
-use crate::checks::cluster::{VersionVerdict, kubernetes_version};
-use crate::config::{Config, Effect};
+use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -101,9 +99,7 @@ impl Ctx<'_> {
         match parsed {
             Parsed::Pod(pod) => {
                 let PodDoc { metadata: meta, spec, status } = *pod;
-                let phase = status.as_ref().and_then(|s| s.phase.as_deref());
-                let mirror = meta.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
-                if matches!(phase, Some("Succeeded" | "Failed")) || mirror {
+                if engine::pod_skipped(status.as_ref().and_then(|s| s.phase.as_deref()), meta.annotations.as_ref()) {
                     return Prepared::SkippedPod;
                 }
                 let Some(ns) = self.namespace(&meta) else { return Prepared::Excluded };
@@ -170,7 +166,6 @@ impl Ctx<'_> {
                 Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
             }
             Parsed::Node(node) => {
-                let i = idx(15);
                 let mut rec = record(
                     "",
                     &Owner { kind: "Node".into(), name: node.metadata.name.clone().unwrap_or_default() },
@@ -180,16 +175,10 @@ impl Ctx<'_> {
                     0,
                     origin,
                 );
-                if cfg.rec(i).effect == Effect::Audit {
-                    let version =
-                        node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()).unwrap_or("");
-                    let outcome = if version.is_empty() {
-                        Outcome::NotEvaluated("status.nodeInfo.kubeletVersion is not set".into())
-                    } else {
-                        version_outcome(kubernetes_version("kubelet", version, &cfg.rec(i).params))
-                    };
-                    rec.outcomes.push((i as u8, outcome));
-                }
+                rec.outcomes = engine::evaluate_node(
+                    node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()),
+                    cfg,
+                );
                 Prepared::Node(rec)
             }
             Parsed::Namespace(meta) => match meta.metadata.name.filter(|n| !cfg.globally_excluded(n)) {
@@ -310,15 +299,6 @@ impl Collector {
         let mut nodes = self.nodes;
         nodes.sort_by(|a, b| a.key.cmp(&b.key));
         Collected { namespaces, nodes, stats: self.stats }
-    }
-}
-
-/// Maps a #15 verdict to an outcome.
-pub fn version_outcome(v: VersionVerdict) -> Outcome {
-    match v {
-        VersionVerdict::Healthy => Outcome::Pass,
-        VersionVerdict::Unhealthy(f) => Outcome::Fail(vec![f]),
-        VersionVerdict::Unknown(why) => Outcome::NotEvaluated(why.into()),
     }
 }
 

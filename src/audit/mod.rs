@@ -15,7 +15,7 @@ use crate::engine::NoVulnerabilityData;
 use crate::model::{ResourceKey, ResourceRecord};
 use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report, namespace_report};
 use crate::report::{ClusterReportStatus, ReportStatus, State};
-use collect::{Ctx, Stats, version_outcome};
+use collect::{Ctx, Stats};
 use read::{InputError, Reader};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -213,7 +213,7 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     {
         let mut cp =
             ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "ControlPlane".into(), name: "kube-apiserver".into() });
-        cp.outcomes.push((i15 as u8, version_outcome(kubernetes_version("API server", v, &cfg.rec(i15).params))));
+        cp.outcomes.push((i15 as u8, kubernetes_version("API server", v, &cfg.rec(i15).params).into_outcome()));
         facts.resources.insert(0, cp);
     }
 

@@ -3,7 +3,6 @@
 use super::Finding;
 use crate::config::Params;
 use crate::version::Version;
-use k8s_openapi::api::core::v1::Node;
 
 /// The outcome of #15 for one version string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +13,17 @@ pub enum VersionVerdict {
     Unhealthy(Finding),
     /// The version could not be read.
     Unknown(String),
+}
+
+impl VersionVerdict {
+    /// The outcome this verdict gives.
+    pub fn into_outcome(self) -> crate::model::Outcome {
+        match self {
+            VersionVerdict::Healthy => crate::model::Outcome::Pass,
+            VersionVerdict::Unhealthy(f) => crate::model::Outcome::Fail(vec![f]),
+            VersionVerdict::Unknown(why) => crate::model::Outcome::NotEvaluated(why.into()),
+        }
+    }
 }
 
 /// #15 on one version (the API server's `/version`, a kubelet's, or a managed cluster's).
@@ -32,12 +42,4 @@ pub fn kubernetes_version(what: &str, version: &str, p: &Params) -> VersionVerdi
         return VersionVerdict::Unhealthy(Finding::object(format!("{what} version {version} is older than minimumVersion {min}")));
     }
     VersionVerdict::Healthy
-}
-
-/// #15 on a Node's kubelet version.
-pub fn node_version(node: &Node, p: &Params) -> VersionVerdict {
-    match node.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|i| i.kubelet_version.as_str()).filter(|v| !v.is_empty()) {
-        Some(v) => kubernetes_version("kubelet", v, p),
-        None => VersionVerdict::Unknown("status.nodeInfo.kubeletVersion is not set".into()),
-    }
 }

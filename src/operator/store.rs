@@ -1,0 +1,307 @@
+//! The verdict store: per-object verdicts (never whole objects), owner facts and dirty namespaces.
+//! Watch events go in; namespace reports come out, counted exactly as the audit counts.
+
+use crate::checks::PodFacts;
+use crate::config::Config;
+use crate::engine::{self, VulnerabilitySource};
+use crate::model::{ExemptAnnotations, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use crate::report::ReportStatus;
+use crate::report::build::{BuildOptions, namespace_report};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// What the store keeps of one Pod.
+#[derive(Debug, Clone)]
+struct PodEntry {
+    controller: Option<Owner>,
+    hash: Option<String>,
+    labels: BTreeMap<String, String>,
+    annotations: ExemptAnnotations,
+    outcomes: Outcomes,
+}
+
+/// Verdicts of everything watched, by namespace.
+#[derive(Debug, Default)]
+pub struct VerdictStore {
+    pods: HashMap<String, BTreeMap<String, PodEntry>>,
+    objects: HashMap<String, BTreeMap<(String, String), ResourceRecord>>,
+    owners: OwnerIndex,
+    nodes: BTreeMap<String, ResourceRecord>,
+    namespaces: BTreeSet<String>,
+    dirty: BTreeSet<String>,
+}
+
+fn ns_of(meta: &ObjectMeta) -> String {
+    meta.namespace.clone().unwrap_or_else(|| "default".into())
+}
+
+fn name_of(meta: &ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
+}
+
+impl VerdictStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn touch(&mut self, ns: &str) {
+        self.dirty.insert(ns.to_string());
+    }
+
+    /// A Namespace exists (it gets a report even when empty).
+    pub fn apply_namespace(&mut self, name: &str, cfg: &Config) {
+        if !cfg.globally_excluded(name) && self.namespaces.insert(name.to_string()) {
+            self.touch(name);
+        }
+    }
+
+    /// A Namespace is gone, with everything in it.
+    pub fn delete_namespace(&mut self, name: &str) {
+        self.namespaces.remove(name);
+        self.pods.remove(name);
+        self.objects.remove(name);
+        self.touch(name);
+    }
+
+    /// Evaluates a Pod on arrival and keeps only its verdicts; finished and mirror Pods are dropped.
+    pub fn apply_pod(&mut self, pod: &Pod, cfg: &Config, vulns: &dyn VulnerabilitySource) {
+        let (ns, name) = (ns_of(&pod.metadata), name_of(&pod.metadata));
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if cfg.globally_excluded(&ns) || engine::pod_skipped(phase, pod.metadata.annotations.as_ref()) {
+            return self.delete_pod(&ns, &name);
+        }
+        let empty = Default::default();
+        let spec = pod.spec.as_ref().unwrap_or(&empty);
+        let facts = PodFacts::from_spec(spec, pod.metadata.annotations.as_ref());
+        let entry = PodEntry {
+            controller: controller_of(pod.metadata.owner_references.as_ref()),
+            hash: pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned(),
+            labels: pod.metadata.labels.clone().unwrap_or_default(),
+            annotations: ExemptAnnotations::read(&[pod.metadata.annotations.as_ref()]),
+            outcomes: engine::evaluate_pod(&ns, &facts, pod.metadata.labels.as_ref(), cfg, vulns),
+        };
+        self.namespaces.insert(ns.clone());
+        self.pods.entry(ns.clone()).or_default().insert(name, entry);
+        self.touch(&ns);
+    }
+
+    /// A Pod is gone.
+    pub fn delete_pod(&mut self, ns: &str, name: &str) {
+        if self.pods.get_mut(ns).and_then(|p| p.remove(name)).is_some() {
+            self.touch(ns);
+        }
+    }
+
+    fn put_object(&mut self, ns: String, kind: &str, meta: &ObjectMeta, outcomes: Outcomes) {
+        let name = name_of(meta);
+        let mut rec = ResourceRecord::new(ResourceKey { namespace: ns.clone(), kind: kind.into(), name: name.clone() });
+        rec.labels = meta.labels.clone().unwrap_or_default();
+        rec.annotations = ExemptAnnotations::read(&[meta.annotations.as_ref()]);
+        rec.outcomes = outcomes;
+        self.namespaces.insert(ns.clone());
+        self.objects.entry(ns.clone()).or_default().insert((kind.to_string(), name), rec);
+        self.touch(&ns);
+    }
+
+    /// Evaluates a Service.
+    pub fn apply_service(&mut self, svc: &Service, cfg: &Config) {
+        let ns = ns_of(&svc.metadata);
+        if !cfg.globally_excluded(&ns) {
+            let outcomes = engine::evaluate_service(&ns, svc, cfg);
+            self.put_object(ns, "Service", &svc.metadata, outcomes);
+        }
+    }
+
+    /// Evaluates an Ingress.
+    pub fn apply_ingress(&mut self, ing: &Ingress, cfg: &Config) {
+        let ns = ns_of(&ing.metadata);
+        if !cfg.globally_excluded(&ns) {
+            let outcomes = engine::evaluate_ingress(&ns, ing, cfg);
+            self.put_object(ns, "Ingress", &ing.metadata, outcomes);
+        }
+    }
+
+    /// A Service or Ingress is gone.
+    pub fn delete_object(&mut self, ns: &str, kind: &str, name: &str) {
+        if self.objects.get_mut(ns).and_then(|o| o.remove(&(kind.to_string(), name.to_string()))).is_some() {
+            self.touch(ns);
+        }
+    }
+
+    /// Owner facts of an intermediate object (a ReplicaSet's Deployment, a Job's CronJob).
+    pub fn apply_owner(&mut self, ns: &str, kind: &str, name: &str, controller: Option<Owner>) {
+        match controller {
+            Some(o) => self.owners.insert(ns, kind, name, o),
+            None => self.owners.remove(ns, kind, name),
+        }
+        self.touch(ns);
+    }
+
+    /// An intermediate object is gone.
+    pub fn delete_owner(&mut self, ns: &str, kind: &str, name: &str) {
+        self.owners.remove(ns, kind, name);
+        self.touch(ns);
+    }
+
+    /// A Node's kubelet version (#15).
+    pub fn apply_node(&mut self, node: &Node, cfg: &Config) {
+        let name = name_of(&node.metadata);
+        let mut rec = ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "Node".into(), name: name.clone() });
+        rec.labels = node.metadata.labels.clone().unwrap_or_default();
+        rec.annotations = ExemptAnnotations::read(&[node.metadata.annotations.as_ref()]);
+        rec.outcomes =
+            engine::evaluate_node(node.status.as_ref().and_then(|s| s.node_info.as_ref()).map(|n| n.kubelet_version.as_str()), cfg);
+        self.nodes.insert(name, rec);
+    }
+
+    /// A Node is gone.
+    pub fn delete_node(&mut self, name: &str) {
+        self.nodes.remove(name);
+    }
+
+    /// Node records, by name.
+    pub fn nodes(&self) -> impl Iterator<Item = &ResourceRecord> {
+        self.nodes.values()
+    }
+
+    /// Namespaces that changed since the last call.
+    pub fn take_dirty(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Every namespace that gets a report.
+    pub fn namespaces(&self) -> impl Iterator<Item = &String> {
+        self.namespaces.iter()
+    }
+
+    /// The resources of a namespace: Pods folded into their top-level owners (with `pods`
+    /// counted), then Services and Ingresses, sorted by (kind, name).
+    pub fn records(&self, ns: &str) -> Vec<ResourceRecord> {
+        let mut by_key: BTreeMap<ResourceKey, ResourceRecord> = BTreeMap::new();
+        for (name, p) in self.pods.get(ns).into_iter().flatten() {
+            let top = match &p.controller {
+                Some(c) => self.owners.top_level(ns, c, p.hash.as_deref()),
+                None => Owner { kind: "Pod".into(), name: name.clone() },
+            };
+            let key = ResourceKey { namespace: ns.to_string(), kind: top.kind, name: top.name };
+            let rec = by_key.entry(key.clone()).or_insert_with(|| {
+                let mut r = ResourceRecord::new(key);
+                r.labels = p.labels.clone();
+                r.annotations = p.annotations.clone();
+                r
+            });
+            rec.pods += 1;
+            rec.merge(p.outcomes.clone());
+        }
+        for rec in self.objects.get(ns).into_iter().flat_map(|o| o.values()) {
+            by_key.insert(rec.key.clone(), rec.clone());
+        }
+        by_key.into_values().collect()
+    }
+
+    /// The report of one namespace, built from the stored verdicts.
+    pub fn report(&self, ns: &str, cfg: &Config, opts: &BuildOptions) -> ReportStatus {
+        namespace_report(ns, &self.records(ns), cfg, opts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::NoVulnerabilityData;
+    use crate::report::State;
+    use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus, SecurityContext};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    /// A small Pod builder for tests.
+    struct PodB(Pod);
+
+    fn pod(ns: &str, name: &str) -> PodB {
+        PodB(Pod {
+            metadata: ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() },
+            spec: Some(PodSpec {
+                containers: vec![Container { name: "app".into(), image: Some("myacr.azurecr.io/app:1".into()), ..Default::default() }],
+                ..Default::default()
+            }),
+            status: None,
+        })
+    }
+
+    impl PodB {
+        fn privileged(mut self) -> Self {
+            if let Some(spec) = self.0.spec.as_mut() {
+                spec.containers[0].security_context = Some(SecurityContext { privileged: Some(true), ..Default::default() });
+            }
+            self
+        }
+        fn owned_by_rs(mut self, rs: &str, hash: &str) -> Self {
+            self.0.metadata.owner_references = Some(vec![OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "ReplicaSet".into(),
+                name: rs.into(),
+                uid: "u".into(),
+                controller: Some(true),
+                ..Default::default()
+            }]);
+            self.0.metadata.labels = Some([("pod-template-hash".to_string(), hash.to_string())].into());
+            self
+        }
+        fn phase(mut self, phase: &str) -> Self {
+            self.0.status = Some(PodStatus { phase: Some(phase.into()), ..Default::default() });
+            self
+        }
+    }
+
+    fn opts() -> BuildOptions {
+        BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: true }
+    }
+
+    fn row(st: &ReportStatus, id: &str) -> crate::report::RecommendationEntry {
+        st.recommendations.iter().find(|e| e.id == id).cloned().expect("row")
+    }
+
+    #[test]
+    fn pods_fold_into_their_deployment_with_a_pod_count() {
+        let cfg = Config::default();
+        let mut s = VerdictStore::new();
+        s.apply_owner("shop", "ReplicaSet", "web-7d9f8", Some(Owner { kind: "Deployment".into(), name: "web".into() }));
+        s.apply_pod(&pod("shop", "web-7d9f8-aaaaa").owned_by_rs("web-7d9f8", "7d9f8").privileged().0, &cfg, &NoVulnerabilityData);
+        s.apply_pod(&pod("shop", "web-7d9f8-bbbbb").owned_by_rs("web-7d9f8", "7d9f8").0, &cfg, &NoVulnerabilityData);
+        let st = s.report("shop", &cfg, &opts());
+        let p = row(&st, "privileged-containers");
+        assert_eq!((p.state, p.counts.unhealthy), (State::Unhealthy, 1));
+        assert_eq!((p.unhealthy[0].kind.as_str(), p.unhealthy[0].name.as_str(), p.unhealthy[0].pods), ("Deployment", "web", Some(2)));
+    }
+
+    #[test]
+    fn fixing_and_deleting_pods_update_the_report_and_dirty_set() {
+        let cfg = Config::default();
+        let mut s = VerdictStore::new();
+        s.apply_pod(&pod("a", "p").privileged().0, &cfg, &NoVulnerabilityData);
+        assert_eq!(s.take_dirty(), BTreeSet::from(["a".to_string()]));
+        assert!(s.take_dirty().is_empty());
+        assert_eq!(row(&s.report("a", &cfg, &opts()), "privileged-containers").state, State::Unhealthy);
+        s.apply_pod(&pod("a", "p").0, &cfg, &NoVulnerabilityData);
+        assert_eq!(row(&s.report("a", &cfg, &opts()), "privileged-containers").state, State::Healthy);
+        s.apply_pod(&pod("a", "p").privileged().phase("Succeeded").0, &cfg, &NoVulnerabilityData);
+        assert_eq!(row(&s.report("a", &cfg, &opts()), "privileged-containers").state, State::NotApplicable, "finished Pods are dropped");
+        s.apply_pod(&pod("a", "q").privileged().0, &cfg, &NoVulnerabilityData);
+        s.delete_namespace("a");
+        assert!(s.records("a").is_empty());
+        assert!(s.take_dirty().contains("a"));
+        assert!(!s.namespaces().any(|n| n == "a"));
+    }
+
+    #[test]
+    fn excluded_namespaces_are_not_stored() {
+        let cfg = Config::default();
+        let mut s = VerdictStore::new();
+        s.apply_namespace("kube-system", &cfg);
+        s.apply_pod(&pod("kube-system", "proxy").privileged().0, &cfg, &NoVulnerabilityData);
+        assert!(s.records("kube-system").is_empty());
+        assert_eq!(s.namespaces().count(), 0);
+    }
+}
