@@ -6,6 +6,7 @@ pub mod checks;
 pub mod config;
 pub mod engine;
 pub mod exempt;
+pub mod metrics;
 pub mod model;
 pub mod operator;
 pub mod par;

@@ -1,0 +1,108 @@
+//! Compliance gauges, computed from the reports at scrape time by a custom prometheus `Collector`,
+//! so they always equal the reports and leave no stale series; labels are bounded (no Pod names).
+
+use crate::catalog::CATALOG;
+use crate::report::{ClusterReportStatus, RecommendationEntry, ReportStatus, State};
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{GaugeVec, Opts};
+use std::sync::Arc;
+
+/// The reports as they are now.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// Namespace reports.
+    pub namespaces: Vec<(String, ReportStatus)>,
+    /// The cluster report.
+    pub cluster: ClusterReportStatus,
+}
+
+/// Where the collector reads reports from at each scrape (the operator's verdict store).
+pub trait ReportSource: Send + Sync {
+    /// The current reports.
+    fn snapshot(&self) -> Snapshot;
+}
+
+const RESOURCE_GAUGES: [(&str, &str); 3] = [
+    ("kompliance_unhealthy_resources", "Unhealthy resources per recommendation"),
+    ("kompliance_healthy_resources", "Healthy resources per recommendation"),
+    ("kompliance_exempt_resources", "Exempt resources per recommendation"),
+];
+
+/// Exports the compliance gauges of contract.md.
+pub struct ComplianceCollector {
+    source: Arc<dyn ReportSource>,
+    namespace_label: bool,
+    descs: Vec<Desc>,
+}
+
+fn vec_of(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"))
+}
+
+impl ComplianceCollector {
+    /// A collector over `source`; `namespace_label: false` drops the namespace label (sums).
+    pub fn new(source: Arc<dyn ReportSource>, namespace_label: bool) -> Self {
+        let descs = Self::vecs(namespace_label).iter().flat_map(|v| v.desc().into_iter().cloned()).collect();
+        ComplianceCollector { source, namespace_label, descs }
+    }
+
+    fn vecs(ns: bool) -> Vec<GaugeVec> {
+        let res_labels: &[&str] = if ns { &["recommendation", "severity", "namespace"] } else { &["recommendation", "severity"] };
+        let state_labels: &[&str] = if ns { &["recommendation", "namespace", "state"] } else { &["recommendation", "state"] };
+        let mut v: Vec<GaugeVec> = RESOURCE_GAUGES.iter().map(|(n, h)| vec_of(n, h, res_labels)).collect();
+        v.push(vec_of("kompliance_recommendation_state", "1 for the recommendation's current state in a scope", state_labels));
+        v.push(vec_of(
+            "kompliance_recommendation_info",
+            "Recommendation metadata",
+            &["recommendation", "title", "severity", "policy_definition_id"],
+        ));
+        v
+    }
+
+    /// Computes every family from a snapshot.
+    pub fn families(snapshot: &Snapshot, namespace_label: bool) -> Vec<MetricFamily> {
+        let vecs = Self::vecs(namespace_label);
+        let scopes = snapshot
+            .namespaces
+            .iter()
+            .map(|(ns, st)| (ns.as_str(), &st.recommendations))
+            .chain(std::iter::once(("", &snapshot.cluster.recommendations)));
+        for (ns, entries) in scopes {
+            for e in entries.iter() {
+                record(&vecs, e, ns, namespace_label);
+            }
+        }
+        for r in CATALOG.iter() {
+            let sev = snapshot.cluster.recommendations.iter().find(|e| e.id == r.id).map(|e| e.severity).unwrap_or(r.severity);
+            vecs[4].with_label_values(&[r.id, r.title, sev.as_str(), &r.policy_definition_id()]).set(1.0);
+        }
+        vecs.iter().flat_map(|v| v.collect()).collect()
+    }
+}
+
+fn record(vecs: &[GaugeVec], e: &RecommendationEntry, ns: &str, with_ns: bool) {
+    let sev = e.severity.as_str();
+    if matches!(e.state, State::Healthy | State::Unhealthy) {
+        for (v, n) in vecs.iter().zip([e.counts.unhealthy, e.counts.healthy, e.counts.exempt]) {
+            let g = if with_ns { v.with_label_values(&[&e.id, sev, ns]) } else { v.with_label_values(&[&e.id, sev]) };
+            g.add(n as f64);
+        }
+    }
+    let g = if with_ns {
+        vecs[3].with_label_values(&[&e.id, ns, e.state.as_str()])
+    } else {
+        vecs[3].with_label_values(&[&e.id, e.state.as_str()])
+    };
+    g.add(1.0);
+}
+
+impl Collector for ComplianceCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        Self::families(&self.source.snapshot(), self.namespace_label)
+    }
+}
