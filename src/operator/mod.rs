@@ -1,4 +1,5 @@
 //! The long-running operator's parts that need no API server: the verdict store (watch loop,
 //! writer, probes and metrics come with issue 4).
 
+pub mod debounce;
 pub mod store;
