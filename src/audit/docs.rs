@@ -3,7 +3,7 @@
 //! decode time on live dumps. The checks read them through borrowed [`PodFacts`], as they read
 //! k8s-openapi Pods in the operator.
 
-use crate::checks::{ContainerKind, ContainerRef, HostPathRef, PodFacts};
+use crate::checks::{ContainerKind, ContainerRef, HostPathRef, PodFacts, PodFields};
 use k8s_openapi::api::core::v1::{
     ContainerPort, HostPathVolumeSource, PodOS, PodSecurityContext, ResourceRequirements, SecurityContext, ServiceSpec, VolumeMount,
 };
@@ -110,25 +110,22 @@ impl PodSpecDoc {
             ports: c.ports.as_deref().unwrap_or(&[]),
             volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
         };
-        let mut containers = Vec::with_capacity(self.containers.len() + self.init_containers.as_ref().map_or(0, Vec::len));
-        containers.extend(self.containers.iter().map(|c| view(c, ContainerKind::Container)));
-        containers.extend(self.init_containers.iter().flatten().map(|c| view(c, ContainerKind::Init)));
-        containers.extend(self.ephemeral_containers.iter().flatten().map(|c| view(c, ContainerKind::Ephemeral)));
-        PodFacts {
-            host_pid: self.host_pid == Some(true),
-            host_ipc: self.host_ipc == Some(true),
-            host_network: self.host_network == Some(true),
-            windows: self.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows")),
+        let containers = self
+            .containers
+            .iter()
+            .map(|c| view(c, ContainerKind::Container))
+            .chain(self.init_containers.iter().flatten().map(|c| view(c, ContainerKind::Init)))
+            .chain(self.ephemeral_containers.iter().flatten().map(|c| view(c, ContainerKind::Ephemeral)));
+        let fields = PodFields {
+            host_pid: self.host_pid,
+            host_ipc: self.host_ipc,
+            host_network: self.host_network,
+            os: self.os.as_ref(),
             security_context: self.security_context.as_ref(),
-            host_paths: self
-                .volumes
-                .iter()
-                .flatten()
-                .filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }))
-                .collect(),
-            containers,
-            annotations,
-        }
+        };
+        let host_paths =
+            self.volumes.iter().flatten().filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }));
+        PodFacts::assemble(fields, host_paths, containers, annotations)
     }
 }
 

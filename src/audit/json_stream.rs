@@ -208,7 +208,7 @@ impl<R: Read> Stream<R> {
         }
     }
 
-    fn expect(&mut self, c: u8, what: &str) -> Result<(), Failure> {
+    fn consume(&mut self, c: u8, what: &str) -> Result<(), Failure> {
         match self.peek()? {
             Some(b) if b == c => {
                 self.advance(self.pos + 1);
@@ -229,7 +229,7 @@ impl<R: Read> Stream<R> {
         while self.peek()?.is_some() {
             index += 1;
             on(Event::Begin(index));
-            self.expect(b'{', "a JSON object")?;
+            self.consume(b'{', "a JSON object")?;
             let mut first = true;
             loop {
                 if self.peek()? == Some(b'}') {
@@ -237,12 +237,12 @@ impl<R: Read> Stream<R> {
                     break;
                 }
                 if !first {
-                    self.expect(b',', "',' or '}'")?;
+                    self.consume(b',', "',' or '}'")?;
                 }
                 first = false;
                 let key_bytes = self.take_value()?;
                 let key: String = serde_json::from_slice(&key_bytes).map_err(|_| self.fail("expected a member name"))?;
-                self.expect(b':', "':'")?;
+                self.consume(b':', "':'")?;
                 if key == "items" && self.peek()? == Some(b'[') {
                     self.advance(self.pos + 1);
                     let mut first_item = true;
@@ -252,7 +252,7 @@ impl<R: Read> Stream<R> {
                             break;
                         }
                         if !first_item {
-                            self.expect(b',', "',' or ']'")?;
+                            self.consume(b',', "',' or ']'")?;
                             self.peek()?;
                         }
                         first_item = false;

@@ -6,7 +6,7 @@ pub mod host;
 pub mod objects;
 pub mod security;
 
-use k8s_openapi::api::core::v1::{ContainerPort, PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext, VolumeMount};
+use k8s_openapi::api::core::v1::{ContainerPort, PodOS, PodSecurityContext, PodSpec, ResourceRequirements, SecurityContext, VolumeMount};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -102,13 +102,44 @@ pub struct PodFacts<'a> {
     pub annotations: Option<&'a BTreeMap<String, String>>,
 }
 
+/// The Pod-level fields both adapters (k8s-openapi and the audit's documents) read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PodFields<'a> {
+    /// `spec.hostPID`.
+    pub host_pid: Option<bool>,
+    /// `spec.hostIPC`.
+    pub host_ipc: Option<bool>,
+    /// `spec.hostNetwork`.
+    pub host_network: Option<bool>,
+    /// `spec.os`.
+    pub os: Option<&'a PodOS>,
+    /// `spec.securityContext`.
+    pub security_context: Option<&'a PodSecurityContext>,
+}
+
 impl<'a> PodFacts<'a> {
+    /// Assembles the facts from a spec's parts; containers come in spec order (containers, init, ephemeral).
+    pub fn assemble(
+        f: PodFields<'a>,
+        host_paths: impl Iterator<Item = HostPathRef<'a>>,
+        containers: impl Iterator<Item = ContainerRef<'a>>,
+        annotations: Option<&'a BTreeMap<String, String>>,
+    ) -> Self {
+        PodFacts {
+            host_pid: f.host_pid == Some(true),
+            host_ipc: f.host_ipc == Some(true),
+            host_network: f.host_network == Some(true),
+            windows: f.os.is_some_and(|o| o.name.eq_ignore_ascii_case("windows")),
+            security_context: f.security_context,
+            host_paths: host_paths.collect(),
+            containers: containers.collect(),
+            annotations,
+        }
+    }
+
     /// Facts of a k8s-openapi Pod spec.
     pub fn from_spec(spec: &'a PodSpec, annotations: Option<&'a BTreeMap<String, String>>) -> Self {
-        let mut containers = Vec::with_capacity(spec.containers.len() + spec.init_containers.as_ref().map_or(0, Vec::len));
-        containers.extend(spec.containers.iter().map(|c| plain(c, ContainerKind::Container)));
-        containers.extend(spec.init_containers.iter().flatten().map(|c| plain(c, ContainerKind::Init)));
-        containers.extend(spec.ephemeral_containers.iter().flatten().map(|c| ContainerRef {
+        let ephemeral = spec.ephemeral_containers.iter().flatten().map(|c| ContainerRef {
             name: &c.name,
             image: c.image.as_deref().unwrap_or(""),
             kind: ContainerKind::Ephemeral,
@@ -116,22 +147,23 @@ impl<'a> PodFacts<'a> {
             resources: None,
             ports: c.ports.as_deref().unwrap_or(&[]),
             volume_mounts: c.volume_mounts.as_deref().unwrap_or(&[]),
-        }));
-        PodFacts {
-            host_pid: spec.host_pid == Some(true),
-            host_ipc: spec.host_ipc == Some(true),
-            host_network: spec.host_network == Some(true),
-            windows: spec.os.as_ref().is_some_and(|o| o.name.eq_ignore_ascii_case("windows")),
+        });
+        let containers = spec
+            .containers
+            .iter()
+            .map(|c| plain(c, ContainerKind::Container))
+            .chain(spec.init_containers.iter().flatten().map(|c| plain(c, ContainerKind::Init)))
+            .chain(ephemeral);
+        let fields = PodFields {
+            host_pid: spec.host_pid,
+            host_ipc: spec.host_ipc,
+            host_network: spec.host_network,
+            os: spec.os.as_ref(),
             security_context: spec.security_context.as_ref(),
-            host_paths: spec
-                .volumes
-                .iter()
-                .flatten()
-                .filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }))
-                .collect(),
-            containers,
-            annotations,
-        }
+        };
+        let host_paths =
+            spec.volumes.iter().flatten().filter_map(|v| Some(HostPathRef { volume: &v.name, path: &v.host_path.as_ref()?.path }));
+        PodFacts::assemble(fields, host_paths, containers, annotations)
     }
 }
 
