@@ -105,7 +105,17 @@ fn main() -> ExitCode {
         Command::Audit(args) => run_audit(args),
         Command::Catalog { output, lang } => {
             let text = match output {
-                CatalogFormat::Json => serde_json::to_string_pretty(&CATALOG).unwrap_or_default() + "\n",
+                CatalogFormat::Json => {
+                    let rows: Vec<serde_json::Value> = CATALOG
+                        .iter()
+                        .map(|r| {
+                            let mut v = serde_json::to_value(r).unwrap_or_default();
+                            v["policyDefinitionId"] = r.policy_definition_id().into();
+                            v
+                        })
+                        .collect();
+                    serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n"
+                }
                 CatalogFormat::Table => {
                     let mut t = format!("{:>2}  {:<36} {:<8} {:<18} TITLE\n", "#", "ID", "SEVERITY", "SCOPE");
                     for r in &CATALOG {

@@ -145,6 +145,9 @@ fn korean_titles_and_catalog() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("catalog json");
     assert_eq!(v.as_array().map(Vec::len), Some(24));
     assert_eq!(v[17]["id"], "privileged-containers");
+    assert_eq!(v[17]["policyDefinitionId"], "/providers/Microsoft.Authorization/policyDefinitions/95edb821-ddaf-4404-9732-666045e056b4");
+    assert_eq!(v[17]["titleKo"], "권한 있는 컨테이너를 피해야 함");
+    assert_eq!(v[3]["parameters"][0]["name"], "cpuLimit");
     let audit = run(&["audit", "examples/payments.yaml", "--config", CFG, "--lang", "ko"], None);
     assert!(text(&audit.stdout).contains("권한 있는 컨테이너를 피해야 함"), "{}", text(&audit.stdout));
 }
