@@ -19,8 +19,9 @@ fmt:
 bench: peers        ## corpus beside trivy, and the generated 100k-Pod list (figures in BENCHMARKS.md)
 	$(CARGO) bench --bench audit
 
-crds:               ## regenerate crds/ from the Rust types
+crds:               ## regenerate crds/ (and the copy kustomize needs in deploy/crds/) from the Rust types
 	$(CARGO) run --quiet -- crd --out-dir crds
+	$(CARGO) run --quiet -- crd --out-dir deploy/crds
 
 golden:             ## regenerate tests/golden/ (review the diff!)
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden
