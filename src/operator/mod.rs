@@ -2,4 +2,7 @@
 //! writer, probes and metrics come with issue 4).
 
 pub mod debounce;
+pub mod http;
+pub mod reload;
 pub mod store;
+pub mod telemetry;

@@ -1,0 +1,68 @@
+//! The operator's HTTP endpoints: `/metrics` (text exposition of an injected registry), `/healthz`,
+//! and `/readyz` (ready after the first full evaluation).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus::{Encoder, Registry, TextEncoder};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What the endpoints read.
+#[derive(Clone)]
+pub struct HttpState {
+    /// Every metric this replica exports.
+    pub registry: Registry,
+    /// Set after the first full evaluation.
+    pub ready: Arc<AtomicBool>,
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    let mut out = vec![];
+    match TextEncoder::new().encode(&s.registry.gather(), &mut out) {
+        Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("encoding metrics: {e}")).into_response(),
+    }
+}
+
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "first evaluation not finished\n")
+    }
+}
+
+/// The routes.
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("binding the metrics server to {addr}")]
+pub struct BindMetrics {
+    /// Address asked for.
+    pub addr: String,
+    /// Cause.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds `addr` and serves until the task is dropped; returns the bound address (for port 0).
+pub async fn serve(addr: &str, state: HttpState) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BindMetrics> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| BindMetrics { addr: addr.to_string(), source })?;
+    let bound = listener.local_addr().map_err(|source| BindMetrics { addr: addr.to_string(), source })?;
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((bound, task))
+}
