@@ -49,6 +49,11 @@ impl Quantity {
         Ok(Quantity { value: Value::parse(s)?, text: s.trim().to_string() })
     }
 
+    /// A quantity whose exact value is known: `nanos` is the value × 10^9.
+    pub fn from_nanos(text: &str, nanos: i128) -> Quantity {
+        Quantity { value: Value::Nanos(nanos), text: text.to_string() }
+    }
+
     /// The text as written.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -278,6 +283,12 @@ mod tests {
             assert!(Quantity::parse(s).is_err(), "{s:?} parsed");
         }
         assert!(matches!(Quantity::parse("1e999999"), Err(QuantityError::Range(_))));
+    }
+
+    #[test]
+    fn known_quantities_equal_their_parsed_text() {
+        assert_eq!(Quantity::from_nanos("32", 32_000_000_000), q("32"));
+        assert_eq!(Quantity::from_nanos("64Gi", 64 * (1 << 30) * 1_000_000_000), q("64Gi"));
     }
 
     #[test]

@@ -37,7 +37,9 @@ async fn health_readiness_and_metrics() {
 
     let registry = Registry::new();
     let ops = OperatorMetrics::register(&registry, kompliance::VERSION, "test").expect("register");
-    registry.register(Box::new(ComplianceCollector::new(Arc::new(Examples(snapshot)), true))).expect("register collector");
+    registry
+        .register(Box::new(ComplianceCollector::new(Arc::new(Examples(snapshot)), true).expect("collector")))
+        .expect("register collector");
     let ready = Arc::new(AtomicBool::new(false));
     let (addr, server) = serve("127.0.0.1:0", HttpState { registry, ready: ready.clone() }).await.expect("serve");
     assert!(addr.ip().is_loopback());

@@ -24,7 +24,7 @@ fn example_snapshot() -> Snapshot {
 
 fn scrape(source: Arc<Fixed>, ns_label: bool) -> String {
     let registry = Registry::new();
-    registry.register(Box::new(ComplianceCollector::new(source, ns_label))).expect("register");
+    registry.register(Box::new(ComplianceCollector::new(source, ns_label).expect("collector"))).expect("register");
     let mut out = vec![];
     TextEncoder::new().encode(&registry.gather(), &mut out).expect("encode");
     String::from_utf8(out).expect("utf-8")

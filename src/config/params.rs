@@ -98,8 +98,8 @@ impl Default for Params {
     fn default() -> Self {
         let any = |kind| IdRule { kind, ranges: vec![(1, -1)] };
         Params {
-            cpu_limit: Quantity::parse("32").unwrap_or_else(|_| unreachable!()),
-            memory_limit: Quantity::parse("64Gi").unwrap_or_else(|_| unreachable!()),
+            cpu_limit: Quantity::from_nanos("32", 32_000_000_000),
+            memory_limit: Quantity::from_nanos("64Gi", 64 * (1 << 30) * 1_000_000_000),
             allowed_images: None,
             allowed_container_ports: None,
             allowed_capabilities: vec![],
