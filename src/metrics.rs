@@ -36,33 +36,31 @@ pub struct ComplianceCollector {
     descs: Vec<Desc>,
 }
 
-fn vec_of(name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    GaugeVec::new(Opts::new(name, help), labels).unwrap_or_else(|e| unreachable!("static metric definition {name}: {e}"))
-}
-
 impl ComplianceCollector {
     /// A collector over `source`; `namespace_label: false` drops the namespace label (sums).
-    pub fn new(source: Arc<dyn ReportSource>, namespace_label: bool) -> Self {
-        let descs = Self::vecs(namespace_label).iter().flat_map(|v| v.desc().into_iter().cloned()).collect();
-        ComplianceCollector { source, namespace_label, descs }
+    pub fn new(source: Arc<dyn ReportSource>, namespace_label: bool) -> Result<Self, prometheus::Error> {
+        let descs = Self::vecs(namespace_label)?.iter().flat_map(|v| v.desc().into_iter().cloned()).collect();
+        Ok(ComplianceCollector { source, namespace_label, descs })
     }
 
-    fn vecs(ns: bool) -> Vec<GaugeVec> {
+    fn vecs(ns: bool) -> Result<Vec<GaugeVec>, prometheus::Error> {
         let res_labels: &[&str] = if ns { &["recommendation", "severity", "namespace"] } else { &["recommendation", "severity"] };
         let state_labels: &[&str] = if ns { &["recommendation", "namespace", "state"] } else { &["recommendation", "state"] };
-        let mut v: Vec<GaugeVec> = RESOURCE_GAUGES.iter().map(|(n, h)| vec_of(n, h, res_labels)).collect();
-        v.push(vec_of("kompliance_recommendation_state", "1 for the recommendation's current state in a scope", state_labels));
-        v.push(vec_of(
-            "kompliance_recommendation_info",
-            "Recommendation metadata",
+        let mut v = RESOURCE_GAUGES.iter().map(|(n, h)| GaugeVec::new(Opts::new(*n, *h), res_labels)).collect::<Result<Vec<_>, _>>()?;
+        v.push(GaugeVec::new(
+            Opts::new("kompliance_recommendation_state", "1 for the recommendation's current state in a scope"),
+            state_labels,
+        )?);
+        v.push(GaugeVec::new(
+            Opts::new("kompliance_recommendation_info", "Recommendation metadata"),
             &["recommendation", "title", "severity", "policy_definition_id"],
-        ));
-        v
+        )?);
+        Ok(v)
     }
 
     /// Computes every family from a snapshot.
     pub fn families(snapshot: &Snapshot, namespace_label: bool) -> Vec<MetricFamily> {
-        let vecs = Self::vecs(namespace_label);
+        let Ok(vecs) = Self::vecs(namespace_label) else { return vec![] };
         let scopes = snapshot
             .namespaces
             .iter()
