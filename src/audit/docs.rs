@@ -5,9 +5,11 @@
 
 use crate::checks::{ContainerKind, ContainerRef, HostPathRef, PodFacts, PodFields};
 use k8s_openapi::api::core::v1::{
-    ContainerPort, HostPathVolumeSource, PodOS, PodSecurityContext, ResourceRequirements, SecurityContext, ServiceSpec, VolumeMount,
+    AppArmorProfile, Capabilities, ContainerPort, HostPathVolumeSource, PodOS, PodSecurityContext, ResourceRequirements, SecurityContext,
+    ServiceSpec, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::IngressTLS;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
@@ -50,14 +52,90 @@ pub struct ContainerDoc {
     pub name: String,
     /// Image.
     pub image: Option<String>,
-    /// Ports.
+    /// Ports (containerPort and hostPort only).
+    #[serde(default, deserialize_with = "slim_ports")]
     pub ports: Option<Vec<ContainerPort>>,
-    /// Resources.
+    /// Resources (limits only).
+    #[serde(default, deserialize_with = "slim_resources")]
     pub resources: Option<ResourceRequirements>,
-    /// Security context.
+    /// Security context (the fields the checks read).
+    #[serde(default, deserialize_with = "slim_security_context")]
     pub security_context: Option<SecurityContext>,
-    /// Volume mounts.
+    /// Volume mounts (name, mountPath, readOnly).
+    #[serde(default, deserialize_with = "slim_mounts")]
     pub volume_mounts: Option<Vec<VolumeMount>>,
+}
+
+// The slim shapes below are decoded, then moved into k8s-openapi's types with the other
+// fields unset: fewer allocations for fields no check reads.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PortDoc {
+    container_port: i32,
+    host_port: Option<i32>,
+}
+
+fn slim_ports<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<ContainerPort>>, D::Error> {
+    let ports: Option<Vec<PortDoc>> = Option::deserialize(d)?;
+    Ok(ports.map(|v| {
+        v.into_iter().map(|p| ContainerPort { container_port: p.container_port, host_port: p.host_port, ..Default::default() }).collect()
+    }))
+}
+
+#[derive(Deserialize)]
+struct ResourcesDoc {
+    limits: Option<BTreeMap<String, Quantity>>,
+}
+
+fn slim_resources<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ResourceRequirements>, D::Error> {
+    let r: Option<ResourcesDoc> = Option::deserialize(d)?;
+    Ok(r.map(|r| ResourceRequirements { limits: r.limits, ..Default::default() }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MountDoc {
+    name: String,
+    mount_path: String,
+    read_only: Option<bool>,
+}
+
+fn slim_mounts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<VolumeMount>>, D::Error> {
+    let m: Option<Vec<MountDoc>> = Option::deserialize(d)?;
+    Ok(m.map(|v| {
+        v.into_iter()
+            .map(|m| VolumeMount { name: m.name, mount_path: m.mount_path, read_only: m.read_only, ..Default::default() })
+            .collect()
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecurityContextDoc {
+    allow_privilege_escalation: Option<bool>,
+    app_armor_profile: Option<AppArmorProfile>,
+    capabilities: Option<Capabilities>,
+    privileged: Option<bool>,
+    read_only_root_filesystem: Option<bool>,
+    run_as_group: Option<i64>,
+    run_as_non_root: Option<bool>,
+    run_as_user: Option<i64>,
+}
+
+fn slim_security_context<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecurityContext>, D::Error> {
+    let s: Option<SecurityContextDoc> = Option::deserialize(d)?;
+    Ok(s.map(|s| SecurityContext {
+        allow_privilege_escalation: s.allow_privilege_escalation,
+        app_armor_profile: s.app_armor_profile,
+        capabilities: s.capabilities,
+        privileged: s.privileged,
+        read_only_root_filesystem: s.read_only_root_filesystem,
+        run_as_group: s.run_as_group,
+        run_as_non_root: s.run_as_non_root,
+        run_as_user: s.run_as_user,
+        ..Default::default()
+    }))
 }
 
 /// A volume (only hostPath matters).
