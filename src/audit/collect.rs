@@ -110,7 +110,10 @@ impl Ctx<'_> {
                     Some(o) => (o, false),
                     None => (Owner { kind: "Pod".into(), name: meta.name.clone().unwrap_or_default() }, true),
                 };
-                let rec = record(&ns, &owner, &meta, None, outcomes, 1, origin);
+                let mut meta = meta;
+                let labels = meta.labels.take();
+                let mut rec = record(&ns, &owner, &meta, None, outcomes, 1, origin);
+                rec.labels = labels.unwrap_or_default();
                 Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None }
             }
             Parsed::Workload(kind, mut w) => {
@@ -312,10 +315,10 @@ fn record(
     origin: Origin,
 ) -> ResourceRecord {
     let mut rec = ResourceRecord::new(ResourceKey { namespace: ns.to_string(), kind: me.kind.clone(), name: me.name.clone() });
-    rec.labels = meta.labels.clone().unwrap_or_default();
     rec.annotations = ExemptAnnotations::read(&[meta.annotations.as_ref(), template.and_then(|t| t.annotations.as_ref())]);
     rec.pods = pods;
     rec.outcomes = outcomes;
     rec.origin = Some(origin);
+    rec.labels = meta.labels.clone().unwrap_or_default();
     rec
 }

@@ -69,7 +69,7 @@ pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         let bad: Vec<String> =
             c.ports.iter().map(|port| port.container_port as i64).filter(|n| !allowed.contains(n)).map(|n| n.to_string()).collect();
         if !bad.is_empty() {
-            out.push(Finding::container(c, format!("containerPort {} not in allowedContainerPortsList", bad.join(", "))));
+            out.push(Finding::container(c, format_args!("containerPort {} not in allowedContainerPortsList", bad.join(", "))));
         }
     }
     out

@@ -37,7 +37,10 @@ pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
             .map(|hp| hp.to_string())
             .collect();
         if !bad.is_empty() {
-            out.push(Finding::container(c, format!("hostPort {} outside the allowed range {}-{}", bad.join(", "), p.min_port, p.max_port)));
+            out.push(Finding::container(
+                c,
+                format_args!("hostPort {} outside the allowed range {}-{}", bad.join(", "), p.min_port, p.max_port),
+            ));
         }
     }
     out

@@ -64,7 +64,7 @@ pub fn apparmor(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         .iter()
         .filter_map(|c| {
             let (profile, from) = effective_apparmor(pod, c);
-            (!allowed(&profile)).then(|| Finding::container(c, format!("AppArmor profile {profile:?} (from {from}) is not allowed")))
+            (!allowed(&profile)).then(|| Finding::container(c, format_args!("AppArmor profile {profile:?} (from {from}) is not allowed")))
         })
         .collect()
 }
