@@ -4,8 +4,9 @@ use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use hashbrown::HashMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Counts of what the audit read.

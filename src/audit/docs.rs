@@ -26,8 +26,23 @@ pub struct Meta {
     pub labels: Option<BTreeMap<String, String>>,
     /// Annotations.
     pub annotations: Option<BTreeMap<String, String>>,
-    /// Owner references.
+    /// Owner references (kind, name and controller only).
+    #[serde(default, deserialize_with = "slim_owners")]
     pub owner_references: Option<Vec<OwnerReference>>,
+}
+
+#[derive(Deserialize)]
+struct OwnerDoc {
+    kind: String,
+    name: String,
+    controller: Option<bool>,
+}
+
+fn slim_owners<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<OwnerReference>>, D::Error> {
+    let o: Option<Vec<OwnerDoc>> = Option::deserialize(d)?;
+    Ok(o.map(|v| {
+        v.into_iter().map(|o| OwnerReference { kind: o.kind, name: o.name, controller: o.controller, ..Default::default() }).collect()
+    }))
 }
 
 impl From<Meta> for ObjectMeta {
