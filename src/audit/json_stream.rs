@@ -149,19 +149,8 @@ impl<R: Read> Stream<R> {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let old = self.buf.len();
-        self.buf.resize(old + CHUNK, 0);
-        let n = loop {
-            match self.r.read(&mut self.buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
-            }
-        };
-        self.buf.truncate(old + n);
+        // read_to_end fills spare capacity without zeroing it first.
+        let n = (&mut self.r).take(CHUNK as u64).read_to_end(&mut self.buf)?;
         if n == 0 {
             self.eof = true;
         }

@@ -146,7 +146,7 @@ impl<'c> Reader<'c> {
         let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
         match std::fs::File::open(path) {
             Err(e) => self.error(&file, format!("cannot open: {e}")),
-            Ok(f) if is_json => self.read_json(&file, BufReader::with_capacity(1 << 20, f)),
+            Ok(f) if is_json => self.read_json(&file, f),
             Ok(mut f) => {
                 let mut bytes = vec![];
                 if let Err(e) = f.read_to_end(&mut bytes) {
