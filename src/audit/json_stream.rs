@@ -212,6 +212,20 @@ impl<R: Read> Stream<R> {
         Failure::Malformed(StreamError { line: self.line, message: message.to_string() })
     }
 
+    /// Inside an object or array: false (consumed) at `close`, else true after the separating
+    /// comma, positioned at the next entry.
+    fn next_entry(&mut self, close: u8, first: &mut bool, what: &str) -> Result<bool, Failure> {
+        if self.peek()? == Some(close) {
+            self.advance(self.pos + 1);
+            return Ok(false);
+        }
+        if !std::mem::replace(first, false) {
+            self.consume(b',', what)?;
+        }
+        self.peek()?;
+        Ok(true)
+    }
+
     /// Runs through the whole input, calling `on` for each event.
     pub fn run(&mut self, mut on: impl FnMut(Event)) -> Result<(), Failure> {
         let mut index = 0;
@@ -220,31 +234,14 @@ impl<R: Read> Stream<R> {
             on(Event::Begin(index));
             self.consume(b'{', "a JSON object")?;
             let mut first = true;
-            loop {
-                if self.peek()? == Some(b'}') {
-                    self.advance(self.pos + 1);
-                    break;
-                }
-                if !first {
-                    self.consume(b',', "',' or '}'")?;
-                }
-                first = false;
+            while self.next_entry(b'}', &mut first, "',' or '}'")? {
                 let key_bytes = self.take_value()?;
                 let key: String = serde_json::from_slice(&key_bytes).map_err(|_| self.fail("expected a member name"))?;
                 self.consume(b':', "':'")?;
                 if key == "items" && self.peek()? == Some(b'[') {
                     self.advance(self.pos + 1);
                     let mut first_item = true;
-                    loop {
-                        if self.peek()? == Some(b']') {
-                            self.advance(self.pos + 1);
-                            break;
-                        }
-                        if !first_item {
-                            self.consume(b',', "',' or ']'")?;
-                            self.peek()?;
-                        }
-                        first_item = false;
+                    while self.next_entry(b']', &mut first_item, "',' or ']'")? {
                         let line = self.line;
                         let item = self.take_value()?;
                         on(Event::Item(item, line));
