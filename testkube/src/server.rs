@@ -1,0 +1,503 @@
+//! The HTTP front: routing of Kubernetes API paths, discovery, reads, writes and watches.
+
+use crate::error::ApiError;
+use crate::faults::{FaultAction, Faults, fault_error};
+use crate::kinds::ResourceType;
+use crate::store::{State, WriteCtx, Written, kind_group};
+use crate::watch::watch_response;
+use crate::{fields, openapi, table};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Settings a test may change while the server runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// `gitVersion` answered at `/version`.
+    pub git_version: String,
+    /// Whether SubjectAccessReviews are answered with `allowed: true`.
+    pub sar_allowed: bool,
+    /// Interval of BOOKMARK events on watches that asked for them.
+    pub bookmark_every: Duration,
+}
+
+/// Everything the handlers share.
+pub struct Shared {
+    /// Objects, types, history, write log.
+    pub state: Mutex<State>,
+    /// Latest resource version; watches wake on changes.
+    pub changed: watch::Sender<u64>,
+    /// Bumped to end every open watch.
+    pub close_watches: watch::Sender<u64>,
+    /// Injected faults.
+    pub faults: Mutex<Faults>,
+    /// Woken when paused clients are resumed.
+    pub resumed: Notify,
+    /// Changeable settings.
+    pub config: Mutex<ServerConfig>,
+}
+
+impl Shared {
+    /// Locks the state (a poisoned lock is taken over: the state stays usable after a panic in a test).
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Locks the faults.
+    pub fn faults(&self) -> MutexGuard<'_, Faults> {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current settings.
+    pub fn config(&self) -> ServerConfig {
+        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Wakes watches after a write.
+    pub fn notify(&self, rv: u64) {
+        self.changed.send_replace(rv);
+    }
+}
+
+/// Query parameters of a request.
+pub type Query = HashMap<String, String>;
+
+fn json_response(code: u16, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn ok_value(code: u16, v: &Value) -> Response {
+    json_response(code, serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// The Status answer of an error.
+pub fn error_response(e: &ApiError) -> Response {
+    let mut r = ok_value(e.code, &e.status());
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{}\"", w.replace('"', "'"))) {
+            r.headers_mut().append(header::WARNING, v);
+        }
+    }
+    r
+}
+
+/// Where a request goes.
+enum Route {
+    Plain(Value),
+    OpenApiGv(String),
+    Resource { t: Arc<ResourceType>, ns: Option<String>, name: Option<String>, status: bool },
+}
+
+fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let st = shared.state();
+    let reg = &st.registry;
+    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let (group, version, rest) = match segs.as_slice() {
+        ["version"] => {
+            let v = shared.config().git_version;
+            let (major, minor) = v
+                .trim_start_matches('v')
+                .split_once('.')
+                .map(|(a, b)| (a.to_string(), b.split('.').next().unwrap_or("0").to_string()))
+                .unwrap_or_default();
+            return Ok(Route::Plain(
+                json!({"major": major, "minor": minor, "gitVersion": v, "gitCommit": "testkube", "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.23.0", "compiler": "gc", "platform": "linux/amd64"}),
+            ));
+        }
+        ["healthz"] | ["livez"] | ["readyz"] => return Ok(Route::Plain(json!("ok"))),
+        ["api"] => return Ok(Route::Plain(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
+        ["apis"] => {
+            let groups: Vec<Value> = reg.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_doc(&g, &vs)).collect();
+            return Ok(Route::Plain(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})));
+        }
+        ["openapi", "v3"] => return Ok(Route::Plain(openapi::root(reg))),
+        ["openapi", "v3", gv @ ..] => return Ok(Route::OpenApiGv(gv.join("/"))),
+        ["apis", g] => {
+            let vs = reg.groups().get(*g).cloned().ok_or_else(not_found)?;
+            return Ok(Route::Plain(group_doc(g, &vs)));
+        }
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(not_found()),
+    };
+    if rest.is_empty() {
+        let resources: Vec<Value> = reg.all().filter(|t| t.group == group && t.version == version).flat_map(|t| t.discovery()).collect();
+        if resources.is_empty() {
+            return Err(not_found());
+        }
+        let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+        return Ok(Route::Plain(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources})));
+    }
+    let (ns, plural, tail) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if reg.get(group, version, plural).is_some_and(|t| t.namespaced) => {
+            (Some(ns.to_string()), *plural, tail)
+        }
+        [plural, tail @ ..] => (None, *plural, tail),
+        [] => return Err(not_found()),
+    };
+    let t = reg.get(group, version, plural).ok_or_else(not_found)?;
+    let (name, status) = match tail {
+        [] => (None, false),
+        [name] => (Some(name.to_string()), false),
+        [name, "status"] if t.has_status => (Some(name.to_string()), true),
+        _ => return Err(not_found()),
+    };
+    if t.namespaced && ns.is_none() && name.is_some() {
+        return Err(not_found());
+    }
+    Ok(Route::Resource { t, ns, name, status })
+}
+
+fn group_doc(g: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions.iter().map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v})).collect();
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": g, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
+}
+
+fn verb_of(method: &Method, name: bool, q: &Query) -> &'static str {
+    match *method {
+        Method::GET if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) => "watch",
+        Method::GET if name => "get",
+        Method::GET => "list",
+        Method::POST => "create",
+        Method::PUT => "update",
+        Method::PATCH => "patch",
+        Method::DELETE => "delete",
+        _ => "unknown",
+    }
+}
+
+/// The client identity used for fault scoping and the write log: the User-Agent, plus the bearer token's user when there is one.
+fn client_of(headers: &HeaderMap) -> String {
+    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("unknown");
+    match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|a| a.strip_prefix("Bearer ")) {
+        Some(token) => format!("{ua} token={token}"),
+        None => ua.to_string(),
+    }
+}
+
+/// Entry point of every request.
+pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let q: Query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let client = client_of(&headers);
+    loop {
+        let wait = shared.resumed.notified();
+        if !shared.faults().is_paused(&client) {
+            break;
+        }
+        wait.await;
+    }
+    let r = match route(&shared, uri.path()) {
+        Ok(r) => r,
+        Err(e) => return error_response(&e),
+    };
+    match r {
+        Route::Plain(v) => ok_value(200, &v),
+        Route::OpenApiGv(gv) => {
+            let version = shared.config().git_version;
+            match openapi::group_version(&shared.state().registry, &gv, &version) {
+                Some(doc) => ok_value(200, &doc),
+                None => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            }
+        }
+        Route::Resource { t, ns, name, status } => {
+            let verb = verb_of(&method, name.is_some(), &q);
+            let action = shared.faults().take(verb, &t.plural, &client);
+            match action {
+                Some(FaultAction::Fail { code, retry_after }) => return error_response(&fault_error(code, retry_after)),
+                Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
+                None => {}
+            }
+            let req = Req { t, ns, name, status, q, headers, body, client, verb };
+            resource(&shared, req).await
+        }
+    }
+}
+
+/// One request on a resource.
+pub struct Req {
+    /// The resource type.
+    pub t: Arc<ResourceType>,
+    /// Namespace from the path.
+    pub ns: Option<String>,
+    /// Object name from the path.
+    pub name: Option<String>,
+    /// Whether the path ends in `/status`.
+    pub status: bool,
+    /// Query parameters.
+    pub q: Query,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// Request body.
+    pub body: Bytes,
+    /// Client identity.
+    pub client: String,
+    /// The verb.
+    pub verb: &'static str,
+}
+
+impl Req {
+    fn ctx(&self, operation: &'static str) -> WriteCtx {
+        let manager = self.q.get("fieldManager").cloned().or_else(|| Some(self.client.split('/').next().unwrap_or("unknown").to_string()));
+        WriteCtx {
+            client: self.client.clone(),
+            verb: self.verb.into(),
+            manager,
+            operation,
+            status: self.status,
+            dry_run: self.q.get("dryRun").is_some_and(|d| d == "All"),
+            validation: self.q.get("fieldValidation").cloned().unwrap_or_else(|| "Warn".into()),
+        }
+    }
+
+    fn wants_table(&self) -> bool {
+        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
+    }
+
+    fn content_type(&self) -> &str {
+        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
+    }
+
+    fn ns_str(&self) -> &str {
+        if self.t.namespaced { self.ns.as_deref().unwrap_or("default") } else { "" }
+    }
+}
+
+/// Parses a request body as JSON, or YAML for apply patches and kubectl.
+pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).or_else(|_| {
+        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is neither JSON nor UTF-8 YAML"))?;
+        serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+    })
+}
+
+async fn resource(shared: &Arc<Shared>, req: Req) -> Response {
+    if req.verb == "watch" {
+        return watch_response(shared.clone(), req);
+    }
+    let result = match req.verb {
+        "get" => get(shared, &req),
+        "list" => list(shared, &req),
+        "create" if req.t.group == "authorization.k8s.io" => Ok(access_review(shared, &req)),
+        "create" => write(shared, &req, |st, r| st.create(&r.t, r.ns.as_deref(), parse_body(&r.body)?, &r.ctx("Update")).map(|w| (w, 201))),
+        "update" => write(shared, &req, |st, r| {
+            let name = r.name.as_deref().unwrap_or_default();
+            st.replace(&r.t, r.ns_str(), name, parse_body(&r.body)?, &r.ctx("Update"), None).map(|w| (w, 200))
+        }),
+        "patch" => write(shared, &req, patch),
+        "delete" => delete(shared, &req),
+        _ => Err(ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")),
+    };
+    result.unwrap_or_else(|e| error_response(&e))
+}
+
+fn get(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
+    let st = shared.state();
+    let stored = st.get_or_404(&req.t, req.ns_str(), req.name.as_deref().unwrap_or_default())?;
+    if req.wants_table() {
+        return Ok(ok_value(
+            200,
+            &table::table(&req.t, &[stored.value()], st.rv, None, req.q.get("includeObject").is_some_and(|i| i == "Object")),
+        ));
+    }
+    Ok(json_response(200, stored.json.to_vec()))
+}
+
+fn list(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
+    let labels = crate::selector::LabelSelector::parse(req.q.get("labelSelector").map(String::as_str).unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let fields = crate::selector::FieldSelector::parse(req.q.get("fieldSelector").map(String::as_str).unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let limit = req.q.get("limit").and_then(|l| l.parse::<usize>().ok()).filter(|l| *l > 0);
+    let page = {
+        let st = shared.state();
+        let ns = if req.t.namespaced { req.ns.as_deref() } else { None };
+        st.list(
+            &req.t,
+            ns,
+            |ns, name, s| labels.matches(&s.labels) && fields.matches(ns, name),
+            limit,
+            req.q.get("continue").map(String::as_str),
+        )?
+    };
+    if req.wants_table() {
+        let objects: Vec<Value> = page.items.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
+        let full = req.q.get("includeObject").is_some_and(|i| i == "Object");
+        return Ok(ok_value(200, &table::table(&req.t, &objects, page.rv, page.continue_token.as_deref(), full)));
+    }
+    let mut meta = json!({"resourceVersion": page.rv.to_string()});
+    if let Some(c) = &page.continue_token {
+        meta["continue"] = json!(c);
+        meta["remainingItemCount"] = json!(page.remaining);
+    }
+    let head = json!({"kind": format!("{}List", req.t.kind), "apiVersion": req.t.api_version(), "metadata": meta});
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop();
+    out.extend_from_slice(b",\"items\":[");
+    for (i, item) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(json_response(200, out))
+}
+
+fn access_review(shared: &Shared, req: &Req) -> Response {
+    let mut review = parse_body(&req.body).unwrap_or_else(|_| json!({}));
+    let allowed = shared.config().sar_allowed;
+    review["apiVersion"] = json!(req.t.api_version());
+    review["kind"] = json!(req.t.kind);
+    review["status"] = if allowed {
+        json!({"allowed": true, "reason": "testkube: allow-all"})
+    } else {
+        json!({"allowed": false, "reason": "testkube: deny"})
+    };
+    ok_value(201, &review)
+}
+
+fn write(shared: &Shared, req: &Req, op: impl FnOnce(&mut State, &Req) -> Result<(Written, u16), ApiError>) -> Result<Response, ApiError> {
+    let (written, code, rv) = {
+        let mut st = shared.state();
+        let (w, code) = op(&mut st, req)?;
+        (w, code, st.rv)
+    };
+    if written.changed {
+        shared.notify(rv);
+    }
+    Ok(with_warnings(ok_value(code, &written.object), &written.warnings))
+}
+
+fn strip_directives(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|k, _| !k.starts_with('$'));
+            m.values_mut().for_each(strip_directives);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_directives),
+        _ => {}
+    }
+}
+
+fn patch(st: &mut State, req: &Req) -> Result<(Written, u16), ApiError> {
+    let name = req.name.as_deref().ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "PATCH needs an object name"))?;
+    let ns = req.ns_str().to_string();
+    let ct = req.content_type().split(';').next().unwrap_or_default().trim().to_string();
+    if ct == "application/apply-patch+yaml" {
+        return apply(st, req, name, &ns);
+    }
+    let mut current = st.get_or_404(&req.t, &ns, name)?.value();
+    match ct.as_str() {
+        "application/json-patch+json" => {
+            let p: json_patch::Patch =
+                serde_json::from_slice(&req.body).map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
+            json_patch::patch(&mut current, &p).map_err(|e| ApiError::invalid(&kind_group(&req.t), name, e.to_string()))?;
+        }
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            let p = parse_body(&req.body)?;
+            json_patch::merge(&mut current, &p);
+            strip_directives(&mut current);
+        }
+        other => {
+            return Err(ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
+                ),
+            ));
+        }
+    }
+    st.replace(&req.t, &ns, name, current, &req.ctx("Update"), None).map(|w| (w, 200))
+}
+
+fn apply(st: &mut State, req: &Req, name: &str, ns: &str) -> Result<(Written, u16), ApiError> {
+    let manager = req
+        .q
+        .get("fieldManager")
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("PATCH /apply: fieldManager is required for apply requests"))?;
+    let force = req.q.get("force").is_some_and(|f| f == "true");
+    let body = parse_body(&req.body)?;
+    if body.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| n != name) {
+        return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+    }
+    let mut config = body.clone();
+    if let Some(m) = config.as_object_mut() {
+        m.remove("apiVersion");
+        m.remove("kind");
+        if req.status {
+            m.retain(|k, _| k == "status");
+        } else if req.t.has_status {
+            m.remove("status");
+        }
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["name", "namespace", "resourceVersion", "uid", "creationTimestamp", "managedFields", "generation"] {
+                meta.remove(k);
+            }
+            if meta.is_empty() {
+                m.remove("metadata");
+            }
+        }
+    }
+    let key = if req.status { format!("{manager}/status") } else { manager.clone() };
+    let ctx = WriteCtx { manager: Some(manager), ..req.ctx("Apply") };
+    let Some(stored) = st.get(&req.t.group_resource(), ns, name) else {
+        if req.status {
+            return Err(ApiError::not_found(&req.t.qualified(), name));
+        }
+        let mut obj = config.clone();
+        obj["apiVersion"] = json!(req.t.api_version());
+        obj["kind"] = json!(req.t.kind);
+        obj["metadata"]["name"] = json!(name);
+        let applied = [(key, config)].into_iter().collect();
+        return st.create_with(&req.t, req.ns.as_deref(), &mut obj, &ctx, applied).map(|w| (w, 201));
+    };
+    let current = stored.value();
+    let (merged, applied) = fields::apply(&current, &key, &config, &stored.applied, force).map_err(|conflicts| {
+        let list: Vec<String> = conflicts.iter().map(|c| format!("conflict with \"{}\": .{}", c.manager, c.path)).collect();
+        ApiError::new(
+            409,
+            "Conflict",
+            format!("Apply failed with {} conflict{}: {}", conflicts.len(), if conflicts.len() == 1 { "" } else { "s" }, list.join("\n")),
+        )
+    })?;
+    st.replace(&req.t, ns, name, merged, &ctx, Some(applied)).map(|w| (w, 200))
+}
+
+fn delete(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
+    let name =
+        req.name.as_deref().ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "deletecollection is not supported by testkube"))?;
+    let opts = if req.body.is_empty() { json!({}) } else { parse_body(&req.body).unwrap_or_else(|_| json!({})) };
+    let precondition = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+    let mut ctx = req.ctx("Update");
+    if opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
+        ctx.dry_run = true;
+    }
+    let (obj, rv) = {
+        let mut st = shared.state();
+        let obj = st.delete(&req.t, req.ns_str(), name, &ctx, precondition.as_deref())?;
+        (obj, st.rv)
+    };
+    shared.notify(rv);
+    Ok(ok_value(200, &obj))
+}
