@@ -7,17 +7,18 @@ example:            ## audit the bundled example cluster
 	$(CARGO) run --release -- audit examples/ --config deploy/kompliance-config.yaml --kubernetes-version v1.31.4
 
 test:               ## the test suite
-	$(CARGO) test --tests
+	$(CARGO) test --workspace --tests
 
 lint:               ## formatting and clippy, as CI runs them
 	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt
 
 bench: peers        ## corpus beside trivy, and the generated 100k-Pod list (figures in BENCHMARKS.md)
 	$(CARGO) bench --bench audit
+	$(CARGO) bench -p testkube --bench load
 
 crds:               ## regenerate crds/ (and the copy kustomize needs in deploy/crds/) from the Rust types
 	$(CARGO) run --quiet -- crd --out-dir crds

@@ -290,6 +290,13 @@ pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 async fn resource(shared: &Arc<Shared>, req: Req) -> Response {
+    if !req.body.is_empty() && req.content_type().starts_with("application/vnd.kubernetes.protobuf") {
+        return error_response(&ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "testkube speaks JSON only: send application/json (kubectl create -f and apply do; the typed generators such as 'kubectl create namespace' send protobuf)",
+        ));
+    }
     if req.verb == "watch" {
         return watch_response(shared.clone(), req);
     }
