@@ -310,3 +310,54 @@ async fn subject_access_reviews_answer_as_configured_and_version_is_settable() {
     let v = c.apiserver_version().await.unwrap();
     assert_eq!((v.git_version.as_str(), v.minor.as_str()), ("v1.29.7", "29"));
 }
+
+#[tokio::test]
+async fn watches_send_bookmarks_end_at_their_timeout_and_follow_selectors() {
+    use kube::api::{WatchEvent, WatchParams};
+    let opts = testkube::Options { bookmark_every: std::time::Duration::from_millis(100), ..Default::default() };
+    let server = TestKube::start_with(opts).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server, "contract-test"), "default");
+    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let wp = WatchParams::default().labels("team=a").timeout(2);
+    let mut events = cms.watch(&wp, &rv).await.unwrap().boxed();
+    let mut generated = config_map("default", "unused");
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("gen-".into());
+    generated.metadata.labels = Some([("team".to_string(), "a".to_string())].into());
+    let made = cms.create(&PostParams::default(), &generated).await.unwrap();
+    let name = made.metadata.name.clone().unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+    cms.patch(&name, &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "b"}}}))).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    while let Some(ev) = events.next().await {
+        match ev.unwrap() {
+            WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.metadata.name.unwrap())),
+            WatchEvent::Modified(o) => seen.push(format!("MODIFIED {}", o.metadata.name.unwrap())),
+            WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.metadata.name.unwrap())),
+            WatchEvent::Bookmark(b) => {
+                assert!(b.metadata.resource_version.parse::<u64>().unwrap() >= rv.parse::<u64>().unwrap());
+                seen.push("BOOKMARK".into());
+            }
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= std::time::Duration::from_millis(1500), "the watch ended at its timeout, not before: {elapsed:?}");
+    assert_eq!(&seen[..2], &[format!("ADDED {name}"), format!("DELETED {name}")], "leaving the selector is a DELETED: {seen:?}");
+    assert!(seen[2..].iter().all(|s| s == "BOOKMARK") && seen.len() > 3, "periodic bookmarks: {seen:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_crd_stops_serving_it_and_drops_its_objects() {
+    let server = TestKube::start().await.unwrap();
+    let api = widgets(with_widget_crd(&server).await);
+    let w = json!({"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}});
+    api.patch("w", &PatchParams::apply("t"), &Patch::Apply(&w)).await.unwrap();
+    server.delete("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "widgets.example.dev").unwrap();
+    match api.get("w").await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404),
+        other => panic!("expected 404 once the CRD is gone, got {other:?}"),
+    }
+    assert!(server.list("example.dev/v1", "Widget").is_empty());
+}
