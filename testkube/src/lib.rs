@@ -257,7 +257,7 @@ impl TestKube {
         self.shared.state().compact();
     }
 
-    /// Makes requests of clients whose User-Agent contains `client` hang ("" for everyone) until [`TestKube::resume`].
+    /// Cuts off clients whose User-Agent contains `client` ("" for everyone): their requests hang until [`TestKube::resume`], then fail with 504 unapplied.
     pub fn pause(&self, client: &str) {
         self.shared.faults().paused.push(client.to_string());
     }

@@ -198,12 +198,19 @@ fn client_of(headers: &HeaderMap) -> String {
 pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let q: Query = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
     let client = client_of(&headers);
+    // A cut-off client's requests hang; when it is let back in they fail, as requests lost in a
+    // network partition do (they are never applied late).
+    let mut held = false;
     loop {
         let wait = shared.resumed.notified();
         if !shared.faults().is_paused(&client) {
             break;
         }
+        held = true;
         wait.await;
+    }
+    if held {
+        return error_response(&ApiError::new(504, "Timeout", "the request was held while its client was cut off and is dropped"));
     }
     let r = match route(&shared, uri.path()) {
         Ok(r) => r,

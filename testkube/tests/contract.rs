@@ -256,12 +256,17 @@ async fn faults_hit_only_their_verb_resource_and_client() {
 
     // Pausing replica-a leaves replica-b served; resuming lets a's request finish.
     server.pause("replica-a");
-    let pending = tokio::spawn(async move { a.get("x").await.map(|cm| cm.metadata.name) });
+    let a2 = a.clone();
+    let pending = tokio::spawn(async move { a2.get("x").await.map(|cm| cm.metadata.name) });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!pending.is_finished(), "a paused client's request hangs");
     b.get("x").await.expect("other clients are served");
     server.resume("replica-a");
-    assert_eq!(pending.await.unwrap().unwrap(), Some("x".to_string()));
+    match pending.await.unwrap() {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 504, "a held request fails once the client is let back in"),
+        other => panic!("expected 504, got {other:?}"),
+    }
+    a.get("x").await.expect("served again after resume");
     let writers: Vec<String> = server.writes().iter().filter(|w| w.resource == "configmaps").map(|w| w.client.clone()).collect();
     assert_eq!(writers, vec!["replica-b".to_string()]);
 }
