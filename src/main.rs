@@ -1,4 +1,4 @@
-//! The `kompliance` command line: audit, catalog, config check, crd.
+//! The `kompliance` command line: audit, run, demo, catalog, config check, crd.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kompliance::audit::{self, AuditOptions, output};
@@ -19,6 +19,10 @@ struct Cli {
 enum Command {
     /// Audit manifest files, directories or standard input (`-`).
     Audit(AuditArgs),
+    /// Run the operator: watch the cluster, write reports, export metrics.
+    Run(kompliance::operator::cli::RunArgs),
+    /// Run the operator against an in-memory API server seeded with the examples (no cluster needed).
+    Demo(kompliance::operator::demo::DemoArgs),
     /// List the recommendations.
     Catalog {
         /// Output format.
@@ -103,6 +107,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Audit(args) => run_audit(args),
+        Command::Run(args) => kompliance::operator::cli::run(args),
+        Command::Demo(args) => kompliance::operator::demo::demo(args),
         Command::Catalog { output, lang } => {
             let text = match output {
                 CatalogFormat::Json => {

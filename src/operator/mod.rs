@@ -1,8 +1,16 @@
-//! The long-running operator's parts that need no API server: the verdict store (watch loop,
-//! writer, probes and metrics come with issue 4).
+//! The long-running operator: watches, verdict store, debounced report writes, probes, leader
+//! election, metrics and health endpoints.
 
+pub mod cli;
 pub mod debounce;
+pub mod demo;
+pub mod events;
 pub mod http;
+pub mod leader;
+pub mod probes;
 pub mod reload;
+pub mod run;
 pub mod store;
 pub mod telemetry;
+pub mod watch;
+pub mod writer;

@@ -219,10 +219,10 @@ impl TestKube {
             if let Some(m) = main.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            let w = st.replace(&t, &ns, &name, main, &c, None)?;
+            let w = st.replace(&t, &ns, &name, main.clone(), &c, None)?;
             if t.has_status && obj.get("status").is_some() {
                 c.status = true;
-                return st.replace(&t, &ns, &name, obj, &c, None).map(|w| w.object);
+                return st.replace(&t, &ns, &name, main, &c, None).map(|w| w.object);
             }
             Ok(w.object)
         })

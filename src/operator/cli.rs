@@ -1,0 +1,209 @@
+//! The `run` and `demo` commands: flags, logging, the kube client, signals.
+
+use super::leader::LeaseSettings;
+use super::run::{RunOptions, Running, start};
+use clap::{Args, ValueEnum};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+use tracing::{error, info};
+
+/// Parses `500ms`, `2s`, `5m`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 500ms, 2s, 5m, 1h)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Flags of `kompliance run` (contract.md).
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Kubeconfig file (default: in-cluster config, then $KUBECONFIG, then ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// ComplianceConfig file; reloaded when it changes.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: String,
+    /// Quiet window before a changed namespace's report is written.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub debounce: Duration,
+    /// Longest a changed namespace waits for its write.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub max_delay: Duration,
+    /// Interval of full passes (probes, exemption expiry).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub resync_interval: Duration,
+    /// Interval of the cluster probes (#3, #15, #19).
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub probe_interval: Duration,
+    /// Elect one writing replica through a Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, default_value = "kompliance")]
+    pub lease_name: String,
+    /// Namespace of the Lease (default: $POD_NAMESPACE, else kompliance-system).
+    #[arg(long)]
+    pub lease_namespace: Option<String>,
+    /// How long a Lease stays valid without renewal.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// This replica's identity (default: $POD_NAME, else hostname and process id).
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Put the namespace label on the compliance gauges (false: sums per recommendation).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics_namespace_label: bool,
+    /// Restrict to these namespaces (comma-separated), for installs with Roles only.
+    #[arg(long, value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+    /// Time allowed after SIGTERM to write what is pending.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub grace_period: Duration,
+}
+
+fn identity(args: &RunArgs) -> String {
+    args.identity.clone().or_else(|| std::env::var("POD_NAME").ok()).unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "kompliance".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+/// Run options from the flags.
+pub fn options(args: &RunArgs) -> RunOptions {
+    let lease = args.leader_election.then(|| LeaseSettings {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .unwrap_or_else(|| "kompliance-system".into()),
+        identity: identity(args),
+        duration: args.lease_duration,
+    });
+    RunOptions {
+        config: args.config.clone(),
+        metrics_addr: args.metrics_addr.clone(),
+        debounce: args.debounce,
+        max_delay: args.max_delay,
+        resync_interval: args.resync_interval,
+        probe_interval: args.probe_interval,
+        lease,
+        namespace_label: args.metrics_namespace_label,
+        namespaces: args.namespaces.clone(),
+        grace: args.grace_period,
+        ..RunOptions::default()
+    }
+}
+
+/// Sets up logging (RUST_LOG overrides the default level `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// A kube client from a kubeconfig file or the environment, identifying itself as `agent`.
+pub async fn client(kubeconfig: Option<&Path>, agent: &str) -> Result<kube::Client, String> {
+    let mut cfg = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None => {
+            kube::Config::infer().await.map_err(|e| format!("no cluster configuration (in-cluster, $KUBECONFIG, ~/.kube/config): {e}"))?
+        }
+    };
+    if let Ok(v) = http::HeaderValue::from_str(agent) {
+        cfg.headers.push((http::header::USER_AGENT, v));
+    }
+    kube::Client::try_from(cfg).map_err(|e| format!("creating the kube client: {e}"))
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn stop(running: Running, grace: Duration) {
+    info!("stop requested; writing what is pending and releasing the lease");
+    if tokio::time::timeout(grace + Duration::from_secs(5), running.shutdown()).await.is_err() {
+        error!("did not stop within the grace period");
+    }
+}
+
+/// `kompliance run`.
+pub fn run(args: RunArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kompliance: starting the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        let opts = options(&args);
+        let agent = format!("kompliance/{} ({})", env!("CARGO_PKG_VERSION"), identity(&args));
+        let client = match client(args.kubeconfig.as_deref(), &agent).await {
+            Ok(c) => c,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(1);
+            }
+        };
+        let grace = opts.grace;
+        let running = match start(client, opts).await {
+            Ok(r) => r,
+            Err(e) => {
+                error!(error = %e, "cannot start");
+                eprintln!("kompliance: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        stop_signal().await;
+        stop(running, grace).await;
+        ExitCode::SUCCESS
+    })
+}

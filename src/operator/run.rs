@@ -1,0 +1,574 @@
+//! `kompliance run`: the operator loop. Watch events are evaluated at once into the verdict store;
+//! dirty namespaces are reported after the debounce window; the leader writes; probes and resyncs
+//! run on intervals; the configuration file is reloaded when it changes.
+
+use super::debounce::Debouncer;
+use super::leader::{self, Leadership, LeaseSettings};
+use super::probes::{self, ProbeResults};
+use super::reload::{ConfigReloader, Reload};
+use super::store::VerdictStore;
+use super::telemetry::OperatorMetrics;
+use super::watch::{self, Input, Kind, Obj, Op};
+use super::writer::{Job, Msg, Scope, Writer};
+use crate::catalog::index_of;
+use crate::config::Config;
+use crate::engine::NoVulnerabilityData;
+use crate::metrics::{ComplianceCollector, ReportSource, Snapshot};
+use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report};
+use crate::report::{ClusterReportStatus, ReportStatus, cluster_content_hash, content_hash};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tracing::{error, info, info_span, warn};
+
+/// Key of the cluster report in the debouncer (no namespace can be named "").
+const CLUSTER: &str = "";
+
+/// Settings of `kompliance run` (contract.md's operator flags).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Configuration file; None runs with the defaults.
+    pub config: Option<PathBuf>,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub metrics_addr: String,
+    /// Quiet window before a changed namespace is written.
+    pub debounce: Duration,
+    /// Longest a changed namespace waits.
+    pub max_delay: Duration,
+    /// Interval of full passes (exemption expiry, probes).
+    pub resync_interval: Duration,
+    /// Interval of the cluster probes.
+    pub probe_interval: Duration,
+    /// How often the configuration file is checked for changes.
+    pub config_poll: Duration,
+    /// Lease settings, or None to lead always.
+    pub lease: Option<LeaseSettings>,
+    /// Export namespace labels on the compliance gauges.
+    pub namespace_label: bool,
+    /// Restrict to these namespaces (empty: all).
+    pub namespaces: Vec<String>,
+    /// Time allowed after a stop request to write what is pending.
+    pub grace: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            config: None,
+            metrics_addr: "0.0.0.0:8080".into(),
+            debounce: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+            resync_interval: Duration::from_secs(300),
+            probe_interval: Duration::from_secs(300),
+            config_poll: Duration::from_secs(2),
+            lease: None,
+            namespace_label: true,
+            namespaces: vec![],
+            grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Why the operator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration file is invalid at start-up.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The metrics server could not bind.
+    #[error(transparent)]
+    Bind(#[from] super::http::BindMetrics),
+    /// Metrics could not be registered.
+    #[error(transparent)]
+    Metrics(#[from] super::telemetry::RegisterMetrics),
+    /// The compliance collector could not be registered.
+    #[error("registering the compliance gauges")]
+    Collector(#[source] prometheus::Error),
+}
+
+/// A running operator.
+pub struct Running {
+    /// Bound address of the metrics server.
+    pub metrics_addr: std::net::SocketAddr,
+    /// Set after the first full evaluation.
+    pub ready: Arc<AtomicBool>,
+    stop: tokio_watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    http: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops: writes what is pending (within the grace period), releases the lease, waits for the end.
+    pub async fn shutdown(self) {
+        self.stop.send_replace(true);
+        let _ = self.task.await;
+        self.http.abort();
+    }
+
+    /// Stops at once, as a killed process would: nothing is flushed and the lease is not released.
+    pub fn abort(self) {
+        self.task.abort();
+        self.http.abort();
+    }
+}
+
+/// The reports as the metrics see them: leader only.
+struct LiveReports {
+    namespaces: RwLock<BTreeMap<String, ReportStatus>>,
+    cluster: RwLock<ClusterReportStatus>,
+    leadership: Leadership,
+}
+
+impl ReportSource for LiveReports {
+    fn snapshot(&self) -> Snapshot {
+        if !self.leadership.is_leader() {
+            return Snapshot::default();
+        }
+        let namespaces = self.namespaces.read().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+        Snapshot { namespaces, cluster: self.cluster.read().map(|c| c.clone()).unwrap_or_default() }
+    }
+}
+
+/// Starts the operator on `client` (a kube client for the cluster).
+pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, RunError> {
+    let reloader = match &opts.config {
+        Some(path) => Some(ConfigReloader::start(path.clone())?),
+        None => None,
+    };
+    let registry = prometheus::Registry::new();
+    let metrics = OperatorMetrics::register(&registry, env!("CARGO_PKG_VERSION"), option_env!("KOMPLIANCE_REVISION").unwrap_or("unknown"))?;
+    metrics.config_last_reload_ok.set(1);
+    metrics.config_reloads.with_label_values(&["success"]).inc();
+    let (lead_tx, leadership) = if opts.lease.is_some() { Leadership::pending() } else { Leadership::always() };
+    let live = Arc::new(LiveReports { namespaces: RwLock::default(), cluster: RwLock::default(), leadership: leadership.clone() });
+    let collector = ComplianceCollector::new(live.clone(), opts.namespace_label).map_err(RunError::Collector)?;
+    registry.register(Box::new(collector)).map_err(RunError::Collector)?;
+    let ready = Arc::new(AtomicBool::new(false));
+    let (metrics_addr, http) = super::http::serve(&opts.metrics_addr, super::http::HttpState { registry, ready: ready.clone() }).await?;
+    info!(addr = %metrics_addr, "metrics server listening");
+
+    let (stop, stop_rx) = tokio_watch::channel(false);
+    let (writer_tx, writer_rx) = mpsc::unbounded_channel();
+    let writer = Writer::new(client.clone(), metrics.clone(), leadership.clone());
+    let grace = opts.grace;
+    let writer_task = tokio::spawn(writer.run(writer_rx, grace));
+    let election = match opts.lease.clone() {
+        Some(s) => {
+            let api = kube::Api::namespaced(client.clone(), &s.namespace);
+            Some(tokio::spawn(leader::run(api, s, lead_tx, stop_rx.clone())))
+        }
+        None => {
+            drop(lead_tx);
+            None
+        }
+    };
+    let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let (probe_now, probe_now_rx) = mpsc::unbounded_channel();
+    tokio::spawn(probe_loop(client.clone(), opts.probe_interval, probe_tx, probe_now_rx));
+    let cfg = reloader.as_ref().map(|r| r.current().clone()).unwrap_or_default();
+    let op = Operator {
+        client,
+        cfg,
+        reloader,
+        store: VerdictStore::new(),
+        debouncer: Debouncer::new(opts.debounce, opts.max_delay),
+        known: HashMap::new(),
+        relisting: HashMap::new(),
+        synced: HashSet::new(),
+        streams: 0,
+        syncing: true,
+        report_namespaces: HashSet::new(),
+        live,
+        probes: ProbeResults::default(),
+        writer: writer_tx,
+        metrics,
+        ready: ready.clone(),
+        leadership,
+        probe_now,
+        opts,
+    };
+    let task = tokio::spawn(async move {
+        op.run(stop_rx, probe_rx).await;
+        let _ = writer_task.await;
+        if let Some(e) = election {
+            let _ = e.await;
+        }
+    });
+    Ok(Running { metrics_addr, ready, stop, task, http })
+}
+
+async fn probe_loop(client: kube::Client, every: Duration, tx: mpsc::UnboundedSender<ProbeResults>, mut now: mpsc::UnboundedReceiver<()>) {
+    let user = format!("kompliance-probe-{:08x}", std::process::id() ^ 0x5eed_1234);
+    loop {
+        if tx.send(probes::run(&client, &user).await).is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            r = now.recv() => if r.is_none() { return },
+        }
+    }
+}
+
+struct Operator {
+    client: kube::Client,
+    cfg: Config,
+    reloader: Option<ConfigReloader>,
+    store: VerdictStore,
+    debouncer: Debouncer,
+    known: HashMap<usize, HashSet<(String, String)>>,
+    relisting: HashMap<usize, HashSet<(String, String)>>,
+    synced: HashSet<usize>,
+    streams: usize,
+    syncing: bool,
+    report_namespaces: HashSet<String>,
+    live: Arc<LiveReports>,
+    probes: ProbeResults,
+    writer: mpsc::UnboundedSender<Msg>,
+    metrics: OperatorMetrics,
+    ready: Arc<AtomicBool>,
+    leadership: Leadership,
+    probe_now: mpsc::UnboundedSender<()>,
+    opts: RunOptions,
+}
+
+fn std_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+impl Operator {
+    fn start_watches(&mut self) -> BoxStream<'static, Input> {
+        let (stream, count) = watch::start(&self.client, &self.opts.namespaces);
+        self.streams = count;
+        self.store = VerdictStore::new();
+        for ns in &self.opts.namespaces {
+            self.store.apply_namespace(ns, &self.cfg);
+        }
+        self.known.clear();
+        self.relisting.clear();
+        self.synced.clear();
+        self.syncing = true;
+        stream
+    }
+
+    async fn run(mut self, mut stop: tokio_watch::Receiver<bool>, mut probe_rx: mpsc::UnboundedReceiver<ProbeResults>) {
+        let mut events = self.start_watches();
+        let mut leadership = self.leadership.clone();
+        let mut resync = tokio::time::interval(self.opts.resync_interval);
+        resync.tick().await;
+        let mut reload = tokio::time::interval(self.opts.config_poll);
+        loop {
+            let deadline = self.debouncer.next_deadline().filter(|_| !self.syncing).map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = events.next() => match input {
+                    Some(i) => self.on_input(i),
+                    None => events = self.start_watches(),
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    let due = self.debouncer.due(std_now());
+                    self.flush(due);
+                }
+                Some(p) = probe_rx.recv() => {
+                    if p != self.probes {
+                        self.probes = p;
+                        self.debouncer.touch(CLUSTER, std_now());
+                    }
+                }
+                _ = leadership.changed() => {
+                    self.metrics.leader.set(i64::from(self.leadership.is_leader()));
+                }
+                _ = reload.tick() => {
+                    if self.poll_config() {
+                        events = self.start_watches();
+                    }
+                }
+                _ = resync.tick() => self.resync(),
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            self.metrics.leader.set(i64::from(self.leadership.is_leader()));
+        }
+        let pending = self.debouncer.drain();
+        if !self.syncing {
+            self.flush(pending);
+        }
+        let _ = self.writer.send(Msg::Finish);
+        info!("operator stopping");
+    }
+
+    fn resync(&mut self) {
+        let _span = info_span!("resync").entered();
+        let now = std_now();
+        let all: Vec<String> = self.store.namespaces().cloned().collect();
+        for ns in &all {
+            self.debouncer.touch(ns, now);
+        }
+        self.debouncer.touch(CLUSTER, now);
+        let _ = self.probe_now.send(());
+    }
+
+    /// Checks the configuration file; true when a new valid configuration is in force (re-evaluate everything).
+    fn poll_config(&mut self) -> bool {
+        let Some(r) = self.reloader.as_mut() else { return false };
+        match r.poll() {
+            Reload::Unchanged => false,
+            Reload::Reloaded => {
+                self.cfg = r.current().clone();
+                self.metrics.config_reloads.with_label_values(&["success"]).inc();
+                self.metrics.config_last_reload_ok.set(1);
+                info!("configuration reloaded; re-evaluating everything");
+                true
+            }
+            Reload::Rejected(e) => {
+                self.metrics.config_reloads.with_label_values(&["failure"]).inc();
+                self.metrics.config_last_reload_ok.set(0);
+                error!(error = %e, "configuration rejected; the last good configuration stays in force");
+                tokio::spawn(super::events::config_rejected(self.client.clone(), self.opts.lease.clone(), e.to_string()));
+                false
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: Input) {
+        let (kind, id, op) = match input {
+            Input::Watch(k, id, op) => (k, id, op),
+            Input::Error(k, e) => {
+                warn!(kind = k.label(), error = %e, "watch error; retrying");
+                return;
+            }
+        };
+        match op {
+            Op::Init => {
+                self.count_event(kind, "restarted");
+                self.relisting.insert(id, HashSet::new());
+            }
+            Op::InitApply(obj) => {
+                let key = obj.key();
+                let t = if self.known.get(&id).is_some_and(|k| k.contains(&key)) { "modified" } else { "added" };
+                self.count_event(kind, t);
+                self.apply(obj);
+                self.relisting.entry(id).or_default().insert(key);
+            }
+            Op::InitDone => {
+                let seen = self.relisting.remove(&id).unwrap_or_default();
+                let gone: Vec<(String, String)> = self.known.get(&id).map(|k| k.difference(&seen).cloned().collect()).unwrap_or_default();
+                for (ns, name) in gone {
+                    self.delete(kind, &ns, &name);
+                }
+                self.known.insert(id, seen);
+                self.synced.insert(id);
+                if self.syncing && self.synced.len() == self.streams {
+                    self.initial_sync_done();
+                }
+            }
+            Op::Apply(obj) => {
+                let key = obj.key();
+                let known = self.known.entry(id).or_default();
+                let t = if known.insert(key) { "added" } else { "modified" };
+                self.count_event(kind, t);
+                self.apply(obj);
+            }
+            Op::Delete(obj) => {
+                let (ns, name) = obj.key();
+                self.known.entry(id).or_default().remove(&(ns.clone(), name.clone()));
+                self.count_event(kind, "deleted");
+                self.delete(kind, &ns, &name);
+            }
+        }
+        let now = std_now();
+        for ns in self.store.take_dirty() {
+            self.debouncer.touch(&ns, now);
+        }
+    }
+
+    fn count_event(&self, kind: Kind, t: &str) {
+        self.metrics.watch_events.with_label_values(&[kind.label(), t]).inc();
+    }
+
+    fn evaluated(&self, kind: Kind, started: std::time::Instant) {
+        self.metrics.evaluations.with_label_values(&[kind.label()]).inc();
+        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn in_scope(&self, ns: &str) -> bool {
+        self.opts.namespaces.is_empty() || self.opts.namespaces.iter().any(|n| n == ns)
+    }
+
+    fn apply(&mut self, obj: Obj) {
+        let started = std_now();
+        match obj {
+            Obj::Pod(p) => {
+                self.store.apply_pod(&p, &self.cfg, &NoVulnerabilityData);
+                self.evaluated(Kind::Pod, started);
+            }
+            Obj::Service(s) => {
+                self.store.apply_service(&s, &self.cfg);
+                self.evaluated(Kind::Service, started);
+            }
+            Obj::Ingress(i) => {
+                self.store.apply_ingress(&i, &self.cfg);
+                self.evaluated(Kind::Ingress, started);
+            }
+            Obj::Node(n) => {
+                self.store.apply_node(&n, &self.cfg);
+                self.evaluated(Kind::Node, started);
+                self.debouncer.touch(CLUSTER, started);
+            }
+            Obj::Namespace(name) => {
+                if self.in_scope(&name) {
+                    self.store.apply_namespace(&name, &self.cfg);
+                }
+            }
+            Obj::Owner(ns, kind, name, controller) => self.store.apply_owner(&ns, kind, &name, controller),
+            Obj::Report(ns, rv, hash) => {
+                self.report_namespaces.insert(ns.clone());
+                if !self.syncing && !self.store.namespaces().any(|n| n == &ns) {
+                    let _ = self.writer.send(Msg::Remove(ns));
+                    return;
+                }
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Namespace(ns), rv, hash: Some(hash) });
+            }
+            Obj::ClusterReport(rv, hash) => {
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv, hash: Some(hash) });
+            }
+        }
+    }
+
+    fn delete(&mut self, kind: Kind, ns: &str, name: &str) {
+        match kind {
+            Kind::Pod => self.store.delete_pod(ns, name),
+            Kind::Service => self.store.delete_object(ns, "Service", name),
+            Kind::Ingress => self.store.delete_object(ns, "Ingress", name),
+            Kind::Node => {
+                self.store.delete_node(name);
+                self.debouncer.touch(CLUSTER, std_now());
+            }
+            Kind::Namespace => {
+                self.store.delete_namespace(name);
+                if let Ok(mut m) = self.live.namespaces.write() {
+                    m.remove(name);
+                }
+                let _ = self.writer.send(Msg::Remove(name.to_string()));
+                self.debouncer.touch(CLUSTER, std_now());
+            }
+            Kind::ReplicaSet => self.store.delete_owner(ns, "ReplicaSet", name),
+            Kind::Job => self.store.delete_owner(ns, "Job", name),
+            Kind::Report => {
+                self.report_namespaces.remove(ns);
+                // The next observed version is whatever gets created again; rv 0 forgets the hash.
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Namespace(ns.to_string()), rv: u64::MAX, hash: None });
+            }
+            Kind::ClusterReport => {
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv: u64::MAX, hash: None });
+            }
+        }
+    }
+
+    fn initial_sync_done(&mut self) {
+        self.syncing = false;
+        let reported: Vec<String> = self.store.namespaces().cloned().collect();
+        info!(namespaces = reported.len(), "initial sync complete; writing reports");
+        // Reports of namespaces that are gone, excluded or out of scope are removed.
+        let keep: HashSet<&String> = reported.iter().collect();
+        let stale: Vec<String> = self.report_namespaces.iter().filter(|ns| !keep.contains(ns)).cloned().collect();
+        for ns in stale {
+            let _ = self.writer.send(Msg::Remove(ns));
+        }
+        if let Ok(mut m) = self.live.namespaces.write() {
+            m.retain(|ns, _| keep.contains(ns));
+        }
+        self.debouncer.drain();
+        let mut all = reported;
+        all.push(CLUSTER.to_string());
+        self.flush(all);
+        self.ready.store(true, Ordering::Relaxed);
+        self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+    }
+
+    fn build_options(&self) -> BuildOptions {
+        BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+    }
+
+    fn stamp<T>(&self, status: &mut T, set: impl FnOnce(&mut T, String, String, String)) {
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default();
+        set(status, now, env!("CARGO_PKG_VERSION").to_string(), self.cfg.hash.clone());
+    }
+
+    fn flush(&mut self, scopes: Vec<String>) {
+        let _span = info_span!("flush", scopes = scopes.len()).entered();
+        let opts = self.build_options();
+        let mut cluster = false;
+        for ns in scopes {
+            if ns == CLUSTER {
+                cluster = true;
+                continue;
+            }
+            if !self.store.namespaces().any(|n| n == &ns) {
+                continue;
+            }
+            let mut st = self.store.report(&ns, &self.cfg, &opts);
+            let hash = content_hash(&st);
+            self.stamp(&mut st, |s, t, v, c| {
+                s.last_evaluated = Some(t);
+                s.operator_version = Some(v);
+                s.config_hash = Some(c);
+            });
+            let changed = self.live.namespaces.read().map(|m| m.get(&ns).map(content_hash) != Some(hash.clone())).unwrap_or(true);
+            let status = serde_json::to_value(&st).unwrap_or_default();
+            if let Ok(mut m) = self.live.namespaces.write() {
+                m.insert(ns.clone(), st);
+            }
+            if changed {
+                info!(namespace = %ns, "report changed");
+                cluster = true;
+            }
+            let _ = self.writer.send(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash }));
+        }
+        if cluster && self.opts.namespaces.is_empty() {
+            self.flush_cluster(&opts);
+        }
+    }
+
+    fn flush_cluster(&mut self, opts: &BuildOptions) {
+        let mut rollup = Rollup::default();
+        if let Ok(m) = self.live.namespaces.read() {
+            for (ns, st) in m.iter() {
+                rollup.add(ns, st);
+            }
+        }
+        let mut facts = ClusterFacts { resources: vec![probes::control_plane(&self.probes, &self.cfg)], ..Default::default() };
+        facts.resources.extend(self.store.nodes().cloned());
+        let azure = "no Azure access: the operator does not read Azure Resource Manager yet";
+        for id in [
+            "defender-for-registries",
+            "defender-for-kubernetes",
+            "registry-cmk-encryption",
+            "registry-network-access",
+            "registry-private-link",
+            "api-server-restricted-access",
+        ] {
+            if let Some(i) = index_of(id) {
+                facts.unavailable.insert(i, azure.into());
+            }
+        }
+        if let Some(i) = index_of("image-vulnerabilities") {
+            facts.unavailable.insert(i, "no vulnerability data: Trivy Operator's VulnerabilityReports are not read yet".into());
+        }
+        let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
+        let hash = cluster_content_hash(&st);
+        self.stamp(&mut st, |s, t, v, c| {
+            s.last_evaluated = Some(t);
+            s.operator_version = Some(v);
+            s.config_hash = Some(c);
+        });
+        let status = serde_json::to_value(&st).unwrap_or_default();
+        if let Ok(mut c) = self.live.cluster.write() {
+            *c = st;
+        }
+        let _ = self.writer.send(Msg::Write(Job { scope: Scope::Cluster, status, hash }));
+    }
+}

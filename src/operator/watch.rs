@@ -1,0 +1,190 @@
+//! The watches the operator runs, merged into one stream of inputs: Pods, Services, Ingresses,
+//! Nodes, Namespaces, owner metadata (ReplicaSets, Jobs) and the report objects themselves.
+
+use crate::model::{Owner, controller_of};
+use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+/// A watched kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// core/v1 Pod.
+    Pod,
+    /// core/v1 Service.
+    Service,
+    /// networking.k8s.io/v1 Ingress.
+    Ingress,
+    /// core/v1 Node.
+    Node,
+    /// core/v1 Namespace.
+    Namespace,
+    /// apps/v1 ReplicaSet metadata.
+    ReplicaSet,
+    /// batch/v1 Job metadata.
+    Job,
+    /// The namespace reports.
+    Report,
+    /// The cluster report.
+    ClusterReport,
+}
+
+impl Kind {
+    /// Label value for the watch and evaluation metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Pod => "Pod",
+            Kind::Service => "Service",
+            Kind::Ingress => "Ingress",
+            Kind::Node => "Node",
+            Kind::Namespace => "Namespace",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Job => "Job",
+            Kind::Report => "ComplianceReport",
+            Kind::ClusterReport => "ComplianceClusterReport",
+        }
+    }
+}
+
+/// One watched object, reduced to what the operator keeps or needs.
+#[derive(Debug)]
+pub enum Obj {
+    /// A Pod (evaluated at once, then dropped).
+    Pod(Box<Pod>),
+    /// A Service.
+    Service(Box<Service>),
+    /// An Ingress.
+    Ingress(Box<Ingress>),
+    /// A Node.
+    Node(Box<Node>),
+    /// A Namespace.
+    Namespace(String),
+    /// Owner metadata: namespace, kind, name and its own controller.
+    Owner(String, &'static str, String, Option<Owner>),
+    /// A namespace report on the server: namespace, resourceVersion, content hash.
+    Report(String, u64, String),
+    /// The cluster report on the server: resourceVersion, content hash.
+    ClusterReport(u64, String),
+}
+
+impl Obj {
+    /// Namespace and name, the key of relist bookkeeping.
+    pub fn key(&self) -> (String, String) {
+        let meta_key = |m: &kube::api::ObjectMeta| (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default());
+        match self {
+            Obj::Pod(p) => meta_key(&p.metadata),
+            Obj::Service(s) => meta_key(&s.metadata),
+            Obj::Ingress(i) => meta_key(&i.metadata),
+            Obj::Node(n) => meta_key(&n.metadata),
+            Obj::Namespace(n) => (String::new(), n.clone()),
+            Obj::Owner(ns, _, name, _) => (ns.clone(), name.clone()),
+            Obj::Report(ns, _, _) => (ns.clone(), "kompliance".into()),
+            Obj::ClusterReport(_, _) => (String::new(), "cluster".into()),
+        }
+    }
+}
+
+/// A step of a watch.
+#[derive(Debug)]
+pub enum Op {
+    /// A (re)list starts.
+    Init,
+    /// An object of the (re)list.
+    InitApply(Obj),
+    /// The (re)list is complete: objects not seen since `Init` are gone.
+    InitDone,
+    /// An object was added or changed.
+    Apply(Obj),
+    /// An object was deleted.
+    Delete(Obj),
+}
+
+/// What the operator loop receives.
+#[derive(Debug)]
+pub enum Input {
+    /// A watch step of a kind, from the watch numbered `usize`.
+    Watch(Kind, usize, Op),
+    /// A watch error (the watch retries with backoff).
+    Error(Kind, String),
+}
+
+fn map_events<K, S>(kind: Kind, id: usize, s: S, f: fn(K) -> Obj) -> BoxStream<'static, Input>
+where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
+    K: Send + 'static,
+{
+    s.default_backoff()
+        .map(move |ev| match ev {
+            Ok(watcher::Event::Init) => Input::Watch(kind, id, Op::Init),
+            Ok(watcher::Event::InitApply(o)) => Input::Watch(kind, id, Op::InitApply(f(o))),
+            Ok(watcher::Event::InitDone) => Input::Watch(kind, id, Op::InitDone),
+            Ok(watcher::Event::Apply(o)) => Input::Watch(kind, id, Op::Apply(f(o))),
+            Ok(watcher::Event::Delete(o)) => Input::Watch(kind, id, Op::Delete(f(o))),
+            Err(e) => Input::Error(kind, e.to_string()),
+        })
+        .boxed()
+}
+
+fn objects<K>(api: Api<K>, kind: Kind, id: usize, f: fn(K) -> Obj) -> BoxStream<'static, Input>
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    map_events(kind, id, watcher(api, watcher::Config::default()), f)
+}
+
+fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
+    let meta = m.metadata;
+    Obj::Owner(meta.namespace.unwrap_or_default(), kind, meta.name.unwrap_or_default(), controller_of(meta.owner_references.as_ref()))
+}
+
+fn report(r: ComplianceReport) -> Obj {
+    let rv = r.resource_version().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let hash = r.status.as_ref().map(content_hash).unwrap_or_default();
+    Obj::Report(r.namespace().unwrap_or_default(), rv, hash)
+}
+
+fn cluster_report(r: ComplianceClusterReport) -> Obj {
+    let rv = r.resource_version().and_then(|v| v.parse().ok()).unwrap_or(0);
+    Obj::ClusterReport(rv, r.status.as_ref().map(cluster_content_hash).unwrap_or_default())
+}
+
+/// Every watch, merged, and how many there are; `namespaces` non-empty restricts to those namespaces (no Node, Namespace or cluster-report watches then).
+pub fn start(client: &kube::Client, namespaces: &[String]) -> (BoxStream<'static, Input>, usize) {
+    let mut streams = Vec::new();
+    let scoped: Vec<Option<&str>> = if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|n| Some(n.as_str())).collect() };
+    fn api<K>(c: &kube::Client, ns: Option<&str>) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        match ns {
+            Some(n) => Api::namespaced(c.clone(), n),
+            None => Api::all(c.clone()),
+        }
+    }
+    for ns in &scoped {
+        let n = streams.len();
+        streams.push(objects::<Pod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p))));
+        streams.push(objects::<Service>(api(client, *ns), Kind::Service, n + 1, |s| Obj::Service(Box::new(s))));
+        streams.push(objects::<Ingress>(api(client, *ns), Kind::Ingress, n + 2, |i| Obj::Ingress(Box::new(i))));
+        streams.push(objects::<PartialObjectMeta<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
+        streams.push(objects::<PartialObjectMeta<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
+        streams.push(objects::<ComplianceReport>(api(client, *ns), Kind::Report, n + 5, report));
+    }
+    if namespaces.is_empty() {
+        let n = streams.len();
+        streams.push(objects::<Node>(Api::all(client.clone()), Kind::Node, n, |n| Obj::Node(Box::new(n))));
+        streams.push(objects::<Namespace>(Api::all(client.clone()), Kind::Namespace, n + 1, |n| Obj::Namespace(n.name_any())));
+        streams.push(objects::<ComplianceClusterReport>(Api::all(client.clone()), Kind::ClusterReport, n + 2, cluster_report));
+    }
+    let count = streams.len();
+    (futures::stream::select_all(streams).boxed(), count)
+}

@@ -1,0 +1,313 @@
+//! The report writer: server-side apply (field manager `kompliance`) of report objects and their
+//! status, only when the content differs from what is on the server, with retries and backoff.
+
+use super::leader::Leadership;
+use super::telemetry::OperatorMetrics;
+use crate::report::{ComplianceClusterReport, ComplianceReport};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+/// Field manager of every write.
+pub const FIELD_MANAGER: &str = "kompliance";
+
+/// Which report: one namespace's, or the cluster's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// The `ComplianceReport` of a namespace.
+    Namespace(String),
+    /// The `ComplianceClusterReport` named `cluster`.
+    Cluster,
+}
+
+impl Scope {
+    fn label(&self) -> &'static str {
+        match self {
+            Scope::Namespace(_) => "namespace",
+            Scope::Cluster => "cluster",
+        }
+    }
+}
+
+/// A report to have on the server: its status as JSON and its content hash.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Which report.
+    pub scope: Scope,
+    /// The status, serialized.
+    pub status: Value,
+    /// Content hash of the status (leaves out timestamps and versions).
+    pub hash: String,
+}
+
+/// What the writer is told.
+#[derive(Debug)]
+pub enum Msg {
+    /// Make the server hold this report.
+    Write(Job),
+    /// A report as seen on the server by the watch (None: deleted), with its resourceVersion.
+    Observed {
+        /// Which report.
+        scope: Scope,
+        /// Its resourceVersion.
+        rv: u64,
+        /// Content hash of its status, None when it was deleted.
+        hash: Option<String>,
+    },
+    /// The report of this namespace must not exist (namespace excluded or out of scope).
+    Remove(String),
+    /// Write everything pending now and stop.
+    Finish,
+}
+
+struct Pending {
+    job: Job,
+    attempts: u32,
+    not_before: Instant,
+}
+
+/// The writer's state.
+pub struct Writer {
+    client: kube::Client,
+    metrics: OperatorMetrics,
+    leadership: Leadership,
+    on_server: HashMap<Scope, (u64, String)>,
+    last: HashMap<Scope, Job>,
+    pending: BTreeMap<Scope, Pending>,
+    removals: Vec<String>,
+}
+
+/// Why one write failed.
+enum Failure {
+    Retry(Duration),
+    NotLeader,
+}
+
+/// An error in one line: the API server's message when there is one.
+pub fn brief(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
+        other => other.to_string(),
+    }
+}
+
+fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
+    meta.resource_version.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0)
+}
+
+impl Writer {
+    /// A writer for `client`, writing only while `leadership` says so.
+    pub fn new(client: kube::Client, metrics: OperatorMetrics, leadership: Leadership) -> Self {
+        Writer { client, metrics, leadership, on_server: HashMap::new(), last: HashMap::new(), pending: BTreeMap::new(), removals: vec![] }
+    }
+
+    fn queue(&mut self, job: Job) {
+        self.last.insert(job.scope.clone(), job.clone());
+        let entry = Pending { job, attempts: 0, not_before: Instant::now() };
+        self.pending.insert(entry.job.scope.clone(), entry);
+    }
+
+    fn handle(&mut self, msg: Msg) -> bool {
+        match msg {
+            Msg::Write(job) => self.queue(job),
+            Msg::Observed { scope, rv, hash } => {
+                let known_rv = self.on_server.get(&scope).map_or(0, |(r, _)| *r);
+                if rv <= known_rv && hash.is_some() {
+                    return true;
+                }
+                match hash {
+                    Some(h) => {
+                        self.on_server.insert(scope.clone(), (rv, h));
+                    }
+                    None => {
+                        self.on_server.remove(&scope);
+                    }
+                }
+                // Someone else changed or deleted it: put back what we last wanted there.
+                if let Some(job) = self.last.get(&scope).cloned()
+                    && self.on_server.get(&scope).map(|(_, h)| h) != Some(&job.hash)
+                    && !self.pending.contains_key(&scope)
+                {
+                    info!(scope = ?scope, "report changed or deleted on the server; putting it back");
+                    self.queue(job);
+                }
+            }
+            Msg::Remove(ns) => {
+                let scope = Scope::Namespace(ns.clone());
+                self.pending.remove(&scope);
+                self.last.remove(&scope);
+                self.removals.push(ns);
+            }
+            Msg::Finish => return false,
+        }
+        true
+    }
+
+    /// Runs until told to finish (then writes what is pending, within `grace`) or the channel closes.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, grace: Duration) {
+        let mut leadership = self.leadership.clone();
+        let mut was_leader = false;
+        loop {
+            let leader = self.leadership.is_leader();
+            if leader && !was_leader {
+                // A new term: what another leader wrote is known only through the watch.
+                let all: Vec<Job> = self.last.values().cloned().collect();
+                for job in all {
+                    if !self.pending.contains_key(&job.scope) {
+                        self.queue(job);
+                    }
+                }
+            }
+            was_leader = leader;
+            if leader && self.work_once().await {
+                while let Ok(msg) = rx.try_recv() {
+                    if !self.handle(msg) {
+                        return self.finish(grace).await;
+                    }
+                }
+                continue;
+            }
+            let wake = self.pending.values().map(|p| p.not_before).min();
+            tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => if !self.handle(m) { return self.finish(grace).await },
+                    None => return,
+                },
+                _ = leadership.changed() => {}
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))), if leader && wake.is_some() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)), if !leader => {}
+            }
+        }
+    }
+
+    async fn finish(mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while (!self.pending.is_empty() || !self.removals.is_empty()) && Instant::now() < deadline && self.leadership.is_leader() {
+            if !self.work_once().await {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        if !self.pending.is_empty() {
+            warn!(left = self.pending.len(), "stopping with report writes pending");
+        }
+    }
+
+    /// Does one due piece of work; false when nothing was due.
+    async fn work_once(&mut self) -> bool {
+        if let Some(ns) = self.removals.pop() {
+            let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), &ns);
+            match api.delete("kompliance", &DeleteParams::default()).await {
+                Ok(_) => info!(namespace = %ns, "report removed"),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => {
+                    warn!(namespace = %ns, error = %brief(&e), "removing report; will retry");
+                    self.removals.push(ns);
+                    return false;
+                }
+            }
+            self.on_server.remove(&Scope::Namespace(ns));
+            return true;
+        }
+        let now = Instant::now();
+        let Some(scope) = self.pending.iter().find(|(_, p)| p.not_before <= now).map(|(s, _)| s.clone()) else { return false };
+        let Some(mut p) = self.pending.remove(&scope) else { return false };
+        if self.on_server.get(&scope).map(|(_, h)| h) == Some(&p.job.hash) {
+            self.metrics.report_writes.with_label_values(&[scope.label(), "unchanged"]).inc();
+            return true;
+        }
+        let started = std::time::Instant::now();
+        match self.write(&p.job, p.attempts).await {
+            Ok(rv) => {
+                self.metrics.write_duration.observe(started.elapsed().as_secs_f64());
+                self.metrics.report_writes.with_label_values(&[scope.label(), "applied"]).inc();
+                debug!(scope = ?scope, rv, "report applied");
+                self.on_server.insert(scope, (rv, p.job.hash.clone()));
+            }
+            Err(Failure::NotLeader) => {
+                self.pending.insert(scope, p);
+            }
+            Err(Failure::Retry(after)) => {
+                p.attempts += 1;
+                p.not_before = Instant::now() + after;
+                self.pending.insert(scope, p);
+            }
+        }
+        true
+    }
+
+    fn classify(&self, scope: &Scope, attempts: u32, e: kube::Error) -> Failure {
+        let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempts.min(6))).min(Duration::from_secs(10));
+        let (result, after) = match &e {
+            kube::Error::Api(s) if s.code == 409 => ("conflict", backoff),
+            kube::Error::Api(s) if s.code == 429 => {
+                let secs = s.details.as_ref().map(|d| d.retry_after_seconds).filter(|s| *s > 0).unwrap_or(1);
+                ("throttled", Duration::from_secs(u64::from(secs)))
+            }
+            _ => ("error", backoff),
+        };
+        self.metrics.report_writes.with_label_values(&[scope.label(), result]).inc();
+        warn!(scope = ?scope, error = %brief(&e), retry_in = ?after, "report write failed; will retry");
+        Failure::Retry(after)
+    }
+
+    async fn write(&mut self, job: &Job, attempts: u32) -> Result<u64, Failure> {
+        let remaining = self.leadership.remaining();
+        if remaining.is_zero() {
+            return Err(Failure::NotLeader);
+        }
+        // A write must land while leadership is certain, or not at all.
+        let limit = remaining.min(Duration::from_secs(10));
+        let pp = PatchParams::apply(FIELD_MANAGER).force();
+        let (api_version, kind, name, ns) = match &job.scope {
+            Scope::Namespace(ns) => ("kompliance.dev/v1alpha1", "ComplianceReport", "kompliance", Some(ns.as_str())),
+            Scope::Cluster => ("kompliance.dev/v1alpha1", "ComplianceClusterReport", "cluster", None),
+        };
+        let mut meta = json!({"name": name, "labels": {"app.kubernetes.io/managed-by": "kompliance"}});
+        if let Some(ns) = ns {
+            meta["namespace"] = json!(ns);
+        }
+        let exists = self.on_server.contains_key(&job.scope);
+        let result = tokio::time::timeout(limit, async {
+            match &job.scope {
+                Scope::Namespace(ns) => {
+                    let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), ns);
+                    if !exists {
+                        api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
+                            .await?;
+                    }
+                    let body =
+                        json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": ns}, "status": job.status});
+                    api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
+                }
+                Scope::Cluster => {
+                    let api: Api<ComplianceClusterReport> = Api::all(self.client.clone());
+                    if !exists {
+                        api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
+                            .await?;
+                    }
+                    let body = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "status": job.status});
+                    api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
+                }
+            }
+        })
+        .await;
+        match result {
+            Ok(Ok(rv)) => Ok(rv),
+            Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
+                // Deleted between the two writes: create it again next time.
+                self.on_server.remove(&job.scope);
+                Err(self.classify(&job.scope, attempts, kube::Error::Api(s)))
+            }
+            Ok(Err(e)) => Err(self.classify(&job.scope, attempts, e)),
+            Err(_) => {
+                self.metrics.report_writes.with_label_values(&[job.scope.label(), "error"]).inc();
+                warn!(scope = ?job.scope, "report write timed out");
+                Err(Failure::Retry(Duration::from_millis(500)))
+            }
+        }
+    }
+}

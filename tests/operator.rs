@@ -1,0 +1,312 @@
+//! The operator end to end against the in-memory API server: reports, gauges, config reloads,
+//! exemptions, put-back of edited reports, faults, leader election, CRD conformance, kubectl.
+
+mod e2e;
+
+use e2e::{Cluster, deploy, eventually, namespace, row_of, scrape, series, state};
+use serde_json::{Value, json};
+use testkube::Fault;
+
+const PRIV: &str = "privileged-containers";
+
+fn pods_of(c: &Cluster, ns: &str, prefix: &str) -> Vec<Value> {
+    c.server
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"].as_str().unwrap_or("").starts_with(prefix))
+        .collect()
+}
+
+fn unprivileged(mut pod: Value) -> Value {
+    pod["spec"]["containers"][0]["securityContext"]["privileged"] = json!(false);
+    pod
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_and_gauges_follow_pods_namespaces_exemptions_and_config() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server
+        .seed([
+            namespace("shop"),
+            namespace("quiet"),
+            deploy("shop", "web").privileged().replicas(2).build(),
+            deploy("shop", "api").build(),
+        ])
+        .unwrap();
+    let op = c.operator("kompliance-test", false).await;
+
+    eventually("web reported as privileged", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    let row = c.row("shop", PRIV).unwrap();
+    assert_eq!(
+        (row["unhealthy"][0]["kind"].as_str(), row["unhealthy"][0]["name"].as_str(), row["unhealthy"][0]["pods"].as_u64()),
+        (Some("Deployment"), Some("web"), Some(2))
+    );
+    eventually("an empty namespace gets a report", || c.report("quiet").is_some()).await;
+    eventually("the cluster report exists", || c.cluster_report().is_some()).await;
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!(series(&m, "kompliance_unhealthy_resources", &[("namespace", "shop"), ("recommendation", PRIV)]), Some(1.0), "{m}");
+    assert!(op.ready.load(std::sync::atomic::Ordering::Relaxed));
+
+    // Fixing the Pods makes the row Healthy.
+    for p in pods_of(&c, "shop", "web-") {
+        c.server.update(unprivileged(p)).unwrap();
+    }
+    eventually("fixed pods are healthy", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
+
+    // A bare privileged Pod is its own resource; deleting it heals the namespace again.
+    let mut debug = pods_of(&c, "shop", "api-")[0].clone();
+    debug["metadata"] = json!({"name": "debug", "namespace": "shop"});
+    debug["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
+    c.server.create(debug.clone()).unwrap();
+    eventually("bare pod reported", || {
+        c.row("shop", PRIV).is_some_and(|r| r["unhealthy"][0]["kind"] == "Pod" && r["unhealthy"][0]["name"] == "debug")
+    })
+    .await;
+    c.server.delete("v1", "Pod", "shop", "debug").unwrap();
+    eventually("deleted pod forgotten", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
+
+    // An annotation exemption makes it Exempt, counted and listed.
+    debug["metadata"]["annotations"] = json!({"kompliance.dev/exempt": PRIV, "kompliance.dev/exempt-reason": "break-glass debugging"});
+    c.server.create(debug).unwrap();
+    eventually("exempt pod listed", || {
+        c.row("shop", PRIV).is_some_and(|r| r["counts"]["exempt"] == 1 && r["exempt"][0]["name"] == "debug")
+    })
+    .await;
+    assert_eq!(c.row("shop", PRIV).unwrap()["exempt"][0]["exemptionReason"], "break-glass debugging");
+
+    // A new configuration is applied without a restart; an invalid one is rejected and the last good one stays.
+    let good = std::fs::read_to_string(c.config_path()).unwrap();
+    c.write_config(&good.replace("  privileged-containers:\n", "  privileged-containers:\n    effect: Disabled\n"));
+    eventually("config reload disables the row", || state(&c.row("shop", PRIV)).0 == "Disabled").await;
+    c.write_config("apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nexcludedNamespace: [typo]\n");
+    let mut rejected = String::new();
+    for _ in 0..200 {
+        rejected = scrape(op.metrics_addr).await;
+        if series(&rejected, "kompliance_config_last_reload_successful", &[]) == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(series(&rejected, "kompliance_config_reloads_total", &[("result", "failure")]), Some(1.0), "{rejected}");
+    eventually("ConfigRejected event recorded", || c.server.list("v1", "Event").iter().any(|e| e["reason"] == "ConfigRejected")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(state(&c.row("shop", PRIV)).0, "Disabled", "the last good configuration stays in force");
+
+    // Deleting the namespace removes its report and its series.
+    c.server.delete("v1", "Namespace", "", "shop").unwrap();
+    eventually("namespace report gone", || c.report("shop").is_none()).await;
+    let mut gone = false;
+    for _ in 0..200 {
+        let m = scrape(op.metrics_addr).await;
+        if !m.contains("namespace=\"shop\"") {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "no stale series of a deleted namespace");
+    op.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_and_deleted_reports_are_put_back() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").privileged().build()]).unwrap();
+    let op = c.operator("kompliance-test", false).await;
+    eventually("report written", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+
+    let mut edited = c.report("shop").unwrap();
+    edited["status"]["recommendations"] = json!([]);
+    c.server.update(edited).unwrap();
+    assert!(c.row("shop", PRIV).is_none());
+    eventually("edited report restored", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+
+    c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
+    eventually("deleted report recreated", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    c.server.delete("kompliance.dev/v1alpha1", "ComplianceClusterReport", "", "cluster").unwrap();
+    eventually("deleted cluster report recreated", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
+    op.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_watches_410s_and_failing_writes_lose_nothing() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    let mut objs = vec![];
+    for n in 0..5 {
+        objs.push(namespace(&format!("team-{n}")));
+        objs.push(deploy(&format!("team-{n}"), "web").build());
+    }
+    c.server.seed(objs).unwrap();
+    c.server.inject(Fault::fail("patch", "compliancereports", 4, 500));
+    c.server.inject(Fault::throttle("patch", "compliancereports", 2, 1));
+    let op = c.operator("kompliance-test", false).await;
+    eventually("every report written despite 500s and 429s", || {
+        (0..5).all(|n| state(&c.row(&format!("team-{n}"), PRIV)) == ("Healthy".into(), 0))
+    })
+    .await;
+
+    // Changes while watches drop and history is compacted (forcing 410 and relists).
+    for n in 0..5 {
+        c.server.close_watches();
+        let ns = format!("team-{n}");
+        if n % 2 == 0 {
+            c.server.seed([deploy(&ns, "bad").privileged().build()]).unwrap();
+        }
+        c.server.compact();
+    }
+    c.server.inject(Fault::fail("patch", "compliancereports", 3, 503));
+    eventually("every change reflected exactly", || {
+        (0..5).all(|n| {
+            let expect = if n % 2 == 0 { ("Unhealthy".to_string(), 1) } else { ("Healthy".to_string(), 0) };
+            state(&c.row(&format!("team-{n}"), PRIV)) == expect
+        })
+    })
+    .await;
+    // Nothing counted twice after relists: each unhealthy namespace has exactly one unhealthy resource with one Pod.
+    for n in [0, 2, 4] {
+        let row = c.row(&format!("team-{n}"), PRIV).unwrap();
+        assert_eq!(row["unhealthy"].as_array().map(Vec::len), Some(1));
+        assert_eq!(row["unhealthy"][0]["pods"], 1);
+        assert_eq!(c.report(&format!("team-{n}")).unwrap()["status"]["summary"]["resources"]["evaluated"], 2);
+    }
+    let m = scrape(op.metrics_addr).await;
+    assert!(series(&m, "kompliance_report_writes_total", &[("scope", "namespace"), ("result", "error")]).unwrap_or(0.0) >= 1.0, "{m}");
+    assert!(series(&m, "kompliance_watch_events_total", &[("kind", "Pod"), ("type", "restarted")]).unwrap_or(0.0) >= 2.0, "{m}");
+    op.shutdown().await;
+}
+
+fn report_writers(c: &Cluster) -> Vec<(u128, String)> {
+    c.server
+        .writes()
+        .into_iter()
+        .filter(|w| w.resource.starts_with("compliance"))
+        .map(|w| (w.at_ms, w.client.split_whitespace().next().unwrap_or_default().to_string()))
+        .collect()
+}
+
+/// Asserts that writers took turns: once a replica has written after another, the other never writes again before it stops.
+fn assert_no_overlap(writes: &[(u128, String)], old: &str, new: &str) {
+    let first_new = writes.iter().position(|(_, w)| w == new);
+    if let Some(i) = first_new {
+        assert!(writes[i..].iter().all(|(_, w)| w != old), "{old} wrote after {new} took over: {writes:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_leader_writes_and_a_standby_takes_over_when_it_is_cut_off_or_stops() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").build()]).unwrap();
+    let a = c.operator("replica-a", true).await;
+    eventually("replica-a leads and writes", || c.report("shop").is_some()).await;
+    let b = c.operator("replica-b", true).await;
+    eventually("standby ready", || b.ready.load(std::sync::atomic::Ordering::Relaxed)).await;
+    let writers: Vec<String> = report_writers(&c).into_iter().map(|(_, w)| w).collect();
+    assert!(writers.iter().all(|w| w == "replica-a"), "only the leader writes: {writers:?}");
+    let standby = scrape(b.metrics_addr).await;
+    assert_eq!(series(&standby, "kompliance_leader", &[]), Some(0.0));
+    assert!(
+        series(&standby, "kompliance_unhealthy_resources", &[("namespace", "shop")]).is_none(),
+        "compliance gauges come from the leader only"
+    );
+    assert!(series(&scrape(a.metrics_addr).await, "kompliance_unhealthy_resources", &[("namespace", "shop")]).is_some());
+
+    // The leader is cut off: the standby takes over within the lease duration and writes the change.
+    c.server.pause("replica-a");
+    c.server.seed([deploy("shop", "bad").privileged().build()]).unwrap();
+    eventually("replica-b writes after taking over", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    let lease = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
+    c.server.resume("replica-a");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_no_overlap(&report_writers(&c), "replica-a", "replica-b");
+
+    // The new leader stops cleanly: it releases the lease and replica-a takes over.
+    b.shutdown().await;
+    let released = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
+    assert!(released["spec"].get("holderIdentity").is_none_or(Value::is_null), "lease released on stop: {released}");
+    let before = report_writers(&c).len();
+    c.server.delete("apps/v1", "Deployment", "shop", "bad").unwrap();
+    for p in pods_of(&c, "shop", "bad-") {
+        c.server.delete("v1", "Pod", "shop", p["metadata"]["name"].as_str().unwrap()).unwrap();
+    }
+    eventually("replica-a writes again", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
+    let writes = report_writers(&c);
+    assert!(writes[before..].iter().all(|(_, w)| w == "replica-a"), "{writes:?}");
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed(testkube::seed::read_objects(&e2e::root().join("examples")).unwrap().into_iter().map(|(_, o)| o)).unwrap();
+    let op = c.operator("kompliance-test", false).await;
+    eventually("reports of the examples", || c.report("legacy").is_some() && c.cluster_report().is_some_and(|r| r.get("status").is_some()))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+
+    let schemas: Vec<Value> =
+        e2e::committed_crds().iter().map(|crd| crd.pointer("/spec/versions/0/schema/openAPIV3Schema").cloned().unwrap()).collect();
+    let mut reports = c.server.list("kompliance.dev/v1alpha1", "ComplianceReport");
+    assert!(reports.len() >= 4, "{reports:?}");
+    let cluster = c.cluster_report().unwrap();
+    for (obj, schema) in reports.iter().map(|r| (r, &schemas[0])).chain([(&cluster, &schemas[1])]) {
+        let mut copy = obj.clone();
+        assert!(testkube::schema::prune(&mut copy, schema).is_empty(), "fields outside the committed schema");
+        assert_eq!(testkube::schema::validate(obj, schema), Vec::<String>::new());
+    }
+
+    // /metrics equals the reports.
+    let m = scrape(op.metrics_addr).await;
+    reports.sort_by_key(|r| r["metadata"]["namespace"].as_str().unwrap_or_default().to_string());
+    let mut compared = 0;
+    for r in &reports {
+        let ns = r["metadata"]["namespace"].as_str().unwrap();
+        for e in r["status"]["recommendations"].as_array().unwrap() {
+            let id = e["id"].as_str().unwrap();
+            let gauge = series(&m, "kompliance_unhealthy_resources", &[("namespace", ns), ("recommendation", id)]);
+            match e["state"].as_str().unwrap() {
+                "Healthy" | "Unhealthy" => {
+                    assert_eq!(gauge, e["counts"]["unhealthy"].as_f64(), "{ns}/{id}");
+                    compared += 1;
+                }
+                _ => assert_eq!(gauge, None, "{ns}/{id}: no resource gauges outside Healthy/Unhealthy"),
+            }
+            assert_eq!(
+                series(
+                    &m,
+                    "kompliance_recommendation_state",
+                    &[("namespace", ns), ("recommendation", id), ("state", e["state"].as_str().unwrap())]
+                ),
+                Some(1.0)
+            );
+        }
+    }
+    assert!(compared > 20, "compared {compared} rows");
+    let rv = row_of(&cluster, "kubernetes-rbac").unwrap();
+    assert_eq!(rv["state"], "Healthy", "testkube denies access reviews by default: {rv}");
+
+    // kubectl against the test server shows the printer columns.
+    let kubeconfig = c.dir.path().join("kubeconfig");
+    c.server.write_kubeconfig(&kubeconfig, "kubectl").unwrap();
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(c.dir.path().join("cache"))
+        .args(["get", "compliancereports", "-A"])
+        .output()
+        .expect("kubectl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let header: Vec<&str> = text.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAMESPACE", "NAME", "UNHEALTHY", "HIGH", "MEDIUM", "LOW", "EXEMPT", "AGE"], "{text}");
+    let legacy = reports.iter().find(|r| r["metadata"]["namespace"] == "legacy").unwrap();
+    let unhealthy = legacy["status"]["summary"]["recommendations"]["unhealthy"].to_string();
+    assert!(text.lines().any(|l| l.split_whitespace().take(3).eq(["legacy", "kompliance", unhealthy.as_str()])), "{text}");
+    op.shutdown().await;
+}
