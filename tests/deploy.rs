@@ -38,3 +38,33 @@ fn kustomized_deploy_base_has_nothing_unhealthy() {
     // Two replicas and a PodDisruptionBudget, as contract.md asks.
     assert!(result.stats.skipped_kinds.contains_key("PodDisruptionBudget"));
 }
+
+#[test]
+fn the_deployment_args_are_valid_operator_flags() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Run {
+        #[command(subcommand)]
+        cmd: Cmd,
+    }
+    #[derive(clap::Subcommand)]
+    enum Cmd {
+        Run(kompliance::operator::cli::RunArgs),
+    }
+    let text = std::fs::read_to_string(common::root().join("deploy/deployment.yaml")).expect("deployment.yaml");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+    let args: Vec<String> = doc
+        .pointer("/spec/template/spec/containers/0/args")
+        .and_then(|a| a.as_array())
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string arg").replace("$(POD_NAMESPACE)", "kompliance-system"))
+        .collect();
+    let parsed = Run::try_parse_from(std::iter::once("kompliance".to_string()).chain(args)).unwrap_or_else(|e| panic!("{e}"));
+    let Cmd::Run(run) = parsed.cmd;
+    let opts = kompliance::operator::cli::options(&run);
+    assert_eq!(opts.lease.expect("leader election on").namespace, "kompliance-system");
+    assert_eq!(opts.metrics_addr, "0.0.0.0:8080");
+    let grace: u64 = doc.pointer("/spec/template/spec/terminationGracePeriodSeconds").and_then(|g| g.as_u64()).expect("grace");
+    assert!(opts.grace.as_secs() < grace, "the operator's write grace fits in the Pod's termination grace period");
+}
