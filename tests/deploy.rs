@@ -68,3 +68,26 @@ fn the_deployment_args_are_valid_operator_flags() {
     let grace: u64 = doc.pointer("/spec/template/spec/terminationGracePeriodSeconds").and_then(|g| g.as_u64()).expect("grace");
     assert!(opts.grace.as_secs() < grace, "the operator's write grace fits in the Pod's termination grace period");
 }
+
+#[test]
+fn the_monitoring_component_adds_a_service_monitor_that_selects_the_metrics_service() {
+    let overlay = tempfile::tempdir_in(common::root()).expect("overlay folder");
+    let kustomization =
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../deploy]\ncomponents: [../deploy/monitoring]\n";
+    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).expect("write");
+    let out = match Command::new("kubectl").arg("kustomize").arg(overlay.path()).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("kubectl kustomize failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipping: kubectl is not available ({e})");
+            return;
+        }
+    };
+    let docs: Vec<serde_json::Value> = out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect();
+    let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").expect("ServiceMonitor");
+    let service = docs.iter().find(|d| d["kind"] == "Service").expect("Service");
+    for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("selector") {
+        assert_eq!(&service["metadata"]["labels"][k], v, "the ServiceMonitor selects the metrics Service");
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
+}

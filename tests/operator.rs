@@ -310,3 +310,28 @@ async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
     assert!(text.lines().any(|l| l.split_whitespace().take(3).eq(["legacy", "kompliance", unhealthy.as_str()])), "{text}");
     op.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_writes_pending_changes_and_releases_the_lease() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").build()]).unwrap();
+    let op = c
+        .operator_with("replica-a", true, |o| {
+            o.debounce = std::time::Duration::from_secs(60);
+            o.max_delay = std::time::Duration::from_secs(60);
+        })
+        .await;
+    eventually("initial reports", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
+    let writes_before = c.server.writes().len();
+    c.server.seed([deploy("shop", "bad").privileged().build()]).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(state(&c.row("shop", PRIV)), ("Healthy".into(), 0), "the change waits for the 60 s debounce");
+    let stopping = std::time::Instant::now();
+    op.shutdown().await;
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(5), "stopped within the grace period");
+    assert_eq!(state(&c.row("shop", PRIV)), ("Unhealthy".into(), 1), "the pending change was written on stop");
+    assert!(c.server.writes().len() > writes_before);
+    let lease = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
+    assert!(lease["spec"].get("holderIdentity").is_none_or(Value::is_null), "lease released: {lease}");
+}

@@ -157,10 +157,12 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     let writer = Writer::new(client.clone(), metrics.clone(), leadership.clone());
     let grace = opts.grace;
     let writer_task = tokio::spawn(writer.run(writer_rx, grace));
+    // The lease is released only after the writer has written what was pending.
+    let (release, release_rx) = tokio_watch::channel(false);
     let election = match opts.lease.clone() {
         Some(s) => {
             let api = kube::Api::namespaced(client.clone(), &s.namespace);
-            Some(tokio::spawn(leader::run(api, s, lead_tx, stop_rx.clone())))
+            Some(tokio::spawn(leader::run(api, s, lead_tx, release_rx)))
         }
         None => {
             drop(lead_tx);
@@ -195,6 +197,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     let task = tokio::spawn(async move {
         op.run(stop_rx, probe_rx).await;
         let _ = writer_task.await;
+        release.send_replace(true);
         if let Some(e) = election {
             let _ = e.await;
         }

@@ -61,7 +61,12 @@ impl Cluster {
 
     /// Starts an operator named `agent` with fast timings; `lease` turns on leader election.
     pub async fn operator(&self, agent: &str, lease: bool) -> Running {
-        let opts = RunOptions {
+        self.operator_with(agent, lease, |_| {}).await
+    }
+
+    /// Starts an operator with fast timings changed by `tweak`.
+    pub async fn operator_with(&self, agent: &str, lease: bool, tweak: impl FnOnce(&mut RunOptions)) -> Running {
+        let mut opts = RunOptions {
             config: Some(self.config_path()),
             metrics_addr: "127.0.0.1:0".into(),
             debounce: Duration::from_millis(200),
@@ -76,6 +81,7 @@ impl Cluster {
             grace: Duration::from_secs(5),
             ..RunOptions::default()
         };
+        tweak(&mut opts);
         start(self.client(agent), opts).await.expect("operator starts")
     }
 
