@@ -49,9 +49,11 @@ impl Leadership {
         self.0.borrow().map(|until| until.saturating_duration_since(Instant::now())).unwrap_or_default()
     }
 
-    /// Waits until leadership changes.
+    /// Waits until leadership changes (for ever when it cannot change any more).
     pub async fn changed(&mut self) {
-        let _ = self.0.changed().await;
+        if self.0.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -240,6 +240,14 @@ struct Operator {
     opts: RunOptions,
 }
 
+/// A status serialized once, to be shared by the writer's queue and memory of what it wants.
+fn raw<T: serde::Serialize>(status: &T) -> Arc<serde_json::value::RawValue> {
+    match serde_json::value::to_raw_value(status) {
+        Ok(r) => Arc::from(r),
+        Err(_) => Arc::from(serde_json::value::RawValue::from_string("{}".into()).unwrap_or_default()),
+    }
+}
+
 fn std_now() -> std::time::Instant {
     std::time::Instant::now()
 }
@@ -521,7 +529,7 @@ impl Operator {
                 s.config_hash = Some(c);
             });
             let changed = self.live.namespaces.read().map(|m| m.get(&ns).map(content_hash) != Some(hash.clone())).unwrap_or(true);
-            let status = serde_json::to_value(&st).unwrap_or_default();
+            let status = raw(&st);
             if let Ok(mut m) = self.live.namespaces.write() {
                 m.insert(ns.clone(), st);
             }
@@ -568,7 +576,7 @@ impl Operator {
             s.operator_version = Some(v);
             s.config_hash = Some(c);
         });
-        let status = serde_json::to_value(&st).unwrap_or_default();
+        let status = raw(&st);
         if let Ok(mut c) = self.live.cluster.write() {
             *c = st;
         }

@@ -5,8 +5,11 @@ use super::leader::Leadership;
 use super::telemetry::OperatorMetrics;
 use crate::report::{ComplianceClusterReport, ComplianceReport};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -38,8 +41,8 @@ impl Scope {
 pub struct Job {
     /// Which report.
     pub scope: Scope,
-    /// The status, serialized.
-    pub status: Value,
+    /// The status, serialized once (shared, not re-parsed).
+    pub status: Arc<RawValue>,
     /// Content hash of the status (leaves out timestamps and versions).
     pub hash: String,
 }
@@ -93,6 +96,16 @@ pub fn brief(e: &kube::Error) -> String {
         kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
         other => other.to_string(),
     }
+}
+
+/// The body of a status apply: the status goes out as it was serialized.
+#[derive(Serialize, Debug)]
+struct StatusBody<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    kind: &'a str,
+    metadata: Value,
+    status: &'a RawValue,
 }
 
 fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
@@ -279,8 +292,7 @@ impl Writer {
                         api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
                             .await?;
                     }
-                    let body =
-                        json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": ns}, "status": job.status});
+                    let body = StatusBody { api_version, kind, metadata: json!({"name": name, "namespace": ns}), status: &job.status };
                     api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
                 }
                 Scope::Cluster => {
@@ -289,7 +301,7 @@ impl Writer {
                         api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
                             .await?;
                     }
-                    let body = json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name}, "status": job.status});
+                    let body = StatusBody { api_version, kind, metadata: json!({"name": name}), status: &job.status };
                     api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
                 }
             }

@@ -124,6 +124,14 @@ fn route(shared: &Shared, path: &str) -> Result<Route, ApiError> {
             ));
         }
         ["healthz"] | ["livez"] | ["readyz"] => return Ok(Route::Plain(json!("ok"))),
+        ["testkube", "writes"] => {
+            let writes: Vec<Value> = st
+                .writes
+                .iter()
+                .map(|w| json!({"atMs": w.at_ms as u64, "client": w.client, "verb": w.verb, "resource": w.resource, "subresource": w.subresource, "namespace": w.namespace, "name": w.name, "resourceVersion": w.rv}))
+                .collect();
+            return Ok(Route::Plain(json!({"writes": writes})));
+        }
         ["api"] => return Ok(Route::Plain(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}))),
         ["apis"] => {
             let groups: Vec<Value> = reg.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_doc(&g, &vs)).collect();

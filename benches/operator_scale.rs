@@ -1,0 +1,187 @@
+//! Operator scale benchmark: testkube in its own process seeded with N Pods across M namespaces,
+//! `kompliance run` in another; prints time to every report, status writes per namespace during
+//! the initial sync, the operator's peak memory and CPU, one change's latency, and the CPU of just
+//! decoding the same Pod list. `cargo bench --bench operator_scale` (env SCALE="10000:100,100000:1000").
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn proc_field(pid: u32, field: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (t(11) + t(12)) / 100.0
+}
+
+fn self_cpu() -> f64 {
+    cpu_secs(std::process::id())
+}
+
+/// Child role: run testkube seeded with the CRDs and the synthetic load; print the URL.
+async fn serve(pods: usize, namespaces: usize) {
+    let server = testkube::TestKube::start_with(testkube::Options { history: 50_000, ..Default::default() }).await.expect("testkube");
+    server.seed_path(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crds"))).expect("crds");
+    let t = Instant::now();
+    server.seed(testkube::seed::synthetic_workloads(pods, namespaces)).expect("seed");
+    eprintln!("server: seeded {pods} pods in {:.1?}", t.elapsed());
+    println!("{}", server.url());
+    tokio::signal::ctrl_c().await.ok();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn status_writes(url: &str) -> Vec<Value> {
+    let client = kube::Client::try_from(kube::Config::new(url.parse().expect("url"))).expect("client");
+    let req = http::Request::get("/testkube/writes").body(Vec::new()).expect("request");
+    let v: Value = client.request(req).await.expect("write log");
+    v["writes"].as_array().cloned().unwrap_or_default()
+}
+
+async fn run(pods: usize, namespaces: usize) {
+    let me = std::env::current_exe().expect("self");
+    let mut server = Command::new(&me)
+        .env("KOMPLIANCE_SCALE_ROLE", format!("server:{pods}:{namespaces}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server process");
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().expect("stdout")).read_line(&mut url).expect("url");
+    let _server = Killed(server);
+    let url = url.trim().to_string();
+    let dir = tempfile::tempdir().expect("tmp");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\nusers:\n- name: u\n  user:\n    token: u\n")).expect("kubeconfig");
+    let port = free_port();
+    let started = Instant::now();
+    let op = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+        .args(["run", "--leader-election=false", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args([
+            "--config",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kompliance-config.yaml"),
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("operator");
+    let op_pid = op.id();
+    let _op = Killed(op);
+
+    let client = kube::Client::try_from(kube::Config::new(url.parse().expect("url"))).expect("client");
+    let reports: Api<kompliance::report::ComplianceReport> = Api::all(client.clone());
+    // Plus default, kube-public and kube-node-lease (kube-system is excluded by the config).
+    let expected = namespaces + 3;
+    let mut all_written = None;
+    while started.elapsed() < Duration::from_secs(600) {
+        let list = reports.list(&ListParams::default()).await.map(|l| l.items.iter().filter(|r| r.status.is_some()).count()).unwrap_or(0);
+        if list >= expected {
+            all_written = Some(started.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sync_time = all_written.expect("every report written within 600 s");
+    let sync_cpu = cpu_secs(op_pid);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let writes = status_writes(&url).await;
+    let mut per_ns: HashMap<String, (u32, u32)> = HashMap::new();
+    for w in writes.iter().filter(|w| w["resource"] == "compliancereports.kompliance.dev") {
+        let e = per_ns.entry(w["namespace"].as_str().unwrap_or_default().to_string()).or_default();
+        if w["subresource"] == "status" { e.0 += 1 } else { e.1 += 1 }
+    }
+    let max_status = per_ns.values().map(|(s, _)| *s).max().unwrap_or(0);
+    let min_status = per_ns.values().map(|(s, _)| *s).min().unwrap_or(0);
+    let creates: u32 = per_ns.values().map(|(_, c)| *c).sum();
+
+    // One changed Pod: time until its namespace's report shows it.
+    let pods_api: Api<Pod> = Api::namespaced(client.clone(), "load-0001");
+    let target = pods_api.list(&ListParams::default().labels("app=app-001")).await.expect("pods").items;
+    let name = target[0].metadata.name.clone().expect("name");
+    let one_report: Api<kompliance::report::ComplianceReport> = Api::namespaced(client.clone(), "load-0001");
+    let before = one_report.get("kompliance").await.expect("report").metadata.resource_version;
+    let patch = json!({"spec": {"hostNetwork": true}});
+    let t = Instant::now();
+    pods_api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    let mut latency = None;
+    while t.elapsed() < Duration::from_secs(30) {
+        if one_report.get("kompliance").await.expect("report").metadata.resource_version != before {
+            latency = Some(t.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let peak_mib = proc_field(op_pid, "VmHWM:") as f64 / 1024.0;
+
+    // Baseline: CPU to fetch and decode the same Pod list, item by item into k8s-openapi Pods.
+    let all_pods: Api<Pod> = Api::all(client.clone());
+    let cpu0 = self_cpu();
+    let t = Instant::now();
+    let mut decoded = 0;
+    let mut lp = ListParams::default().limit(500);
+    loop {
+        let page = all_pods.list(&lp).await.expect("list");
+        decoded += page.items.len();
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+            _ => break,
+        }
+    }
+    let decode_wall = t.elapsed();
+    let decode_cpu = self_cpu() - cpu0;
+    assert_eq!(decoded, pods);
+
+    println!("operator scale: {pods} Pods across {namespaces} namespaces (testkube in its own process, kompliance run as a process)");
+    println!("  every report written after {:.2} s (target 60 s); operator CPU by then {sync_cpu:.2} s", sync_time.as_secs_f64());
+    println!(
+        "  status writes per namespace during the sync: min {min_status}, max {max_status}; {creates} creates for {} reports",
+        per_ns.len()
+    );
+    match latency {
+        Some(l) => println!("  one changed Pod reflected after {:.2} s (debounce 2 s + 1 s = 3 s target)", l.as_secs_f64()),
+        None => println!("  one changed Pod NOT reflected within 30 s"),
+    }
+    println!("  operator peak memory {peak_mib:.1} MiB (target 200 MiB)");
+    println!(
+        "  baseline: listing + decoding the {pods} Pods in this process: {:.2} s wall, {decode_cpu:.2} s CPU; operator sync CPU / decode CPU = {:.2}",
+        decode_wall.as_secs_f64(),
+        sync_cpu / decode_cpu.max(0.001)
+    );
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    if let Ok(role) = std::env::var("KOMPLIANCE_SCALE_ROLE") {
+        let parts: Vec<usize> = role.trim_start_matches("server:").split(':').filter_map(|p| p.parse().ok()).collect();
+        rt.block_on(serve(parts[0], parts[1]));
+        return;
+    }
+    let scales = std::env::var("SCALE").unwrap_or_else(|_| "10000:100,100000:1000".into());
+    for s in scales.split(',') {
+        let (p, n) = s.split_once(':').expect("pods:namespaces");
+        rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces")));
+    }
+}
