@@ -77,8 +77,12 @@ async fn reports_and_gauges_follow_pods_namespaces_exemptions_and_config() {
 
     // A new configuration is applied without a restart; an invalid one is rejected and the last good one stays.
     let good = std::fs::read_to_string(c.config_path()).unwrap();
-    c.write_config(&good.replace("  privileged-containers:\n", "  privileged-containers:\n    effect: Disabled\n"));
+    let reloaded = good
+        .replace("  privileged-containers:\n", "  privileged-containers:\n    effect: Disabled\n")
+        .replace("excludedNamespaces: [kube-system,", "excludedNamespaces: [quiet, kube-system,");
+    c.write_config(&reloaded);
     eventually("config reload disables the row", || state(&c.row("shop", PRIV)).0 == "Disabled").await;
+    eventually("the report of a newly excluded namespace is removed", || c.report("quiet").is_none()).await;
     c.write_config("apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nexcludedNamespace: [typo]\n");
     let mut rejected = String::new();
     for _ in 0..200 {
@@ -334,4 +338,28 @@ async fn stopping_writes_pending_changes_and_releases_the_lease() {
     assert!(c.server.writes().len() > writes_before);
     let lease = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
     assert!(lease["spec"].get("holderIdentity").is_none_or(Value::is_null), "lease released: {lease}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_probes_judge_rbac_and_the_api_server_version() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop")]).unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.probe_interval = std::time::Duration::from_millis(300)).await;
+    let cluster_row = |id: &str| c.cluster_report().and_then(|r| row_of(&r, id));
+    eventually("healthy probes", || {
+        state(&cluster_row("kubernetes-rbac")).0 == "Healthy" && state(&cluster_row("non-vulnerable-kubernetes-version")).0 == "Healthy"
+    })
+    .await;
+    assert_eq!(state(&cluster_row("azure-policy-addon")).0, "Unhealthy", "no add-on Deployments on the test server");
+    assert_eq!(state(&cluster_row("registry-private-link")).0, "NotEvaluated");
+    c.server.set_sar_allowed(true);
+    c.server.set_version("v1.13.2");
+    eventually("AlwaysAllow and a vulnerable version are unhealthy", || {
+        state(&cluster_row("kubernetes-rbac")).0 == "Unhealthy" && state(&cluster_row("non-vulnerable-kubernetes-version")).0 == "Unhealthy"
+    })
+    .await;
+    let version = cluster_row("non-vulnerable-kubernetes-version").unwrap();
+    assert!(version["unhealthy"][0]["message"].as_str().unwrap_or_default().contains("CVE-2019-9946"), "{version}");
+    op.shutdown().await;
 }
