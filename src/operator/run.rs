@@ -184,6 +184,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         synced: HashSet::new(),
         streams: 0,
         syncing: true,
+        full_pass: false,
         report_namespaces: HashSet::new(),
         live,
         probes: ProbeResults::default(),
@@ -229,6 +230,7 @@ struct Operator {
     synced: HashSet<usize>,
     streams: usize,
     syncing: bool,
+    full_pass: bool,
     report_namespaces: HashSet<String>,
     live: Arc<LiveReports>,
     probes: ProbeResults,
@@ -319,6 +321,7 @@ impl Operator {
             self.debouncer.touch(ns, now);
         }
         self.debouncer.touch(CLUSTER, now);
+        self.full_pass = true;
         let _ = self.probe_now.send(());
     }
 
@@ -541,6 +544,11 @@ impl Operator {
         }
         if cluster && self.opts.namespaces.is_empty() {
             self.flush_cluster(&opts);
+        }
+        if cluster && self.full_pass {
+            // The resync's reports are rebuilt: that is the end of the full pass.
+            self.full_pass = false;
+            self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
         }
     }
 

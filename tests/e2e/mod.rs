@@ -139,6 +139,11 @@ impl Deploy {
         self.0["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = json!(true);
         self
     }
+    /// Sets the container image.
+    pub fn image(mut self, image: &str) -> Self {
+        self.0["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        self
+    }
     /// Sets the replica count.
     pub fn replicas(mut self, n: u64) -> Self {
         self.0["spec"]["replicas"] = json!(n);

@@ -1,0 +1,330 @@
+//! The dashboard, alert rules and metrics docs, proven with the real Prometheus and Alertmanager
+//! (Debian's packages, installed by .ci/run) on loopback: promtool checks and unit tests, an alert
+//! that reaches a webhook receiver and resolves, and every dashboard query returning data.
+
+mod e2e;
+
+use e2e::{Cluster, deploy, eventually, namespace, scrape};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A tool from Debian's packages: required under CI (.ci/run installs it), else the test is skipped.
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()));
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is missing; .ci/run installs it (apt-get install prometheus prometheus-alertmanager)"
+        );
+        eprintln!("skipping: {name} is not installed (apt-get install prometheus prometheus-alertmanager)");
+    }
+    found
+}
+
+fn yaml(rel: &str) -> Value {
+    let text = std::fs::read_to_string(e2e::root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
+
+fn alerts(rules: &Value) -> Vec<Value> {
+    rules["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap().clone())
+        .filter(|r| r.get("alert").is_some())
+        .collect()
+}
+
+#[test]
+fn rule_files_agree_and_pass_promtool_check_and_unit_tests() {
+    let plain = yaml("deploy/monitoring/prometheus-rules.yaml");
+    let cr = yaml("deploy/monitoring/prometheusrule.yaml");
+    assert_eq!(plain["groups"], cr["spec"]["groups"], "prometheusrule.yaml and prometheus-rules.yaml must hold the same groups");
+    let Some(promtool) = tool("promtool") else { return };
+    let check = Command::new(&promtool)
+        .args(["check", "rules", "deploy/monitoring/prometheus-rules.yaml"])
+        .current_dir(e2e::root())
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    let test = Command::new(&promtool)
+        .args(["test", "rules", "tests/alerts/kompliance-rules.test.yaml"])
+        .current_dir(e2e::root())
+        .output()
+        .unwrap();
+    assert!(test.status.success(), "{}{}", String::from_utf8_lossy(&test.stdout), String::from_utf8_lossy(&test.stderr));
+    // Every alert is unit-tested.
+    let tests = std::fs::read_to_string(e2e::root().join("tests/alerts/kompliance-rules.test.yaml")).unwrap();
+    for a in alerts(&plain) {
+        let name = a["alert"].as_str().unwrap();
+        assert!(tests.contains(&format!("alertname: {name}")), "{name} has no promtool test");
+    }
+}
+
+#[test]
+fn every_alert_has_a_summary_a_description_and_a_runbook() {
+    let docs = std::fs::read_to_string(e2e::root().join("docs/alerts.md")).unwrap();
+    let plain = yaml("deploy/monitoring/prometheus-rules.yaml");
+    let names: Vec<String> = alerts(&plain).iter().map(|a| a["alert"].as_str().unwrap().to_string()).collect();
+    assert!(names.len() >= 7, "{names:?}");
+    for a in alerts(&plain) {
+        let name = a["alert"].as_str().unwrap();
+        for key in ["summary", "description", "runbook_url"] {
+            assert!(a["annotations"][key].as_str().is_some_and(|s| !s.is_empty()), "{name}: no {key}");
+        }
+        assert!(
+            a["annotations"]["runbook_url"].as_str().unwrap().ends_with(&format!("docs/alerts.md#{}", name.to_lowercase())),
+            "{name}: runbook anchor"
+        );
+        assert!(docs.contains(&format!("\n## {name}\n")), "{name}: no runbook section in docs/alerts.md");
+    }
+}
+
+/// Metric families and the label names of their samples, from a scrape.
+fn families(scrape: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for l in scrape.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            out.entry(rest.split_whitespace().next().unwrap_or_default().to_string()).or_default();
+        }
+    }
+    for l in scrape.lines().filter(|l| !l.starts_with('#')) {
+        let (name, labels) = l
+            .split_once('{')
+            .map(|(n, r)| (n, r.split_once('}').map(|(a, _)| a).unwrap_or("")))
+            .unwrap_or((l.split_whitespace().next().unwrap_or(""), ""));
+        let family =
+            ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s).filter(|f| out.contains_key(*f))).unwrap_or(name);
+        if let Some(set) = out.get_mut(family) {
+            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                let key = pair.split('=').next().unwrap_or_default().trim().to_string();
+                if key != "le" {
+                    set.insert(key);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_page_documents_exactly_what_metrics_serves() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").privileged().build()]).unwrap();
+    let op = c.operator("kompliance-test", false).await;
+    eventually("report written", || c.report("shop").is_some_and(|r| r.get("status").is_some())).await;
+    let served = families(&scrape(op.metrics_addr).await);
+    op.shutdown().await;
+    let doc = std::fs::read_to_string(e2e::root().join("docs/metrics.md")).unwrap();
+    let mut documented: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for row in doc.lines().filter(|l| l.starts_with("| `kompliance_")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let name = cells[1].trim_matches('`').to_string();
+        let labels = cells[3].split(',').map(|l| l.trim().trim_matches('`').to_string()).filter(|l| !l.is_empty()).collect();
+        documented.insert(name, labels);
+    }
+    assert_eq!(documented, served, "docs/metrics.md (left) and /metrics (right) differ");
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+async fn get(port: u16, path: &str) -> Option<Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    serde_json::from_str(out.split_once("\r\n\r\n")?.1).ok()
+}
+
+async fn query(port: u16, promql: &str) -> Vec<Value> {
+    match get(port, &format!("/api/v1/query?query={}", encode(promql))).await {
+        Some(v) if v["status"] == "success" => v["data"]["result"].as_array().cloned().unwrap_or_default(),
+        other => panic!("query {promql:?} failed: {other:?}"),
+    }
+}
+
+/// A webhook receiver collecting Alertmanager's notifications.
+async fn receiver() -> (u16, Arc<Mutex<Vec<Value>>>) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let store = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    store.lock().unwrap().push(v);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, got)
+}
+
+fn notified(got: &Mutex<Vec<Value>>, status: &str) -> bool {
+    got.lock().unwrap().iter().any(|n| {
+        n["alerts"].as_array().into_iter().flatten().any(|a| {
+            a["status"] == status
+                && a["labels"]["alertname"] == "KomplianceHighSeverityUnhealthy"
+                && a["labels"]["namespace"] == "prod"
+                && a["labels"]["recommendation"] == "trusted-registries"
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_reaches_alertmanager_and_resolves_and_every_dashboard_query_returns_data() {
+    let (Some(prometheus), Some(alertmanager)) = (tool("prometheus"), tool("prometheus-alertmanager")) else { return };
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed(testkube::seed::read_objects(&e2e::root().join("examples")).unwrap().into_iter().map(|(_, o)| o)).unwrap();
+    let op = c.operator("kompliance-test", false).await;
+    c.server.seed([namespace("prod"), deploy("prod", "web").build()]).unwrap();
+    eventually("reports of the examples", || c.report("shop").is_some_and(|r| r.get("status").is_some())).await;
+
+    let (hook_port, got) = receiver().await;
+    let dir = c.dir.path();
+    let (am_port, prom_port) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("alertmanager.yml"),
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname, namespace, recommendation]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://127.0.0.1:{hook_port}/hook\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    // The shipped rules with short `for:` durations: the only change for the test.
+    let rules = std::fs::read_to_string(e2e::root().join("deploy/monitoring/prometheus-rules.yaml")).unwrap();
+    let fast: String = rules
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("for: ") {
+                format!("{}for: 1s\n", &l[..l.len() - l.trim_start().len()])
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(dir.join("rules.yaml"), fast).unwrap();
+    std::fs::write(
+        dir.join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: kompliance\n    static_configs:\n      - targets: ['{}']\n",
+            op.metrics_addr
+        ),
+    )
+    .unwrap();
+    let _am = Proc(
+        Command::new(alertmanager)
+            .arg(format!("--config.file={}", dir.join("alertmanager.yml").display()))
+            .arg(format!("--storage.path={}", dir.join("am-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("alertmanager"),
+    );
+    let _prom = Proc(
+        Command::new(prometheus)
+            .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("prom-data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus"),
+    );
+    let start = std::time::Instant::now();
+    loop {
+        if get(prom_port, "/api/v1/query?query=up")
+            .await
+            .is_some_and(|v| v["data"]["result"].as_array().is_some_and(|r| r.iter().any(|s| s["value"][1] == "1")))
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "Prometheus never scraped the operator");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // An untrusted image is a High-severity finding (the example config raises trusted-registries to High).
+    c.server.seed([deploy("prod", "miner").image("docker.io/evil/miner:1").build()]).unwrap();
+    let wait = |what: &'static str, status: &'static str| {
+        let got = got.clone();
+        async move {
+            let start = std::time::Instant::now();
+            while !notified(&got, status) {
+                assert!(start.elapsed() < Duration::from_secs(90), "no {what} notification; got {:?}", got.lock().unwrap());
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait("firing", "firing").await;
+    assert!(!notified(&got, "resolved"), "nothing resolved before the fix");
+    c.server.delete("apps/v1", "Deployment", "prod", "miner").unwrap();
+    for p in c
+        .server
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["metadata"]["namespace"] == "prod" && p["metadata"]["name"].as_str().unwrap_or("").starts_with("miner-"))
+    {
+        c.server.delete("v1", "Pod", "prod", p["metadata"]["name"].as_str().unwrap()).unwrap();
+    }
+    wait("resolved", "resolved").await;
+
+    // Every PromQL expression of the dashboard returns data from this Prometheus.
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(e2e::root().join("deploy/monitoring/grafana-dashboard.json")).unwrap()).unwrap();
+    let vars: Vec<String> =
+        dashboard["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(vars, ["datasource", "namespace", "recommendation", "severity"]);
+    for v in &dashboard["templating"]["list"].as_array().unwrap()[1..] {
+        let q = v["query"]["query"].as_str().unwrap();
+        let (metric, label) = q.trim_start_matches("label_values(").trim_end_matches(')').split_once(", ").unwrap();
+        let values = get(prom_port, &format!("/api/v1/label/{label}/values?match[]={}", encode(metric))).await.unwrap();
+        assert!(values["data"].as_array().is_some_and(|a| !a.is_empty()), "variable {q} has no values");
+    }
+    let mut exprs = vec![];
+    for p in dashboard["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push((p["title"].as_str().unwrap().to_string(), t["expr"].as_str().unwrap().to_string()));
+        }
+    }
+    assert!(exprs.len() >= 15);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (title, expr) in exprs {
+        let promql =
+            expr.replace("$namespace", ".*").replace("$recommendation", ".*").replace("$severity", ".*").replace("$__rate_interval", "1m");
+        let result = query(prom_port, &promql).await;
+        assert!(!result.is_empty(), "panel {title:?}: {promql} returned no data");
+    }
+    op.shutdown().await;
+}
