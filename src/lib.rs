@@ -14,6 +14,7 @@ pub mod quantity;
 pub mod report;
 pub mod synth;
 pub mod version;
+pub mod vulns;
 pub mod yaml;
 
 /// This build's version, as written in reports.

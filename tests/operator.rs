@@ -363,3 +363,63 @@ async fn cluster_probes_judge_rbac_and_the_api_server_version() {
     assert!(version["unhealthy"][0]["message"].as_str().unwrap_or_default().contains("CVE-2019-9946"), "{version}");
     op.shutdown().await;
 }
+
+fn vulnerability_report(rs: &str, container: &str, repo: &str, tag: &str, vulns: Value) -> Value {
+    json!({"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport",
+        "metadata": {"name": format!("replicaset-{rs}-{container}"), "namespace": "shop", "labels": {
+            "trivy-operator.resource.kind": "ReplicaSet", "trivy-operator.resource.name": rs,
+            "trivy-operator.resource.namespace": "shop", "trivy-operator.container.name": container}},
+        "report": {"registry": {"server": "index.docker.io"}, "artifact": {"repository": repo, "tag": tag},
+            "scanner": {"name": "Trivy"}, "vulnerabilities": vulns}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_vulnerabilities_follow_trivy_reports_and_the_crd() {
+    const VULN: &str = "image-vulnerabilities";
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").image("nginx:1.14").replicas(2).build()]).unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.probe_interval = std::time::Duration::from_millis(300)).await;
+    eventually("no CRD: NotEvaluated", || {
+        c.row("shop", VULN).is_some_and(|r| r["state"] == "NotEvaluated" && r["reason"].as_str().unwrap_or("").contains("CRD"))
+    })
+    .await;
+
+    let crd: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(e2e::root().join("tests/fixtures/trivy/vulnerabilityreports-crd.yaml")).unwrap())
+            .unwrap();
+    c.server.seed([crd]).unwrap();
+    eventually("CRD found, no report yet: NotEvaluated naming the container", || {
+        c.row("shop", VULN).is_some_and(|r| r["state"] == "NotEvaluated" && r["reason"].as_str().unwrap_or("").contains("app (nginx:1.14)"))
+    })
+    .await;
+
+    let rs = c.server.list("apps/v1", "ReplicaSet")[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let bad = json!([
+        {"vulnerabilityID": "CVE-2024-0001", "severity": "CRITICAL", "fixedVersion": "1.14.3", "installedVersion": "1.14.0", "resource": "openssl"},
+        {"vulnerabilityID": "CVE-2024-0002", "severity": "HIGH", "fixedVersion": "", "installedVersion": "1.0", "resource": "zlib"},
+        {"vulnerabilityID": "CVE-2024-0003", "severity": "LOW", "fixedVersion": "2", "installedVersion": "1", "resource": "bash"}]);
+    // A report of another tag does not count for this container.
+    c.server.create(vulnerability_report(&format!("{rs}-old"), "app", "library/nginx", "1.13", bad.clone())).unwrap();
+    c.server.create(vulnerability_report(&rs, "app", "library/nginx", "1.14", bad)).unwrap();
+    eventually("a fixable CRITICAL vulnerability makes the Deployment unhealthy", || {
+        state(&c.row("shop", VULN)) == ("Unhealthy".into(), 1)
+    })
+    .await;
+    let row = c.row("shop", VULN).unwrap();
+    let message = row["unhealthy"][0]["message"].as_str().unwrap();
+    assert!(message.contains("CVE-2024-0001") && !message.contains("CVE-2024-0002") && !message.contains("CVE-2024-0003"), "{message}");
+    assert_eq!(
+        (row["unhealthy"][0]["kind"].as_str(), row["unhealthy"][0]["name"].as_str(), row["unhealthy"][0]["pods"].as_u64()),
+        (Some("Deployment"), Some("web"), Some(2))
+    );
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!(series(&m, "kompliance_unhealthy_resources", &[("namespace", "shop"), ("recommendation", VULN)]), Some(1.0));
+
+    // The scanner re-runs after a fix: the report changes and the row heals.
+    c.server.update(vulnerability_report(&rs, "app", "library/nginx", "1.14", json!([]))).unwrap();
+    eventually("the fixed report makes it healthy", || state(&c.row("shop", VULN)) == ("Healthy".into(), 0)).await;
+    c.server.delete("aquasecurity.github.io/v1alpha1", "VulnerabilityReport", "shop", &format!("replicaset-{rs}-app")).unwrap();
+    eventually("without its report it is NotEvaluated again, never Healthy", || state(&c.row("shop", VULN)).0 == "NotEvaluated").await;
+    op.shutdown().await;
+}

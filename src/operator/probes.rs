@@ -19,12 +19,19 @@ pub struct ProbeResults {
     pub anonymous_allowed: Result<bool, String>,
     /// Add-on detection: Ok(None) when the add-on runs, Ok(Some(message)) when it does not.
     pub addon: Result<Option<String>, String>,
+    /// Whether VulnerabilityReports can be read (Ok), or why not.
+    pub vulnerability_reports: Result<(), String>,
 }
 
 impl Default for ProbeResults {
     fn default() -> Self {
         let pending = "probe not run yet".to_string();
-        ProbeResults { version: Err(pending.clone()), anonymous_allowed: Err(pending.clone()), addon: Err(pending) }
+        ProbeResults {
+            version: Err(pending.clone()),
+            anonymous_allowed: Err(pending.clone()),
+            addon: Err(pending.clone()),
+            vulnerability_reports: Err(pending),
+        }
     }
 }
 
@@ -83,10 +90,30 @@ async fn anonymous_allowed(client: &kube::Client, user: &str) -> Result<bool, St
     }
 }
 
-/// Runs the three probes; `user` is the made-up user name of the access review.
-pub async fn run(client: &kube::Client, user: &str) -> ProbeResults {
+/// Whether the Trivy Operator's VulnerabilityReports are served and readable (with `namespaces`, in the first of them).
+pub async fn vulnerability_reports(client: &kube::Client, namespaces: &[String]) -> Result<(), String> {
+    let ar = super::watch::vulnerability_reports();
+    let api: Api<kube::api::DynamicObject> = match namespaces.first() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    match api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(crate::engine::NO_VULN_DATA.to_string()),
+        Err(kube::Error::Api(s)) if s.code == 403 => Err("permission denied listing vulnerabilityreports.aquasecurity.github.io".into()),
+        Err(e) => Err(format!("listing VulnerabilityReports: {e}")),
+    }
+}
+
+/// Runs the probes; `user` is the made-up user name of the access review.
+pub async fn run(client: &kube::Client, user: &str, namespaces: &[String]) -> ProbeResults {
     let version = client.apiserver_version().await.map(|v| v.git_version).map_err(|e| format!("reading /version: {e}"));
-    ProbeResults { version, anonymous_allowed: anonymous_allowed(client, user).await, addon: addon(client).await }
+    ProbeResults {
+        version,
+        anonymous_allowed: anonymous_allowed(client, user).await,
+        addon: addon(client).await,
+        vulnerability_reports: vulnerability_reports(client, namespaces).await,
+    }
 }
 
 /// The control-plane resource with the probes' outcomes for #3, #15 and #19 (rows whose effect is Audit).

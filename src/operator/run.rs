@@ -171,7 +171,8 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     };
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
     let (probe_now, probe_now_rx) = mpsc::unbounded_channel();
-    tokio::spawn(probe_loop(client.clone(), opts.probe_interval, probe_tx, probe_now_rx));
+    tokio::spawn(probe_loop(client.clone(), opts.probe_interval, opts.namespaces.clone(), probe_tx, probe_now_rx));
+    let vulns = probes::vulnerability_reports(&client, &opts.namespaces).await;
     let cfg = reloader.as_ref().map(|r| r.current().clone()).unwrap_or_default();
     let op = Operator {
         client,
@@ -188,6 +189,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         report_namespaces: HashSet::new(),
         live,
         probes: ProbeResults::default(),
+        vulns,
         writer: writer_tx,
         metrics,
         ready: ready.clone(),
@@ -206,10 +208,16 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     Ok(Running { metrics_addr, ready, stop, task, http })
 }
 
-async fn probe_loop(client: kube::Client, every: Duration, tx: mpsc::UnboundedSender<ProbeResults>, mut now: mpsc::UnboundedReceiver<()>) {
+async fn probe_loop(
+    client: kube::Client,
+    every: Duration,
+    namespaces: Vec<String>,
+    tx: mpsc::UnboundedSender<ProbeResults>,
+    mut now: mpsc::UnboundedReceiver<()>,
+) {
     let user = format!("kompliance-probe-{:08x}", std::process::id() ^ 0x5eed_1234);
     loop {
-        if tx.send(probes::run(&client, &user).await).is_err() {
+        if tx.send(probes::run(&client, &user, &namespaces).await).is_err() {
             return;
         }
         tokio::select! {
@@ -234,6 +242,7 @@ struct Operator {
     report_namespaces: HashSet<String>,
     live: Arc<LiveReports>,
     probes: ProbeResults,
+    vulns: Result<(), String>,
     writer: mpsc::UnboundedSender<Msg>,
     metrics: OperatorMetrics,
     ready: Arc<AtomicBool>,
@@ -256,9 +265,10 @@ fn std_now() -> std::time::Instant {
 
 impl Operator {
     fn start_watches(&mut self) -> BoxStream<'static, Input> {
-        let (stream, count) = watch::start(&self.client, &self.opts.namespaces);
+        let (stream, count) = watch::start(&self.client, &self.opts.namespaces, self.vulns.is_ok());
         self.streams = count;
         self.store = VerdictStore::new();
+        self.store.set_vulnerability_source(Some(self.vulns.clone()));
         for ns in &self.opts.namespaces {
             self.store.apply_namespace(ns, &self.cfg);
         }
@@ -287,6 +297,14 @@ impl Operator {
                     self.flush(due);
                 }
                 Some(p) = probe_rx.recv() => {
+                    if p.vulnerability_reports.is_ok() != self.vulns.is_ok() {
+                        info!(available = p.vulnerability_reports.is_ok(), "VulnerabilityReports changed availability; re-evaluating");
+                        self.vulns = p.vulnerability_reports.clone();
+                        events = self.start_watches();
+                    } else if p.vulnerability_reports != self.vulns {
+                        self.vulns = p.vulnerability_reports.clone();
+                        self.store.set_vulnerability_source(Some(self.vulns.clone()));
+                    }
                     if p != self.probes {
                         self.probes = p;
                         self.debouncer.touch(CLUSTER, std_now());
@@ -449,6 +467,7 @@ impl Operator {
             Obj::ClusterReport(rv, hash) => {
                 let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv, hash: Some(hash) });
             }
+            Obj::VulnerabilityReport(_, name, report) => self.store.apply_vulnerability_report(&name, &report, &self.cfg),
         }
     }
 
@@ -479,6 +498,7 @@ impl Operator {
             Kind::ClusterReport => {
                 let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv: u64::MAX, hash: None });
             }
+            Kind::VulnerabilityReport => self.store.delete_vulnerability_report(ns, name),
         }
     }
 
@@ -575,7 +595,7 @@ impl Operator {
             }
         }
         if let Some(i) = index_of("image-vulnerabilities") {
-            facts.unavailable.insert(i, "no vulnerability data: Trivy Operator's VulnerabilityReports are not read yet".into());
+            facts.unavailable.insert(i, "no Azure access: registry vulnerability assessments come from Azure (in-cluster Trivy results are in the namespace reports)".into());
         }
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
         let hash = cluster_content_hash(&st);

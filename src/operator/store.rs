@@ -1,18 +1,24 @@
 //! The verdict store: per-object verdicts (never whole objects), owner facts and dirty namespaces.
 //! Watch events go in; namespace reports come out, counted exactly as the audit counts.
 
+use crate::catalog::index_of;
 use crate::checks::PodFacts;
+use crate::checks::image_excluded;
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
-use crate::model::{ExemptAnnotations, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use crate::model::{ExemptAnnotations, Outcome, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
 use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
+use crate::vulns::{VulnIndex, VulnSummary};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
+
+/// The id of #24.
+const IMAGE_VULNERABILITIES: &str = "image-vulnerabilities";
 
 /// What the store keeps of one Pod; labels and outcomes are shared between Pods that have equal ones
 /// (the Pods of one ReplicaSet do), which keeps 100,000 Pods in a few tens of MiB.
@@ -23,6 +29,14 @@ struct PodEntry {
     labels: Arc<BTreeMap<String, String>>,
     annotations: ExemptAnnotations,
     outcomes: Arc<Outcomes>,
+    images: Arc<Vec<(String, String)>>,
+}
+
+/// Where #24's verdicts come from: VulnerabilityReports, or nowhere (with the reason).
+#[derive(Debug)]
+enum Vulns {
+    Off(Arc<str>),
+    On(VulnIndex),
 }
 
 /// Keeps one shared copy of equal values; copies nobody holds any more are swept from time to time.
@@ -59,6 +73,8 @@ pub struct VerdictStore {
     pods: HashMap<String, BTreeMap<String, PodEntry>>,
     shared_labels: Interner<BTreeMap<String, String>>,
     shared_outcomes: Interner<Outcomes>,
+    shared_images: Interner<Vec<(String, String)>>,
+    vulns: Option<Vulns>,
     objects: HashMap<String, BTreeMap<(String, String), ResourceRecord>>,
     owners: OwnerIndex,
     nodes: BTreeMap<String, ResourceRecord>,
@@ -110,12 +126,25 @@ impl VerdictStore {
         let spec = pod.spec.as_ref().unwrap_or(&empty);
         let facts = PodFacts::from_spec(spec, pod.metadata.annotations.as_ref());
         let outcomes = engine::evaluate_pod(&ns, &facts, pod.metadata.labels.as_ref(), cfg, vulns);
+        let images: Vec<(String, String)> = match index_of(IMAGE_VULNERABILITIES) {
+            Some(i) => {
+                let sc = &cfg.rec(i).scope;
+                facts
+                    .containers
+                    .iter()
+                    .filter(|c| !sc.excluded_containers.iter().any(|n| n == c.name) && !image_excluded(c.image, &sc.excluded_images))
+                    .map(|c| (c.name.to_string(), c.image.to_string()))
+                    .collect()
+            }
+            None => vec![],
+        };
         let entry = PodEntry {
             controller: controller_of(pod.metadata.owner_references.as_ref()),
             hash: pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned(),
             labels: self.shared_labels.intern(pod.metadata.labels.clone().unwrap_or_default()),
             annotations: ExemptAnnotations::read(&[pod.metadata.annotations.as_ref()]),
             outcomes: self.shared_outcomes.intern(outcomes),
+            images: self.shared_images.intern(images),
         };
         self.namespaces.insert(ns.clone());
         self.pods.entry(ns.clone()).or_default().insert(name, entry);
@@ -228,12 +257,69 @@ impl VerdictStore {
                 r
             });
             rec.pods += 1;
-            rec.merge((*p.outcomes).clone());
+            rec.merge(self.with_vulnerabilities(ns, &rec.key, p));
         }
         for rec in self.objects.get(ns).into_iter().flat_map(|o| o.values()) {
             by_key.insert(rec.key.clone(), rec.clone());
         }
         by_key.into_values().collect()
+    }
+
+    /// Where #24 gets data from from now on: `None` keeps each Pod's own verdict (the engine's
+    /// source), `Some(Err(reason))` makes it NotEvaluated with the reason, `Some(Ok(()))` reads the reports given to [`VerdictStore::apply_vulnerability_report`].
+    pub fn set_vulnerability_source(&mut self, source: Option<Result<(), String>>) {
+        self.vulns = source.map(|s| match s {
+            Ok(()) => Vulns::On(VulnIndex::default()),
+            Err(why) => Vulns::Off(why.into()),
+        });
+        let all: Vec<String> = self.namespaces.iter().cloned().collect();
+        for ns in all {
+            self.touch(&ns);
+        }
+    }
+
+    /// A VulnerabilityReport object (`metadata` and `report`) was added or changed.
+    pub fn apply_vulnerability_report(&mut self, name: &str, obj: &serde_json::Value, cfg: &Config) {
+        let Some(Vulns::On(index)) = self.vulns.as_mut() else { return };
+        let params = index_of(IMAGE_VULNERABILITIES).map(|i| cfg.rec(i).params.clone()).unwrap_or_default();
+        match VulnSummary::read(obj, &params) {
+            Some(summary) => {
+                let ns = summary.namespace.clone();
+                index.apply(name, summary);
+                self.touch(&ns);
+            }
+            None => {
+                if let Some(ns) = obj.pointer("/metadata/namespace").and_then(serde_json::Value::as_str) {
+                    let ns = ns.to_string();
+                    index.remove(&ns, name);
+                    self.touch(&ns);
+                }
+            }
+        }
+    }
+
+    /// A VulnerabilityReport object is gone.
+    pub fn delete_vulnerability_report(&mut self, ns: &str, name: &str) {
+        if let Some(Vulns::On(index)) = self.vulns.as_mut() {
+            index.remove(ns, name);
+            self.touch(ns);
+        }
+    }
+
+    /// A Pod's outcomes with #24 decided by the vulnerability source in force.
+    fn with_vulnerabilities(&self, ns: &str, top: &ResourceKey, p: &PodEntry) -> Outcomes {
+        let mut outcomes = (*p.outcomes).clone();
+        let (Some(source), Some(i24)) = (&self.vulns, index_of(IMAGE_VULNERABILITIES)) else { return outcomes };
+        if let Some((_, slot)) = outcomes.iter_mut().find(|(i, _)| usize::from(*i) == i24) {
+            *slot = match source {
+                Vulns::Off(why) => Outcome::NotEvaluated(why.clone()),
+                Vulns::On(index) => {
+                    let top = Owner { kind: top.kind.clone(), name: top.name.clone() };
+                    index.outcome(ns, &top, &p.images, &|o: &Owner| self.owners.top_level(ns, o, None))
+                }
+            };
+        }
+        outcomes
     }
 
     /// The report of one namespace, built from the stored verdicts.

@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, PartialObjectMeta};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -36,6 +36,8 @@ pub enum Kind {
     Report,
     /// The cluster report.
     ClusterReport,
+    /// Trivy Operator VulnerabilityReports.
+    VulnerabilityReport,
 }
 
 impl Kind {
@@ -51,6 +53,7 @@ impl Kind {
             Kind::Job => "Job",
             Kind::Report => "ComplianceReport",
             Kind::ClusterReport => "ComplianceClusterReport",
+            Kind::VulnerabilityReport => "VulnerabilityReport",
         }
     }
 }
@@ -74,6 +77,8 @@ pub enum Obj {
     Report(String, u64, String),
     /// The cluster report on the server: resourceVersion, content hash.
     ClusterReport(u64, String),
+    /// A VulnerabilityReport: namespace, name, and its labels and `report` as JSON.
+    VulnerabilityReport(String, String, Box<serde_json::Value>),
 }
 
 impl Obj {
@@ -89,6 +94,7 @@ impl Obj {
             Obj::Owner(ns, _, name, _) => (ns.clone(), name.clone()),
             Obj::Report(ns, _, _) => (ns.clone(), "kompliance".into()),
             Obj::ClusterReport(_, _) => (String::new(), "cluster".into()),
+            Obj::VulnerabilityReport(ns, name, _) => (ns.clone(), name.clone()),
         }
     }
 }
@@ -157,8 +163,27 @@ fn cluster_report(r: ComplianceClusterReport) -> Obj {
     Obj::ClusterReport(rv, r.status.as_ref().map(cluster_content_hash).unwrap_or_default())
 }
 
-/// Every watch, merged, and how many there are; `namespaces` non-empty restricts to those namespaces (no Node, Namespace or cluster-report watches then).
-pub fn start(client: &kube::Client, namespaces: &[String]) -> (BoxStream<'static, Input>, usize) {
+/// The Trivy Operator's VulnerabilityReport resource.
+pub fn vulnerability_reports() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("aquasecurity.github.io", "v1alpha1", "VulnerabilityReport"),
+        "vulnerabilityreports",
+    )
+}
+
+fn vulnerability_report(o: DynamicObject) -> Obj {
+    let ns = o.metadata.namespace.clone().unwrap_or_default();
+    let name = o.metadata.name.clone().unwrap_or_default();
+    let value = serde_json::json!({
+        "metadata": {"namespace": ns, "labels": o.metadata.labels.unwrap_or_default()},
+        "report": o.data.get("report").cloned().unwrap_or_default(),
+    });
+    Obj::VulnerabilityReport(ns, name, Box::new(value))
+}
+
+/// Every watch, merged, and how many there are; `namespaces` non-empty restricts to those namespaces
+/// (no Node, Namespace or cluster-report watches then); `vulns` adds the VulnerabilityReport watch.
+pub fn start(client: &kube::Client, namespaces: &[String], vulns: bool) -> (BoxStream<'static, Input>, usize) {
     let mut streams = Vec::new();
     let scoped: Vec<Option<&str>> = if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|n| Some(n.as_str())).collect() };
     fn api<K>(c: &kube::Client, ns: Option<&str>) -> Api<K>
@@ -178,6 +203,15 @@ pub fn start(client: &kube::Client, namespaces: &[String]) -> (BoxStream<'static
         streams.push(objects::<PartialObjectMeta<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
         streams.push(objects::<PartialObjectMeta<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
         streams.push(objects::<ComplianceReport>(api(client, *ns), Kind::Report, n + 5, report));
+        if vulns {
+            let ar = vulnerability_reports();
+            let api: Api<DynamicObject> = match ns {
+                Some(n) => Api::namespaced_with(client.clone(), n, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            let id = streams.len();
+            streams.push(map_events(Kind::VulnerabilityReport, id, watcher(api, watcher::Config::default()), vulnerability_report));
+        }
     }
     if namespaces.is_empty() {
         let n = streams.len();
