@@ -1,6 +1,7 @@
 //! kompliance: evaluates the 24 Azure Security Center container recommendations on Kubernetes objects.
 
 pub mod audit;
+pub mod azure;
 pub mod catalog;
 pub mod checks;
 pub mod config;

@@ -1,0 +1,297 @@
+//! The Azure rows decided from Azure Resource Manager's answers (pure): the subscription's Defender
+//! plans (#1, #2), each container registry (#6, #7, #8, #24) and the managed cluster (#3, #14, #15, #19).
+
+use crate::catalog::index_of;
+use crate::checks::Finding;
+use crate::checks::cluster::kubernetes_version;
+use crate::config::{Config, Effect};
+use crate::model::{Outcome, ResourceKey, ResourceRecord};
+use crate::report::build::ClusterFacts;
+use serde_json::Value;
+
+/// Why an ARM read gave no data; the message names the role that is missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArmError {
+    /// 401/403.
+    #[error("permission denied reading {what}: grant the Reader role on {scope}")]
+    Forbidden {
+        /// What was read.
+        what: String,
+        /// Where the role is needed.
+        scope: String,
+    },
+    /// 404.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was read.
+        what: String,
+    },
+    /// Anything else (network, timeouts, 5xx after retries, bad JSON, no token).
+    #[error("reading {what}: {detail}")]
+    Failed {
+        /// What was read.
+        what: String,
+        /// Cause.
+        detail: String,
+    },
+}
+
+/// One container registry with its vulnerability assessment status (None: no assessment exists).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registry {
+    /// The registry resource as ARM returns it.
+    pub body: Value,
+    /// `properties.status.code` of its image vulnerability assessment.
+    pub assessment: Result<Option<String>, ArmError>,
+}
+
+/// Everything read from ARM in one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArmSnapshot {
+    /// Subscription id.
+    pub subscription: String,
+    /// `Microsoft.Security/pricings` entries.
+    pub pricings: Result<Vec<Value>, ArmError>,
+    /// Registries in scope.
+    pub registries: Result<Vec<Registry>, ArmError>,
+    /// The managed cluster, when one is configured.
+    pub cluster: Option<Result<Value, ArmError>>,
+}
+
+const REGISTRY_ROWS: [&str; 4] = ["registry-cmk-encryption", "registry-network-access", "registry-private-link", "image-vulnerabilities"];
+const CLUSTER_ROWS: [&str; 4] =
+    ["azure-policy-addon", "api-server-restricted-access", "non-vulnerable-kubernetes-version", "kubernetes-rbac"];
+
+fn s<'a>(v: &'a Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(Value::as_str)
+}
+
+fn fail(msg: String) -> Outcome {
+    Outcome::Fail(vec![Finding::object(msg)])
+}
+
+fn pass_if(ok: bool, msg: impl FnOnce() -> String) -> Outcome {
+    if ok { Outcome::Pass } else { fail(msg()) }
+}
+
+fn plan_standard(pricings: &[Value], plan: &str) -> bool {
+    pricings.iter().any(|p| {
+        p["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(plan))
+            && s(p, "/properties/pricingTier").is_some_and(|t| t.eq_ignore_ascii_case("Standard"))
+    })
+}
+
+/// #6, #7, #8 and #24 of one registry.
+pub fn registry_outcomes(r: &Registry) -> [(&'static str, Outcome); 4] {
+    let b = &r.body;
+    let id = b["id"].as_str().unwrap_or_default();
+    let encrypted = s(b, "/properties/encryption/status").is_some_and(|x| x.eq_ignore_ascii_case("enabled"));
+    let default_allow = s(b, "/properties/networkRuleSet/defaultAction").is_none_or(|x| x.eq_ignore_ascii_case("Allow"));
+    let public = s(b, "/properties/publicNetworkAccess").is_none_or(|x| x.eq_ignore_ascii_case("Enabled"));
+    let private_link = b.pointer("/properties/privateEndpointConnections").and_then(Value::as_array).is_some_and(|c| {
+        c.iter().any(|e| s(e, "/properties/privateLinkServiceConnectionState/status").is_some_and(|x| x.eq_ignore_ascii_case("Approved")))
+    });
+    let vulns = match &r.assessment {
+        Ok(Some(code)) if code.eq_ignore_ascii_case("Healthy") || code.eq_ignore_ascii_case("NotApplicable") => Outcome::Pass,
+        Ok(Some(code)) => {
+            fail(format!("the registry's image vulnerability assessment is {code}: images in {id} have vulnerabilities to remediate"))
+        }
+        Ok(None) => {
+            Outcome::NotEvaluated("no image vulnerability assessment exists for the registry (Defender for Containers scans it)".into())
+        }
+        Err(e) => Outcome::NotEvaluated(e.to_string().into()),
+    };
+    [
+        (
+            "registry-cmk-encryption",
+            pass_if(encrypted, || format!("{id} is not encrypted with a customer-managed key (encryption.status is not enabled)")),
+        ),
+        (
+            "registry-network-access",
+            pass_if(!(default_allow && public), || {
+                format!("{id} accepts traffic from any network (networkRuleSet.defaultAction Allow and public network access enabled)")
+            }),
+        ),
+        ("registry-private-link", pass_if(private_link, || format!("{id} has no approved private endpoint connection"))),
+        ("image-vulnerabilities", vulns),
+    ]
+}
+
+/// #3, #14, #15 and #19 of the managed cluster.
+pub fn cluster_outcomes(c: &Value, cfg: &Config) -> [(&'static str, Outcome); 4] {
+    let p = &c["properties"];
+    let addon = p.pointer("/addonProfiles/azurepolicy/enabled").and_then(Value::as_bool) == Some(true);
+    let ranges = p.pointer("/apiServerAccessProfile/authorizedIPRanges").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
+    let private = p.pointer("/apiServerAccessProfile/enablePrivateCluster").and_then(Value::as_bool) == Some(true);
+    let version = match (p["kubernetesVersion"].as_str(), index_of("non-vulnerable-kubernetes-version")) {
+        (Some(v), Some(i)) => kubernetes_version("managed cluster", v, &cfg.rec(i).params).into_outcome(),
+        _ => Outcome::NotEvaluated("the managed cluster has no kubernetesVersion".into()),
+    };
+    [
+        ("azure-policy-addon", pass_if(addon, || "the managed cluster's addonProfiles.azurepolicy is not enabled".into())),
+        (
+            "api-server-restricted-access",
+            pass_if(ranges || private, || "the API server is public with no authorized IP ranges (apiServerAccessProfile)".into()),
+        ),
+        ("non-vulnerable-kubernetes-version", version),
+        ("kubernetes-rbac", pass_if(p["enableRBAC"].as_bool() != Some(false), || "the managed cluster has enableRBAC: false".into())),
+    ]
+}
+
+fn record(kind: &str, name: &str, outcomes: impl IntoIterator<Item = (&'static str, Outcome)>, cfg: &Config) -> ResourceRecord {
+    let mut rec = ResourceRecord::new(ResourceKey { namespace: String::new(), kind: kind.into(), name: name.into() });
+    for (id, o) in outcomes {
+        if let Some(i) = index_of(id)
+            && cfg.rec(i).effect == Effect::Audit
+        {
+            rec.outcomes.push((i as u8, o));
+        }
+    }
+    rec
+}
+
+fn unavailable(facts: &mut ClusterFacts, ids: &[&str], why: &ArmError) {
+    for id in ids {
+        if let Some(i) = index_of(id) {
+            facts.unavailable.insert(i, why.to_string());
+        }
+    }
+}
+
+/// Adds the Azure resources (subscription, registries, managed cluster) to the cluster facts, and
+/// the exact reason for every row whose data could not be read.
+pub fn add_facts(snap: &ArmSnapshot, cfg: &Config, facts: &mut ClusterFacts) {
+    let defender = ["defender-for-registries", "defender-for-kubernetes"];
+    match &snap.pricings {
+        Ok(p) => {
+            let registries = plan_standard(p, "Containers") || plan_standard(p, "ContainerRegistry");
+            let kubernetes = plan_standard(p, "Containers") || plan_standard(p, "KubernetesService");
+            let outcomes = [
+                (
+                    "defender-for-registries",
+                    pass_if(registries, || {
+                        "neither the Containers plan nor the legacy ContainerRegistry plan of Microsoft Defender is on the Standard tier"
+                            .into()
+                    }),
+                ),
+                (
+                    "defender-for-kubernetes",
+                    pass_if(kubernetes, || {
+                        "neither the Containers plan nor the legacy KubernetesService plan of Microsoft Defender is on the Standard tier"
+                            .into()
+                    }),
+                ),
+            ];
+            facts.resources.push(record("Subscription", &snap.subscription, outcomes, cfg));
+        }
+        Err(e) => unavailable(facts, &defender, e),
+    }
+    match &snap.registries {
+        Ok(list) => {
+            for r in list {
+                let name = r.body["name"].as_str().unwrap_or_default();
+                facts.resources.push(record("AzureContainerRegistry", name, registry_outcomes(r), cfg));
+            }
+        }
+        Err(e) => unavailable(facts, &REGISTRY_ROWS, e),
+    }
+    match &snap.cluster {
+        Some(Ok(c)) => {
+            let name = c["name"].as_str().unwrap_or("managed-cluster");
+            facts.resources.push(record("ManagedCluster", name, cluster_outcomes(c, cfg), cfg));
+        }
+        Some(Err(e)) => {
+            // #3, #15 and #19 keep their in-cluster resources; #14 has no other source.
+            unavailable(facts, &CLUSTER_ROWS, e);
+        }
+        None => {
+            let why = ArmError::Failed {
+                what: "the managed cluster".into(),
+                detail: "azure.clusterResourceGroup and azure.clusterName are not configured".into(),
+            };
+            unavailable(facts, &["api-server-restricted-access"], &why);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn outcome<'a>(list: &'a [(&'static str, Outcome)], id: &str) -> &'a Outcome {
+        &list.iter().find(|(i, _)| *i == id).expect("row").1
+    }
+
+    fn registry(props: Value, assessment: Result<Option<String>, ArmError>) -> Registry {
+        Registry {
+            body: json!({"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/acr1", "name": "acr1", "properties": props}),
+            assessment,
+        }
+    }
+
+    #[test]
+    fn registry_rows_follow_the_spec() {
+        let locked = registry(
+            json!({"encryption": {"status": "enabled"}, "networkRuleSet": {"defaultAction": "Deny"}, "publicNetworkAccess": "Enabled",
+                   "privateEndpointConnections": [{"properties": {"privateLinkServiceConnectionState": {"status": "Approved"}}}]}),
+            Ok(Some("Healthy".into())),
+        );
+        let o = registry_outcomes(&locked);
+        assert!(o.iter().all(|(_, x)| *x == Outcome::Pass), "{o:?}");
+        let open = registry(
+            json!({"encryption": {"status": "disabled"}, "privateEndpointConnections": [{"properties": {"privateLinkServiceConnectionState": {"status": "Pending"}}}]}),
+            Ok(Some("Unhealthy".into())),
+        );
+        let o = registry_outcomes(&open);
+        for id in REGISTRY_ROWS {
+            assert!(matches!(outcome(&o, id), Outcome::Fail(_)), "{id}: {o:?}");
+        }
+        let public_off = registry(json!({"publicNetworkAccess": "Disabled"}), Ok(None));
+        let o = registry_outcomes(&public_off);
+        assert_eq!(*outcome(&o, "registry-network-access"), Outcome::Pass, "public access disabled is enough");
+        assert!(matches!(outcome(&o, "image-vulnerabilities"), Outcome::NotEvaluated(_)), "no assessment: never Healthy");
+    }
+
+    #[test]
+    fn defender_plans_accept_the_containers_plan_or_the_legacy_one() {
+        let cfg = Config::default();
+        let snap = |pricings: Value| ArmSnapshot {
+            subscription: "s".into(),
+            pricings: Ok(pricings.as_array().cloned().unwrap_or_default()),
+            registries: Ok(vec![]),
+            cluster: None,
+        };
+        let state = |snap: &ArmSnapshot, id: &str| {
+            let mut f = ClusterFacts::default();
+            add_facts(snap, &cfg, &mut f);
+            f.resources[0].outcome(index_of(id).expect("id")).cloned()
+        };
+        let containers = snap(json!([{"name": "Containers", "properties": {"pricingTier": "Standard"}}]));
+        assert_eq!(state(&containers, "defender-for-registries"), Some(Outcome::Pass));
+        assert_eq!(state(&containers, "defender-for-kubernetes"), Some(Outcome::Pass));
+        let legacy = snap(
+            json!([{"name": "ContainerRegistry", "properties": {"pricingTier": "Standard"}}, {"name": "KubernetesService", "properties": {"pricingTier": "Free"}}]),
+        );
+        assert_eq!(state(&legacy, "defender-for-registries"), Some(Outcome::Pass));
+        assert!(matches!(state(&legacy, "defender-for-kubernetes"), Some(Outcome::Fail(_))));
+    }
+
+    #[test]
+    fn managed_cluster_rows_and_missing_access_reasons() {
+        let cfg = Config::default();
+        let open = json!({"name": "aks", "properties": {"kubernetesVersion": "1.13.2", "enableRBAC": false, "addonProfiles": {"azurepolicy": {"enabled": false}}}});
+        assert!(cluster_outcomes(&open, &cfg).iter().all(|(_, o)| matches!(o, Outcome::Fail(_))));
+        let good = json!({"name": "aks", "properties": {"kubernetesVersion": "1.30.4", "enableRBAC": true, "addonProfiles": {"azurepolicy": {"enabled": true}},
+                          "apiServerAccessProfile": {"enablePrivateCluster": true}}});
+        assert!(cluster_outcomes(&good, &cfg).iter().all(|(_, o)| *o == Outcome::Pass));
+        let denied = ArmError::Forbidden { what: "Microsoft.Security/pricings".into(), scope: "subscription s".into() };
+        let snap = ArmSnapshot { subscription: "s".into(), pricings: Err(denied.clone()), registries: Err(denied), cluster: None };
+        let mut f = ClusterFacts::default();
+        add_facts(&snap, &cfg, &mut f);
+        let why = &f.unavailable[&index_of("defender-for-registries").unwrap()];
+        assert_eq!(why, "permission denied reading Microsoft.Security/pricings: grant the Reader role on subscription s");
+        assert!(f.unavailable.contains_key(&index_of("registry-private-link").unwrap()));
+        assert!(f.unavailable[&index_of("api-server-restricted-access").unwrap()].contains("clusterName"));
+    }
+}
