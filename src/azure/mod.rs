@@ -1,3 +1,5 @@
-//! Azure Resource Manager access for the Azure rows: what is read (rows.rs decides the verdicts).
+//! Azure Resource Manager access for the Azure rows: credentials (auth.rs), reads (arm.rs), verdicts (rows.rs).
 
+pub mod arm;
+pub mod auth;
 pub mod rows;
