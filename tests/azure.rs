@@ -258,3 +258,56 @@ async fn azure_rows_from_a_stand_in_resource_manager_over_tls() {
     assert_eq!(missing.0, State::NotEvaluated);
     assert!(missing.1.unwrap_or_default().contains("managed cluster prod-aks not found"));
 }
+
+mod e2e;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_reports_the_azure_rows_and_follows_lost_access() {
+    use kompliance::operator::run::ArmFactory;
+    let _serial = e2e::SERIAL.lock().await;
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    let c = e2e::Cluster::new().await;
+    let good = std::fs::read_to_string(c.config_path()).unwrap();
+    let azure = format!(
+        "azure:\n  subscriptionId: sub-1\n  clusterResourceGroup: aks-rg\n  clusterName: prod-aks\n  endpoints:\n    resourceManager: {base}\n    authority: {base}\n"
+    );
+    let cut = good.find("\n# Azure access").unwrap_or(good.len());
+    c.write_config(&format!("{}\n{azure}", &good[..cut]));
+    c.server.seed([e2e::namespace("shop")]).unwrap();
+    let factory = ArmFactory(Arc::new(move |az: &kompliance::config::AzureConfig| {
+        let http = http_client(Some(ca.as_bytes())).map_err(|e| e.to_string())?;
+        let env = |k: &str| match k {
+            "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
+            "AZURE_CLIENT_ID" => Some("client-1".to_string()),
+            "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
+            _ => None,
+        };
+        let credential = credential_from(az, Some(http.clone()), env)?;
+        Ok(ArmClient::new(az, credential, http))
+    }));
+    let op = c
+        .operator_with("kompliance-test", false, move |o| {
+            o.arm_factory = Some(factory);
+            o.azure_poll = Duration::from_millis(500);
+        })
+        .await;
+    let row = |id: &str| c.cluster_report().and_then(|r| e2e::row_of(&r, id));
+    e2e::eventually("Azure rows in the cluster report", || row("defender-for-registries").is_some_and(|r| r["state"] == "Healthy")).await;
+    assert_eq!(e2e::state(&row("registry-private-link")), ("Unhealthy".into(), 1));
+    let addon = row("azure-policy-addon").unwrap();
+    assert!(addon["unhealthy"].as_array().unwrap().iter().any(|i| i["kind"] == "ManagedCluster" && i["name"] == "prod-aks"), "{addon}");
+    let listed = row("registry-cmk-encryption").unwrap();
+    assert_eq!(
+        (listed["unhealthy"][0]["kind"].as_str(), listed["unhealthy"][0]["name"].as_str()),
+        (Some("AzureContainerRegistry"), Some("open"))
+    );
+
+    stand.denied.store(true, Ordering::SeqCst);
+    e2e::eventually("lost access makes the rows NotEvaluated with the role to grant", || {
+        row("defender-for-registries")
+            .is_some_and(|r| r["state"] == "NotEvaluated" && r["reason"].as_str().unwrap_or("").contains("Reader"))
+    })
+    .await;
+    op.shutdown().await;
+}

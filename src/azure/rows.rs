@@ -58,6 +58,13 @@ pub struct ArmSnapshot {
     pub cluster: Option<Result<Value, ArmError>>,
 }
 
+impl ArmSnapshot {
+    /// A snapshot where nothing could be read, for `why`.
+    pub fn unavailable(subscription: &str, why: ArmError) -> Self {
+        ArmSnapshot { subscription: subscription.into(), pricings: Err(why.clone()), registries: Err(why.clone()), cluster: Some(Err(why)) }
+    }
+}
+
 const REGISTRY_ROWS: [&str; 4] = ["registry-cmk-encryption", "registry-network-access", "registry-private-link", "image-vulnerabilities"];
 const CLUSTER_ROWS: [&str; 4] =
     ["azure-policy-addon", "api-server-restricted-access", "non-vulnerable-kubernetes-version", "kubernetes-rbac"];

@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// Time allowed after SIGTERM to write what is pending.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub grace_period: Duration,
+    /// Interval of the Azure Resource Manager reads (with `azure:` in the configuration).
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub azure_poll_interval: Duration,
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -116,6 +119,7 @@ pub fn options(args: &RunArgs) -> RunOptions {
         namespace_label: args.metrics_namespace_label,
         namespaces: args.namespaces.clone(),
         grace: args.grace_period,
+        azure_poll: args.azure_poll_interval,
         ..RunOptions::default()
     }
 }
@@ -176,6 +180,7 @@ async fn stop(running: Running, grace: Duration) {
 /// `kompliance run`.
 pub fn run(args: RunArgs) -> ExitCode {
     init_logging(args.log_format);
+    crate::azure::arm::install_crypto_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -37,6 +37,7 @@ pub fn crd_objects() -> Vec<Value> {
 /// `kompliance demo`.
 pub fn demo(args: DemoArgs) -> ExitCode {
     init_logging(LogFormat::Text);
+    crate::azure::arm::install_crypto_provider();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

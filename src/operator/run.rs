@@ -10,6 +10,8 @@ use super::store::VerdictStore;
 use super::telemetry::OperatorMetrics;
 use super::watch::{self, Input, Kind, Obj, Op};
 use super::writer::{Job, Msg, Scope, Writer};
+use crate::azure::arm::ArmClient;
+use crate::azure::rows::{ArmError, ArmSnapshot};
 use crate::catalog::index_of;
 use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
@@ -25,6 +27,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::{error, info, info_span, warn};
+
+/// Rows decided only by Azure Resource Manager in the cluster report.
+const AZURE_ROWS: [&str; 7] = [
+    "defender-for-registries",
+    "defender-for-kubernetes",
+    "registry-cmk-encryption",
+    "registry-network-access",
+    "registry-private-link",
+    "api-server-restricted-access",
+    "image-vulnerabilities",
+];
 
 /// Key of the cluster report in the debouncer (no namespace can be named "").
 const CLUSTER: &str = "";
@@ -54,6 +67,23 @@ pub struct RunOptions {
     pub namespaces: Vec<String>,
     /// Time allowed after a stop request to write what is pending.
     pub grace: Duration,
+    /// Interval of the Azure Resource Manager reads.
+    pub azure_poll: Duration,
+    /// Makes the ARM reader for an `azure:` configuration (None: the environment's credential and system roots).
+    pub arm_factory: Option<ArmFactory>,
+}
+
+/// A function that makes the ARM reader for a configuration.
+pub type MakeArm = dyn Fn(&crate::config::AzureConfig) -> Result<ArmClient, String> + Send + Sync;
+
+/// Builds the Azure Resource Manager reader for a configuration (injected by tests).
+#[derive(Clone)]
+pub struct ArmFactory(pub Arc<MakeArm>);
+
+impl std::fmt::Debug for ArmFactory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ArmFactory")
+    }
 }
 
 impl Default for RunOptions {
@@ -70,6 +100,8 @@ impl Default for RunOptions {
             namespace_label: true,
             namespaces: vec![],
             grace: Duration::from_secs(20),
+            azure_poll: Duration::from_secs(15 * 60),
+            arm_factory: None,
         }
     }
 }
@@ -170,6 +202,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         }
     };
     let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+    let (azure_tx, azure_rx) = mpsc::unbounded_channel();
     let (probe_now, probe_now_rx) = mpsc::unbounded_channel();
     tokio::spawn(probe_loop(client.clone(), opts.probe_interval, opts.namespaces.clone(), probe_tx, probe_now_rx));
     let vulns = probes::vulnerability_reports(&client, &opts.namespaces).await;
@@ -190,6 +223,9 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         live,
         probes: ProbeResults::default(),
         vulns,
+        azure: None,
+        azure_task: None,
+        azure_tx,
         writer: writer_tx,
         metrics,
         ready: ready.clone(),
@@ -198,7 +234,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         opts,
     };
     let task = tokio::spawn(async move {
-        op.run(stop_rx, probe_rx).await;
+        op.run(stop_rx, probe_rx, azure_rx).await;
         let _ = writer_task.await;
         release.send_replace(true);
         if let Some(e) = election {
@@ -243,6 +279,9 @@ struct Operator {
     live: Arc<LiveReports>,
     probes: ProbeResults,
     vulns: Result<(), String>,
+    azure: Option<ArmSnapshot>,
+    azure_task: Option<tokio::task::JoinHandle<()>>,
+    azure_tx: mpsc::UnboundedSender<ArmSnapshot>,
     writer: mpsc::UnboundedSender<Msg>,
     metrics: OperatorMetrics,
     ready: Arc<AtomicBool>,
@@ -279,8 +318,14 @@ impl Operator {
         stream
     }
 
-    async fn run(mut self, mut stop: tokio_watch::Receiver<bool>, mut probe_rx: mpsc::UnboundedReceiver<ProbeResults>) {
+    async fn run(
+        mut self,
+        mut stop: tokio_watch::Receiver<bool>,
+        mut probe_rx: mpsc::UnboundedReceiver<ProbeResults>,
+        mut azure_rx: mpsc::UnboundedReceiver<ArmSnapshot>,
+    ) {
         let mut events = self.start_watches();
+        self.start_azure();
         let mut leadership = self.leadership.clone();
         let mut resync = tokio::time::interval(self.opts.resync_interval);
         resync.tick().await;
@@ -310,12 +355,20 @@ impl Operator {
                         self.debouncer.touch(CLUSTER, std_now());
                     }
                 }
+                Some(snap) = azure_rx.recv() => {
+                    if self.azure.as_ref() != Some(&snap) {
+                        info!(subscription = %snap.subscription, "Azure Resource Manager data changed");
+                        self.azure = Some(snap);
+                        self.debouncer.touch(CLUSTER, std_now());
+                    }
+                }
                 _ = leadership.changed() => {
                     self.metrics.leader.set(i64::from(self.leadership.is_leader()));
                 }
                 _ = reload.tick() => {
                     if self.poll_config() {
                         events = self.start_watches();
+                        self.start_azure();
                     }
                 }
                 _ = resync.tick() => self.resync(),
@@ -327,8 +380,43 @@ impl Operator {
         if !self.syncing {
             self.flush(pending);
         }
+        if let Some(t) = self.azure_task.take() {
+            t.abort();
+        }
         let _ = self.writer.send(Msg::Finish);
         info!("operator stopping");
+    }
+
+    /// (Re)starts the Azure reads for the configuration in force.
+    fn start_azure(&mut self) {
+        if let Some(t) = self.azure_task.take() {
+            t.abort();
+        }
+        self.azure = None;
+        let Some(az) = self.cfg.azure.clone() else { return };
+        let Some(subscription) = az.subscription_id.clone() else { return };
+        let factory = self.opts.arm_factory.clone();
+        let (tx, every) = (self.azure_tx.clone(), self.opts.azure_poll);
+        self.azure_task = Some(tokio::spawn(async move {
+            let made = match factory {
+                Some(f) => (f.0)(&az),
+                None => crate::azure::arm::http_client(None)
+                    .map_err(|e| e.to_string())
+                    .and_then(|http| crate::azure::auth::credential(&az, None).map(|c| ArmClient::new(&az, c, http))),
+            };
+            loop {
+                let snap = match &made {
+                    Ok(arm) => arm.snapshot(&az, &subscription).await,
+                    Err(e) => {
+                        ArmSnapshot::unavailable(&subscription, ArmError::Failed { what: "Azure credentials".into(), detail: e.clone() })
+                    }
+                };
+                if tx.send(snap).is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
     }
 
     fn resync(&mut self) {
@@ -581,21 +669,20 @@ impl Operator {
         }
         let mut facts = ClusterFacts { resources: vec![probes::control_plane(&self.probes, &self.cfg)], ..Default::default() };
         facts.resources.extend(self.store.nodes().cloned());
-        let azure = "no Azure access: the operator does not read Azure Resource Manager yet";
-        for id in [
-            "defender-for-registries",
-            "defender-for-kubernetes",
-            "registry-cmk-encryption",
-            "registry-network-access",
-            "registry-private-link",
-            "api-server-restricted-access",
-        ] {
-            if let Some(i) = index_of(id) {
-                facts.unavailable.insert(i, azure.into());
+        match (&self.cfg.azure, &self.azure) {
+            (Some(_), Some(snap)) => crate::azure::rows::add_facts(snap, &self.cfg, &mut facts),
+            (configured, _) => {
+                let why = if configured.is_some() {
+                    "Azure Resource Manager has not been read yet"
+                } else {
+                    "no Azure access configured (azure: in the configuration)"
+                };
+                for id in AZURE_ROWS {
+                    if let Some(i) = index_of(id) {
+                        facts.unavailable.insert(i, why.into());
+                    }
+                }
             }
-        }
-        if let Some(i) = index_of("image-vulnerabilities") {
-            facts.unavailable.insert(i, "no Azure access: registry vulnerability assessments come from Azure (in-cluster Trivy results are in the namespace reports)".into());
         }
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
         let hash = cluster_content_hash(&st);
