@@ -670,7 +670,15 @@ impl Operator {
         let mut facts = ClusterFacts { resources: vec![probes::control_plane(&self.probes, &self.cfg)], ..Default::default() };
         facts.resources.extend(self.store.nodes().cloned());
         match (&self.cfg.azure, &self.azure) {
-            (Some(_), Some(snap)) => crate::azure::rows::add_facts(snap, &self.cfg, &mut facts),
+            (Some(_), Some(snap)) => {
+                // #3: where the managed cluster is known, Azure's addonProfiles wins over add-on detection.
+                if matches!(snap.cluster, Some(Ok(_)))
+                    && let Some(i3) = index_of("azure-policy-addon")
+                {
+                    facts.resources[0].outcomes.retain(|(i, _)| usize::from(*i) != i3);
+                }
+                crate::azure::rows::add_facts(snap, &self.cfg, &mut facts)
+            }
             (configured, _) => {
                 let why = if configured.is_some() {
                     "Azure Resource Manager has not been read yet"
