@@ -269,12 +269,16 @@ async fn the_operator_reports_the_azure_rows_and_follows_lost_access() {
     let (base, ca) = stand_in(stand.clone()).await;
     let c = e2e::Cluster::new().await;
     let good = std::fs::read_to_string(c.config_path()).unwrap();
+    // No subscriptionId: it is read from the Node's providerID, as on AKS.
     let azure = format!(
-        "azure:\n  subscriptionId: sub-1\n  clusterResourceGroup: aks-rg\n  clusterName: prod-aks\n  endpoints:\n    resourceManager: {base}\n    authority: {base}\n"
+        "azure:\n  clusterResourceGroup: aks-rg\n  clusterName: prod-aks\n  endpoints:\n    resourceManager: {base}\n    authority: {base}\n"
     );
     let cut = good.find("\n# Azure access").unwrap_or(good.len());
     c.write_config(&format!("{}\n{azure}", &good[..cut]));
-    c.server.seed([e2e::namespace("shop")]).unwrap();
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "aks-nodepool1-0"},
+        "spec": {"providerID": "azure:///subscriptions/sub-1/resourceGroups/mc_aks-rg_prod-aks_westeurope/providers/Microsoft.Compute/virtualMachineScaleSets/aks-nodepool1/virtualMachines/0"},
+        "status": {"nodeInfo": {"kubeletVersion": "v1.30.4"}}});
+    c.server.seed([e2e::namespace("shop"), node]).unwrap();
     let factory = ArmFactory(Arc::new(move |az: &kompliance::config::AzureConfig| {
         let http = http_client(Some(ca.as_bytes())).map_err(|e| e.to_string())?;
         let env = |k: &str| match k {

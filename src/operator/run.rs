@@ -224,6 +224,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         probes: ProbeResults::default(),
         vulns,
         azure: None,
+        detected_subscription: None,
         azure_task: None,
         azure_tx,
         writer: writer_tx,
@@ -280,6 +281,7 @@ struct Operator {
     probes: ProbeResults,
     vulns: Result<(), String>,
     azure: Option<ArmSnapshot>,
+    detected_subscription: Option<String>,
     azure_task: Option<tokio::task::JoinHandle<()>>,
     azure_tx: mpsc::UnboundedSender<ArmSnapshot>,
     writer: mpsc::UnboundedSender<Msg>,
@@ -394,7 +396,7 @@ impl Operator {
         }
         self.azure = None;
         let Some(az) = self.cfg.azure.clone() else { return };
-        let Some(subscription) = az.subscription_id.clone() else { return };
+        let Some(subscription) = az.subscription_id.clone().or_else(|| self.detected_subscription.clone()) else { return };
         let factory = self.opts.arm_factory.clone();
         let (tx, every) = (self.azure_tx.clone(), self.opts.azure_poll);
         self.azure_task = Some(tokio::spawn(async move {
@@ -534,6 +536,16 @@ impl Operator {
                 self.evaluated(Kind::Ingress, started);
             }
             Obj::Node(n) => {
+                if self.detected_subscription.is_none()
+                    && let Some(sub) =
+                        n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(crate::azure::subscription_of_provider_id)
+                {
+                    info!(subscription = %sub, "Azure subscription detected from the Nodes");
+                    self.detected_subscription = Some(sub);
+                    if self.cfg.azure.as_ref().is_some_and(|a| a.subscription_id.is_none()) {
+                        self.start_azure();
+                    }
+                }
                 self.store.apply_node(&n, &self.cfg);
                 self.evaluated(Kind::Node, started);
                 self.debouncer.touch(CLUSTER, started);
