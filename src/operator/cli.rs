@@ -177,16 +177,21 @@ async fn stop(running: Running, grace: Duration) {
     }
 }
 
+/// Logging, the crypto provider and the async runtime of a long-running command (`command` names it in errors).
+pub fn prepare(command: &str, format: LogFormat) -> Result<tokio::runtime::Runtime, ExitCode> {
+    init_logging(format);
+    crate::azure::arm::install_crypto_provider();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("kompliance {command}: starting the async runtime: {e}");
+        ExitCode::from(1)
+    })
+}
+
 /// `kompliance run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    init_logging(args.log_format);
-    crate::azure::arm::install_crypto_provider();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match prepare("run", args.log_format) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kompliance: starting the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async {
         let opts = options(&args);

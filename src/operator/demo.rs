@@ -1,7 +1,7 @@
 //! `kompliance demo`: the in-memory API server seeded with the examples, the CRDs applied, and the
 //! operator running against it on free ports, until Ctrl-C.
 
-use super::cli::{LogFormat, init_logging, stop_signal};
+use super::cli::{LogFormat, stop_signal};
 use super::run::{RunOptions, start};
 use clap::Args;
 use serde_json::Value;
@@ -36,14 +36,9 @@ pub fn crd_objects() -> Vec<Value> {
 
 /// `kompliance demo`.
 pub fn demo(args: DemoArgs) -> ExitCode {
-    init_logging(LogFormat::Text);
-    crate::azure::arm::install_crypto_provider();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match super::cli::prepare("demo", LogFormat::Text) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kompliance demo: starting the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let opts = testkube::Options { version: args.kubernetes_version.clone(), ..Default::default() };
