@@ -328,3 +328,43 @@ async fn an_alert_reaches_alertmanager_and_resolves_and_every_dashboard_query_re
     }
     op.shutdown().await;
 }
+
+#[test]
+fn the_dashboard_is_importable_with_a_datasource_variable_on_every_query() {
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(e2e::root().join("deploy/monitoring/grafana-dashboard.json")).unwrap()).unwrap();
+    assert!(d["uid"].is_string() && d["title"].is_string() && d["schemaVersion"].as_u64().is_some_and(|v| v >= 36));
+    let vars = d["templating"]["list"].as_array().unwrap();
+    assert_eq!(vars[0]["type"], "datasource");
+    assert_eq!(vars[0]["query"], "prometheus");
+    let mut ids = BTreeSet::new();
+    let mut titles = vec![];
+    for p in d["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id {}", p["id"]);
+        let g = &p["gridPos"];
+        assert!(g["w"].as_u64().is_some_and(|w| w > 0 && w <= 24) && g["h"].as_u64().is_some(), "{}", p["title"]);
+        if p["type"] == "row" {
+            continue;
+        }
+        titles.push(p["title"].as_str().unwrap().to_string());
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        for t in p["targets"].as_array().unwrap() {
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        }
+    }
+    for wanted in [
+        "by severity",
+        "Share of healthy",
+        "per recommendation",
+        "namespace × recommendation",
+        "over time",
+        "Exempt",
+        "last evaluation",
+        "writes",
+        "Watch events",
+        "reload",
+        "Leader",
+    ] {
+        assert!(titles.iter().any(|t| t.contains(wanted)), "no panel about {wanted:?}: {titles:?}");
+    }
+}
