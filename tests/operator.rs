@@ -423,3 +423,38 @@ async fn image_vulnerabilities_follow_trivy_reports_and_the_crd() {
     eventually("without its report it is NotEvaluated again, never Healthy", || state(&c.row("shop", VULN)).0 == "NotEvaluated").await;
     op.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starting_without_the_crds_fails_with_the_fix() {
+    let _serial = e2e::SERIAL.lock().await;
+    let server = testkube::TestKube::start().await.unwrap();
+    let mut cfg = kube::Config::new(server.url().parse().unwrap());
+    cfg.default_retry = false;
+    let opts = kompliance::operator::run::RunOptions { metrics_addr: "127.0.0.1:0".into(), ..Default::default() };
+    match kompliance::operator::run::start(kube::Client::try_from(cfg).unwrap(), opts).await {
+        Err(e) => assert!(e.to_string().contains("kompliance crd | kubectl apply -f -"), "{e}"),
+        Ok(_) => panic!("started without CRDs"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_to_namespaces_it_reports_only_those() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server
+        .seed([
+            namespace("shop"),
+            namespace("other"),
+            deploy("shop", "web").privileged().build(),
+            deploy("other", "web").privileged().build(),
+        ])
+        .unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.namespaces = vec!["shop".into()]).await;
+    eventually("the listed namespace is reported", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(c.report("other").is_none(), "a namespace outside --namespaces gets no report");
+    assert!(c.cluster_report().is_none(), "no cluster report in a Roles-only install");
+    let m = scrape(op.metrics_addr).await;
+    assert!(series(&m, "kompliance_unhealthy_resources", &[("namespace", "other")]).is_none());
+    op.shutdown().await;
+}

@@ -121,6 +121,12 @@ pub enum RunError {
     /// The compliance collector could not be registered.
     #[error("registering the compliance gauges")]
     Collector(#[source] prometheus::Error),
+    /// The report CRDs are not served by the cluster.
+    #[error("the ComplianceReport CRD is not installed in the cluster: apply crds/ first (kompliance crd | kubectl apply -f -)")]
+    CrdsMissing,
+    /// The API server could not be reached or refused the first request.
+    #[error("cannot read compliancereports.kompliance.dev from the API server: {0}")]
+    ApiServer(String),
 }
 
 /// A running operator.
@@ -172,6 +178,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         Some(path) => Some(ConfigReloader::start(path.clone())?),
         None => None,
     };
+    check_crds(&client, &opts.namespaces).await?;
     let registry = prometheus::Registry::new();
     let metrics = OperatorMetrics::register(&registry, env!("CARGO_PKG_VERSION"), option_env!("KOMPLIANCE_REVISION").unwrap_or("unknown"))?;
     metrics.config_last_reload_ok.set(1);
@@ -243,6 +250,19 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         }
     });
     Ok(Running { metrics_addr, ready, stop, task, http })
+}
+
+/// Fails early, with the fix, when the report CRDs are missing (every watch would retry for ever).
+async fn check_crds(client: &kube::Client, namespaces: &[String]) -> Result<(), RunError> {
+    let api: kube::Api<crate::report::ComplianceReport> = match namespaces.first() {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    };
+    match api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(RunError::CrdsMissing),
+        Err(e) => Err(RunError::ApiServer(super::writer::brief(&e))),
+    }
 }
 
 async fn probe_loop(
