@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod debounce;
 pub mod demo;
+mod event_loop;
 pub mod events;
 pub mod http;
 pub mod leader;

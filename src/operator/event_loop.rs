@@ -1,0 +1,496 @@
+//! The operator's event loop: watch inputs into the verdict store, debounced flushes of namespace
+//! and cluster reports to the writer, probes, Azure snapshots, config reloads and resyncs.
+
+use super::debounce::Debouncer;
+use super::leader::Leadership;
+use super::probes::{self, ProbeResults};
+use super::reload::{ConfigReloader, Reload};
+use super::run::{LiveReports, RunOptions};
+use super::store::VerdictStore;
+use super::telemetry::OperatorMetrics;
+use super::watch::{self, Input, Kind, Obj, Op};
+use super::writer::{Job, Msg, Scope};
+use crate::azure::arm::ArmClient;
+use crate::azure::rows::{ArmError, ArmSnapshot};
+use crate::catalog::index_of;
+use crate::config::Config;
+use crate::engine::NoVulnerabilityData;
+use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report};
+use crate::report::{cluster_content_hash, content_hash};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tracing::{error, info, info_span, warn};
+
+/// Rows decided only by Azure Resource Manager in the cluster report.
+const AZURE_ROWS: [&str; 7] = [
+    "defender-for-registries",
+    "defender-for-kubernetes",
+    "registry-cmk-encryption",
+    "registry-network-access",
+    "registry-private-link",
+    "api-server-restricted-access",
+    "image-vulnerabilities",
+];
+
+/// Key of the cluster report in the debouncer (no namespace can be named "").
+const CLUSTER: &str = "";
+
+/// The loop's state: configuration, verdicts, debouncer, relist bookkeeping and what it sends the writer.
+pub(super) struct Operator {
+    pub(super) client: kube::Client,
+    pub(super) cfg: Config,
+    pub(super) reloader: Option<ConfigReloader>,
+    pub(super) store: VerdictStore,
+    pub(super) debouncer: Debouncer,
+    pub(super) known: HashMap<usize, HashSet<(String, String)>>,
+    pub(super) relisting: HashMap<usize, HashSet<(String, String)>>,
+    pub(super) synced: HashSet<usize>,
+    pub(super) streams: usize,
+    pub(super) syncing: bool,
+    pub(super) full_pass: bool,
+    pub(super) report_namespaces: HashSet<String>,
+    pub(super) live: Arc<LiveReports>,
+    pub(super) probes: ProbeResults,
+    pub(super) vulns: Result<(), String>,
+    pub(super) azure: Option<ArmSnapshot>,
+    pub(super) detected_subscription: Option<String>,
+    pub(super) azure_task: Option<tokio::task::JoinHandle<()>>,
+    pub(super) azure_tx: mpsc::UnboundedSender<ArmSnapshot>,
+    pub(super) writer: mpsc::UnboundedSender<Msg>,
+    pub(super) metrics: OperatorMetrics,
+    pub(super) ready: Arc<AtomicBool>,
+    pub(super) leadership: Leadership,
+    pub(super) probe_now: mpsc::UnboundedSender<()>,
+    pub(super) opts: RunOptions,
+}
+
+/// A status serialized once, to be shared by the writer's queue and memory of what it wants.
+fn raw<T: serde::Serialize>(status: &T) -> Arc<serde_json::value::RawValue> {
+    match serde_json::value::to_raw_value(status) {
+        Ok(r) => Arc::from(r),
+        Err(_) => Arc::from(serde_json::value::RawValue::from_string("{}".into()).unwrap_or_default()),
+    }
+}
+
+fn std_now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+impl Operator {
+    pub(super) fn start_watches(&mut self) -> BoxStream<'static, Input> {
+        let (stream, count) = watch::start(&self.client, &self.opts.namespaces, self.vulns.is_ok());
+        self.streams = count;
+        self.store = VerdictStore::new();
+        self.store.set_vulnerability_source(Some(self.vulns.clone()));
+        for ns in &self.opts.namespaces {
+            self.store.apply_namespace(ns, &self.cfg);
+        }
+        self.known.clear();
+        self.relisting.clear();
+        self.synced.clear();
+        self.syncing = true;
+        stream
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut stop: tokio_watch::Receiver<bool>,
+        mut probe_rx: mpsc::UnboundedReceiver<ProbeResults>,
+        mut azure_rx: mpsc::UnboundedReceiver<ArmSnapshot>,
+    ) {
+        let mut events = self.start_watches();
+        self.start_azure();
+        let mut leadership = self.leadership.clone();
+        let mut resync = tokio::time::interval(self.opts.resync_interval);
+        resync.tick().await;
+        let mut reload = tokio::time::interval(self.opts.config_poll);
+        loop {
+            let deadline = self.debouncer.next_deadline().filter(|_| !self.syncing).map(tokio::time::Instant::from_std);
+            tokio::select! {
+                input = events.next() => match input {
+                    Some(i) => self.on_input(i),
+                    None => events = self.start_watches(),
+                },
+                _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                    let due = self.debouncer.due(std_now());
+                    self.flush(due);
+                }
+                Some(p) = probe_rx.recv() => {
+                    if p.vulnerability_reports.is_ok() != self.vulns.is_ok() {
+                        info!(available = p.vulnerability_reports.is_ok(), "VulnerabilityReports changed availability; re-evaluating");
+                        self.vulns = p.vulnerability_reports.clone();
+                        events = self.start_watches();
+                    } else if p.vulnerability_reports != self.vulns {
+                        self.vulns = p.vulnerability_reports.clone();
+                        self.store.set_vulnerability_source(Some(self.vulns.clone()));
+                    }
+                    if p != self.probes {
+                        self.probes = p;
+                        self.debouncer.touch(CLUSTER, std_now());
+                    }
+                }
+                Some(snap) = azure_rx.recv() => {
+                    if self.azure.as_ref() != Some(&snap) {
+                        info!(subscription = %snap.subscription, "Azure Resource Manager data changed");
+                        self.azure = Some(snap);
+                        self.debouncer.touch(CLUSTER, std_now());
+                    }
+                }
+                _ = leadership.changed() => {
+                    self.metrics.leader.set(i64::from(self.leadership.is_leader()));
+                }
+                _ = reload.tick() => {
+                    if self.poll_config() {
+                        events = self.start_watches();
+                        self.start_azure();
+                    }
+                }
+                _ = resync.tick() => self.resync(),
+                _ = stop.wait_for(|s| *s) => break,
+            }
+            self.metrics.leader.set(i64::from(self.leadership.is_leader()));
+        }
+        let pending = self.debouncer.drain();
+        if !self.syncing {
+            self.flush(pending);
+        }
+        if let Some(t) = self.azure_task.take() {
+            t.abort();
+        }
+        let _ = self.writer.send(Msg::Finish);
+        info!("operator stopping");
+    }
+
+    /// (Re)starts the Azure reads for the configuration in force.
+    fn start_azure(&mut self) {
+        if let Some(t) = self.azure_task.take() {
+            t.abort();
+        }
+        self.azure = None;
+        let Some(az) = self.cfg.azure.clone() else { return };
+        let Some(subscription) = az.subscription_id.clone().or_else(|| self.detected_subscription.clone()) else { return };
+        let factory = self.opts.arm_factory.clone();
+        let (tx, every) = (self.azure_tx.clone(), self.opts.azure_poll);
+        self.azure_task = Some(tokio::spawn(async move {
+            let made = match factory {
+                Some(f) => (f.0)(&az),
+                None => crate::azure::arm::http_client(None)
+                    .map_err(|e| e.to_string())
+                    .and_then(|http| crate::azure::auth::credential(&az, None).map(|c| ArmClient::new(&az, c, http))),
+            };
+            loop {
+                let snap = match &made {
+                    Ok(arm) => arm.snapshot(&az, &subscription).await,
+                    Err(e) => {
+                        ArmSnapshot::unavailable(&subscription, ArmError::Failed { what: "Azure credentials".into(), detail: e.clone() })
+                    }
+                };
+                if tx.send(snap).is_err() {
+                    return;
+                }
+                tokio::time::sleep(every).await;
+            }
+        }));
+    }
+
+    fn resync(&mut self) {
+        let _span = info_span!("resync").entered();
+        let now = std_now();
+        let all: Vec<String> = self.store.namespaces().cloned().collect();
+        for ns in &all {
+            self.debouncer.touch(ns, now);
+        }
+        self.debouncer.touch(CLUSTER, now);
+        self.full_pass = true;
+        let _ = self.probe_now.send(());
+    }
+
+    /// Checks the configuration file; true when a new valid configuration is in force (re-evaluate everything).
+    fn poll_config(&mut self) -> bool {
+        let Some(r) = self.reloader.as_mut() else { return false };
+        match r.poll() {
+            Reload::Unchanged => false,
+            Reload::Reloaded => {
+                self.cfg = r.current().clone();
+                self.metrics.config_reloads.with_label_values(&["success"]).inc();
+                self.metrics.config_last_reload_ok.set(1);
+                info!("configuration reloaded; re-evaluating everything");
+                true
+            }
+            Reload::Rejected(e) => {
+                self.metrics.config_reloads.with_label_values(&["failure"]).inc();
+                self.metrics.config_last_reload_ok.set(0);
+                error!(error = %e, "configuration rejected; the last good configuration stays in force");
+                tokio::spawn(super::events::config_rejected(self.client.clone(), self.opts.lease.clone(), e.to_string()));
+                false
+            }
+        }
+    }
+
+    fn on_input(&mut self, input: Input) {
+        let (kind, id, op) = match input {
+            Input::Watch(k, id, op) => (k, id, op),
+            Input::Error(k, e) => {
+                warn!(kind = k.label(), error = %e, "watch error; retrying");
+                return;
+            }
+        };
+        match op {
+            Op::Init => {
+                self.count_event(kind, "restarted");
+                self.relisting.insert(id, HashSet::new());
+            }
+            Op::InitApply(obj) => {
+                let key = obj.key();
+                let t = if self.known.get(&id).is_some_and(|k| k.contains(&key)) { "modified" } else { "added" };
+                self.count_event(kind, t);
+                self.apply(obj);
+                self.relisting.entry(id).or_default().insert(key);
+            }
+            Op::InitDone => {
+                let seen = self.relisting.remove(&id).unwrap_or_default();
+                let gone: Vec<(String, String)> = self.known.get(&id).map(|k| k.difference(&seen).cloned().collect()).unwrap_or_default();
+                for (ns, name) in gone {
+                    self.delete(kind, &ns, &name);
+                }
+                self.known.insert(id, seen);
+                self.synced.insert(id);
+                if self.syncing && self.synced.len() == self.streams {
+                    self.initial_sync_done();
+                }
+            }
+            Op::Apply(obj) => {
+                let key = obj.key();
+                let known = self.known.entry(id).or_default();
+                let t = if known.insert(key) { "added" } else { "modified" };
+                self.count_event(kind, t);
+                self.apply(obj);
+            }
+            Op::Delete(obj) => {
+                let (ns, name) = obj.key();
+                self.known.entry(id).or_default().remove(&(ns.clone(), name.clone()));
+                self.count_event(kind, "deleted");
+                self.delete(kind, &ns, &name);
+            }
+        }
+        let now = std_now();
+        for ns in self.store.take_dirty() {
+            self.debouncer.touch(&ns, now);
+        }
+    }
+
+    fn count_event(&self, kind: Kind, t: &str) {
+        self.metrics.watch_events.with_label_values(&[kind.label(), t]).inc();
+    }
+
+    fn evaluated(&self, kind: Kind, started: std::time::Instant) {
+        self.metrics.evaluations.with_label_values(&[kind.label()]).inc();
+        self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    fn in_scope(&self, ns: &str) -> bool {
+        self.opts.namespaces.is_empty() || self.opts.namespaces.iter().any(|n| n == ns)
+    }
+
+    fn apply(&mut self, obj: Obj) {
+        let started = std_now();
+        match obj {
+            Obj::Pod(p) => {
+                self.store.apply_pod(&p, &self.cfg, &NoVulnerabilityData);
+                self.evaluated(Kind::Pod, started);
+            }
+            Obj::Service(s) => {
+                self.store.apply_service(&s, &self.cfg);
+                self.evaluated(Kind::Service, started);
+            }
+            Obj::Ingress(i) => {
+                self.store.apply_ingress(&i, &self.cfg);
+                self.evaluated(Kind::Ingress, started);
+            }
+            Obj::Node(n) => {
+                if self.detected_subscription.is_none()
+                    && let Some(sub) =
+                        n.spec.as_ref().and_then(|s| s.provider_id.as_deref()).and_then(crate::azure::subscription_of_provider_id)
+                {
+                    info!(subscription = %sub, "Azure subscription detected from the Nodes");
+                    self.detected_subscription = Some(sub);
+                    if self.cfg.azure.as_ref().is_some_and(|a| a.subscription_id.is_none()) {
+                        self.start_azure();
+                    }
+                }
+                self.store.apply_node(&n, &self.cfg);
+                self.evaluated(Kind::Node, started);
+                self.debouncer.touch(CLUSTER, started);
+            }
+            Obj::Namespace(name) => {
+                if self.in_scope(&name) {
+                    self.store.apply_namespace(&name, &self.cfg);
+                }
+            }
+            Obj::Owner(ns, kind, name, controller) => self.store.apply_owner(&ns, kind, &name, controller),
+            Obj::Report(ns, rv, hash) => {
+                self.report_namespaces.insert(ns.clone());
+                if !self.syncing && !self.store.namespaces().any(|n| n == &ns) {
+                    let _ = self.writer.send(Msg::Remove(ns));
+                    return;
+                }
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Namespace(ns), rv, hash: Some(hash) });
+            }
+            Obj::ClusterReport(rv, hash) => {
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv, hash: Some(hash) });
+            }
+            Obj::VulnerabilityReport(_, name, report) => self.store.apply_vulnerability_report(&name, &report, &self.cfg),
+        }
+    }
+
+    fn delete(&mut self, kind: Kind, ns: &str, name: &str) {
+        match kind {
+            Kind::Pod => self.store.delete_pod(ns, name),
+            Kind::Service => self.store.delete_object(ns, "Service", name),
+            Kind::Ingress => self.store.delete_object(ns, "Ingress", name),
+            Kind::Node => {
+                self.store.delete_node(name);
+                self.debouncer.touch(CLUSTER, std_now());
+            }
+            Kind::Namespace => {
+                self.store.delete_namespace(name);
+                if let Ok(mut m) = self.live.namespaces.write() {
+                    m.remove(name);
+                }
+                let _ = self.writer.send(Msg::Remove(name.to_string()));
+                self.debouncer.touch(CLUSTER, std_now());
+            }
+            Kind::ReplicaSet => self.store.delete_owner(ns, "ReplicaSet", name),
+            Kind::Job => self.store.delete_owner(ns, "Job", name),
+            Kind::Report => {
+                self.report_namespaces.remove(ns);
+                // The next observed version is whatever gets created again; rv 0 forgets the hash.
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Namespace(ns.to_string()), rv: u64::MAX, hash: None });
+            }
+            Kind::ClusterReport => {
+                let _ = self.writer.send(Msg::Observed { scope: Scope::Cluster, rv: u64::MAX, hash: None });
+            }
+            Kind::VulnerabilityReport => self.store.delete_vulnerability_report(ns, name),
+        }
+    }
+
+    fn initial_sync_done(&mut self) {
+        self.syncing = false;
+        let reported: Vec<String> = self.store.namespaces().cloned().collect();
+        info!(namespaces = reported.len(), "initial sync complete; writing reports");
+        // Reports of namespaces that are gone, excluded or out of scope are removed.
+        let keep: HashSet<&String> = reported.iter().collect();
+        let stale: Vec<String> = self.report_namespaces.iter().filter(|ns| !keep.contains(ns)).cloned().collect();
+        for ns in stale {
+            let _ = self.writer.send(Msg::Remove(ns));
+        }
+        if let Ok(mut m) = self.live.namespaces.write() {
+            m.retain(|ns, _| keep.contains(ns));
+        }
+        self.debouncer.drain();
+        let mut all = reported;
+        all.push(CLUSTER.to_string());
+        self.flush(all);
+        self.ready.store(true, Ordering::Relaxed);
+        self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+    }
+
+    fn build_options(&self) -> BuildOptions {
+        BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+    }
+
+    fn stamp<T>(&self, status: &mut T, set: impl FnOnce(&mut T, String, String, String)) {
+        let now = jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default();
+        set(status, now, env!("CARGO_PKG_VERSION").to_string(), self.cfg.hash.clone());
+    }
+
+    fn flush(&mut self, scopes: Vec<String>) {
+        let _span = info_span!("flush", scopes = scopes.len()).entered();
+        let opts = self.build_options();
+        let mut cluster = false;
+        for ns in scopes {
+            if ns == CLUSTER {
+                cluster = true;
+                continue;
+            }
+            if !self.store.namespaces().any(|n| n == &ns) {
+                continue;
+            }
+            let mut st = self.store.report(&ns, &self.cfg, &opts);
+            let hash = content_hash(&st);
+            self.stamp(&mut st, |s, t, v, c| {
+                s.last_evaluated = Some(t);
+                s.operator_version = Some(v);
+                s.config_hash = Some(c);
+            });
+            let changed = self.live.namespaces.read().map(|m| m.get(&ns).map(content_hash) != Some(hash.clone())).unwrap_or(true);
+            let status = raw(&st);
+            if let Ok(mut m) = self.live.namespaces.write() {
+                m.insert(ns.clone(), st);
+            }
+            if changed {
+                info!(namespace = %ns, "report changed");
+                cluster = true;
+            }
+            let _ = self.writer.send(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash }));
+        }
+        if cluster && self.opts.namespaces.is_empty() {
+            self.flush_cluster(&opts);
+        }
+        if cluster && self.full_pass {
+            // The resync's reports are rebuilt: that is the end of the full pass.
+            self.full_pass = false;
+            self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+        }
+    }
+
+    fn flush_cluster(&mut self, opts: &BuildOptions) {
+        let mut rollup = Rollup::default();
+        if let Ok(m) = self.live.namespaces.read() {
+            for (ns, st) in m.iter() {
+                rollup.add(ns, st);
+            }
+        }
+        let mut facts = ClusterFacts { resources: vec![probes::control_plane(&self.probes, &self.cfg)], ..Default::default() };
+        facts.resources.extend(self.store.nodes().cloned());
+        match (&self.cfg.azure, &self.azure) {
+            (Some(_), Some(snap)) => {
+                // #3: where the managed cluster is known, Azure's addonProfiles wins over add-on detection.
+                if matches!(snap.cluster, Some(Ok(_)))
+                    && let Some(i3) = index_of("azure-policy-addon")
+                {
+                    facts.resources[0].outcomes.retain(|(i, _)| usize::from(*i) != i3);
+                }
+                crate::azure::rows::add_facts(snap, &self.cfg, &mut facts)
+            }
+            (configured, _) => {
+                let why = if configured.is_some() {
+                    "Azure Resource Manager has not been read yet"
+                } else {
+                    "no Azure access configured (azure: in the configuration)"
+                };
+                for id in AZURE_ROWS {
+                    if let Some(i) = index_of(id) {
+                        facts.unavailable.insert(i, why.into());
+                    }
+                }
+            }
+        }
+        let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
+        let hash = cluster_content_hash(&st);
+        self.stamp(&mut st, |s, t, v, c| {
+            s.last_evaluated = Some(t);
+            s.operator_version = Some(v);
+            s.config_hash = Some(c);
+        });
+        let status = raw(&st);
+        if let Ok(mut c) = self.live.cluster.write() {
+            *c = st;
+        }
+        let _ = self.writer.send(Msg::Write(Job { scope: Scope::Cluster, status, hash }));
+    }
+}
