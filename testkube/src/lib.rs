@@ -17,6 +17,7 @@ mod server;
 pub mod store;
 mod table;
 mod watch;
+mod writes;
 
 pub use error::ApiError;
 pub use faults::{Fault, FaultAction};
