@@ -75,11 +75,6 @@ impl ArmClient {
         ArmClient { http, base, scope, credential, timeout: Duration::from_secs(30) }
     }
 
-    /// The HTTP client (shared with the credential in tests, for the test CA).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     async fn token(&self, what: &str) -> Result<String, ArmError> {
         match self.credential.get_token(&[self.scope.as_str()], None).await {
             Ok(t) => Ok(t.token.secret().to_string()),

@@ -1,8 +1,7 @@
 //! When a changed namespace's report is written: after a quiet window (`--debounce`), and at the
-//! latest `--max-delay` after its first unwritten change; and only when its content changed.
+//! latest `--max-delay` after its first unwritten change (the writer skips unchanged content).
 
-use crate::report::{ReportStatus, content_hash};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Tracks dirty namespaces and says which are due for a write.
@@ -48,29 +47,6 @@ impl Debouncer {
     }
 }
 
-/// Remembers the content hash last written per namespace.
-#[derive(Debug, Default)]
-pub struct WrittenHashes {
-    hashes: HashMap<String, String>,
-}
-
-impl WrittenHashes {
-    /// True when `status` differs in content from what was last written for `ns`.
-    pub fn changed(&self, ns: &str, status: &ReportStatus) -> bool {
-        self.hashes.get(ns).is_none_or(|h| *h != content_hash(status))
-    }
-
-    /// Records a successful write.
-    pub fn written(&mut self, ns: &str, status: &ReportStatus) {
-        self.hashes.insert(ns.to_string(), content_hash(status));
-    }
-
-    /// Forgets a namespace (its report was deleted or must be restored).
-    pub fn forget(&mut self, ns: &str) {
-        self.hashes.remove(ns);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,20 +85,5 @@ mod tests {
         d.touch("a", t0);
         assert_eq!(d.drain(), ["a", "b"]);
         assert_eq!(d.next_deadline(), None);
-    }
-
-    #[test]
-    fn only_changed_content_is_written() {
-        let mut w = WrittenHashes::default();
-        let mut st = ReportStatus::default();
-        assert!(w.changed("a", &st));
-        w.written("a", &st);
-        st.last_evaluated = Some("2030-01-01T00:00:00Z".into());
-        assert!(!w.changed("a", &st), "a new timestamp alone is not a change");
-        st.summary.resources.evaluated = 1;
-        assert!(w.changed("a", &st));
-        w.written("a", &st);
-        w.forget("a");
-        assert!(w.changed("a", &st));
     }
 }

@@ -125,12 +125,6 @@ impl Running {
         let _ = self.task.await;
         self.http.abort();
     }
-
-    /// Stops at once, as a killed process would: nothing is flushed and the lease is not released.
-    pub fn abort(self) {
-        self.task.abort();
-        self.http.abort();
-    }
 }
 
 /// The reports as the metrics see them: leader only.

@@ -276,11 +276,6 @@ impl Registry {
         self.by_gvr.values().find(|t| t.group == group && t.version == version && t.kind == kind).cloned()
     }
 
-    /// Whether any version of a group serves `plural`.
-    pub fn has_plural_in(&self, group: &str, version: &str, plural: &str) -> bool {
-        self.get(group, version, plural).is_some()
-    }
-
     /// Every resource type, ordered by group, version, plural.
     pub fn all(&self) -> impl Iterator<Item = &Arc<ResourceType>> {
         self.by_gvr.values()

@@ -283,11 +283,6 @@ impl TestKube {
     pub fn writes(&self) -> Vec<WriteRecord> {
         self.shared.state().writes.clone()
     }
-
-    /// The latest resource version.
-    pub fn resource_version(&self) -> u64 {
-        self.shared.state().rv
-    }
 }
 
 fn type_of(st: &State, obj: &Value) -> Result<Arc<kinds::ResourceType>, ApiError> {

@@ -179,11 +179,6 @@ impl State {
         self.get(&t.group_resource(), ns, name).ok_or_else(|| ApiError::not_found(&t.qualified(), name))
     }
 
-    /// How many objects a resource holds.
-    pub fn count(&self, gr: &GroupResource) -> usize {
-        self.objects.get(gr).map_or(0, BTreeMap::len)
-    }
-
     /// One page of objects in namespace `ns` (all when `None`) that pass `keep`, after the continue token's key.
     pub fn list(
         &self,
