@@ -156,7 +156,7 @@ impl TestKube {
     pub fn seed(&self, objects: impl IntoIterator<Item = Value>) -> Result<usize, ApiError> {
         self.with_state(|st| {
             let nodes: Vec<String> = {
-                let t = st.registry.get("", "v1", "nodes").expect("nodes is built in");
+                let t = st.registry.get("", "v1", "nodes").ok_or_else(|| ApiError::new(500, "InternalError", "nodes are not served"))?;
                 let page = st.list(&t, None, |_, _, _| true, None, None)?;
                 page.items
                     .iter()

@@ -6,26 +6,30 @@ fn preserves(s: &Value) -> bool {
     s.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true)
 }
 
-/// Removes fields the schema does not declare; returns their dotted paths.
+fn reserved(k: &str) -> bool {
+    matches!(k, "apiVersion" | "kind" | "metadata")
+}
+
+/// Removes fields the schema does not declare; returns their dotted paths, sorted.
 pub fn prune(obj: &mut Value, schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(m) = obj.as_object_mut() {
         let props = schema.get("properties").and_then(Value::as_object);
-        let keys: Vec<String> = m.keys().cloned().collect();
-        for k in keys {
-            if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
-                continue;
+        let keep_unknown = preserves(schema);
+        m.retain(|k, _| {
+            let keep = reserved(k) || keep_unknown || props.is_some_and(|p| p.contains_key(k));
+            if !keep {
+                out.push(k.clone());
             }
-            match props.and_then(|p| p.get(&k)) {
-                Some(sub) => prune_at(m.get_mut(&k).expect("key listed"), sub, &k, &mut out),
-                None if preserves(schema) => {}
-                None => {
-                    m.remove(&k);
-                    out.push(k);
-                }
+            keep
+        });
+        for (k, v) in m.iter_mut().filter(|(k, _)| !reserved(k)) {
+            if let Some(sub) = props.and_then(|p| p.get(k)) {
+                prune_at(v, sub, k, &mut out);
             }
         }
     }
+    out.sort();
     out
 }
 
@@ -34,21 +38,20 @@ fn prune_at(v: &mut Value, s: &Value, path: &str, out: &mut Vec<String>) {
         Value::Object(m) => {
             let props = s.get("properties").and_then(Value::as_object);
             let additional = s.get("additionalProperties");
+            let additional_schema = additional.filter(|a| a.is_object());
+            let keep_unknown = additional.and_then(Value::as_bool) == Some(true) || preserves(s) || additional_schema.is_some();
             let embedded = s.get("x-kubernetes-embedded-resource").and_then(Value::as_bool) == Some(true);
-            let keys: Vec<String> = m.keys().cloned().collect();
-            for k in keys {
-                let child = format!("{path}.{k}");
-                if embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
-                    continue;
+            let skip = |k: &str| embedded && reserved(k);
+            m.retain(|k, _| {
+                let keep = skip(k) || keep_unknown || props.is_some_and(|p| p.contains_key(k));
+                if !keep {
+                    out.push(format!("{path}.{k}"));
                 }
-                if let Some(sub) = props.and_then(|p| p.get(&k)) {
-                    prune_at(m.get_mut(&k).expect("key listed"), sub, &child, out);
-                } else if let Some(sub) = additional.filter(|a| a.is_object()) {
-                    prune_at(m.get_mut(&k).expect("key listed"), sub, &child, out);
-                } else if additional.and_then(Value::as_bool) == Some(true) || preserves(s) {
-                } else {
-                    m.remove(&k);
-                    out.push(child);
+                keep
+            });
+            for (k, child) in m.iter_mut().filter(|(k, _)| !skip(k)) {
+                if let Some(sub) = props.and_then(|p| p.get(k)).or(additional_schema) {
+                    prune_at(child, sub, &format!("{path}.{k}"), out);
                 }
             }
         }

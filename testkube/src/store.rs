@@ -147,11 +147,12 @@ impl State {
             started: std::time::Instant::now(),
             seed: 0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64,
         };
-        let ns_type = s.registry.get("", "v1", "namespaces").expect("namespaces is built in");
-        for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-            let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
-            let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-            let _ = s.create(&ns_type, None, obj, &ctx);
+        if let Some(ns_type) = s.registry.get("", "v1", "namespaces") {
+            for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
+                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+                let _ = s.create(&ns_type, None, obj, &ctx);
+            }
         }
         s
     }

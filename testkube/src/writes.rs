@@ -187,12 +187,13 @@ impl State {
         }
         let warnings = self.prune_and_validate(t, &name, obj, ctx)?;
         let uid = self.uid();
-        let meta = obj["metadata"].as_object_mut().expect("metadata is an object");
-        meta.insert("uid".into(), json!(uid));
-        meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
-        meta.remove("managedFields");
-        meta.remove("deletionTimestamp");
+        if let Some(meta) = obj["metadata"].as_object_mut() {
+            meta.insert("uid".into(), json!(uid));
+            meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+            meta.insert("generation".into(), json!(1));
+            meta.remove("managedFields");
+            meta.remove("deletionTimestamp");
+        }
         if t.kind == "Namespace" {
             obj["status"] = json!({"phase": "Active"});
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
