@@ -10,6 +10,7 @@ pub mod faults;
 mod fields;
 pub mod kinds;
 mod openapi;
+mod patch;
 pub mod schema;
 pub mod seed;
 pub mod selector;
