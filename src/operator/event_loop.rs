@@ -140,9 +140,8 @@ impl Operator {
                         self.debouncer.touch(CLUSTER, std_now());
                     }
                 }
-                _ = leadership.changed() => {
-                    self.metrics.leader.set(i64::from(self.leadership.is_leader()));
-                }
+                // The gauge is set after every turn: leadership also lapses without a notification.
+                _ = leadership.changed() => {}
                 _ = reload.tick() => {
                     if self.poll_config() {
                         events = self.start_watches();
@@ -334,7 +333,7 @@ impl Operator {
             Obj::Owner(ns, kind, name, controller) => self.store.apply_owner(&ns, kind, &name, controller),
             Obj::Report(ns, rv, hash) => {
                 self.report_namespaces.insert(ns.clone());
-                if !self.syncing && !self.store.namespaces().any(|n| n == &ns) {
+                if !self.syncing && !self.store.has_namespace(&ns) {
                     let _ = self.writer.send(Msg::Remove(ns));
                     return;
                 }
@@ -417,7 +416,7 @@ impl Operator {
                 cluster = true;
                 continue;
             }
-            if !self.store.namespaces().any(|n| n == &ns) {
+            if !self.store.has_namespace(&ns) {
                 continue;
             }
             let mut st = self.store.report(&ns, &self.cfg, &opts);

@@ -240,6 +240,11 @@ impl VerdictStore {
         self.namespaces.iter()
     }
 
+    /// Whether `ns` gets a report.
+    pub fn has_namespace(&self, ns: &str) -> bool {
+        self.namespaces.contains(ns)
+    }
+
     /// The resources of a namespace: Pods folded into their top-level owners (with `pods`
     /// counted), then Services and Ingresses, sorted by (kind, name).
     pub fn records(&self, ns: &str) -> Vec<ResourceRecord> {

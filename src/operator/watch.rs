@@ -1,6 +1,7 @@
 //! The watches the operator runs, merged into one stream of inputs: Pods, Services, Ingresses,
 //! Nodes, Namespaces, owner metadata (ReplicaSets, Jobs) and the report objects themselves.
 
+use super::writer::rv_of;
 use crate::model::{Owner, controller_of};
 use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
 use futures::stream::BoxStream;
@@ -153,13 +154,13 @@ fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
 }
 
 fn report(r: ComplianceReport) -> Obj {
-    let rv = r.resource_version().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rv = rv_of(&r.metadata);
     let hash = r.status.as_ref().map(content_hash).unwrap_or_default();
     Obj::Report(r.namespace().unwrap_or_default(), rv, hash)
 }
 
 fn cluster_report(r: ComplianceClusterReport) -> Obj {
-    let rv = r.resource_version().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let rv = rv_of(&r.metadata);
     Obj::ClusterReport(rv, r.status.as_ref().map(cluster_content_hash).unwrap_or_default())
 }
 

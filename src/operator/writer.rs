@@ -4,7 +4,7 @@
 use super::leader::Leadership;
 use super::telemetry::OperatorMetrics;
 use crate::report::{ComplianceClusterReport, ComplianceReport};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -108,7 +108,8 @@ struct StatusBody<'a> {
     status: &'a RawValue,
 }
 
-fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
+/// An object's resourceVersion as a number (0 when absent or not numeric).
+pub(super) fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
     meta.resource_version.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
@@ -275,36 +276,28 @@ impl Writer {
         // A write must land while leadership is certain, or not at all.
         let limit = remaining.min(Duration::from_secs(10));
         let pp = PatchParams::apply(FIELD_MANAGER).force();
-        let (api_version, kind, name, ns) = match &job.scope {
-            Scope::Namespace(ns) => ("kompliance.dev/v1alpha1", "ComplianceReport", "kompliance", Some(ns.as_str())),
-            Scope::Cluster => ("kompliance.dev/v1alpha1", "ComplianceClusterReport", "cluster", None),
+        let (ar, name, ns) = match &job.scope {
+            Scope::Namespace(ns) => (ApiResource::erase::<ComplianceReport>(&()), "kompliance", Some(ns.as_str())),
+            Scope::Cluster => (ApiResource::erase::<ComplianceClusterReport>(&()), "cluster", None),
         };
-        let mut meta = json!({"name": name, "labels": {"app.kubernetes.io/managed-by": "kompliance"}});
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => Api::all_with(self.client.clone(), &ar),
+        };
+        let mut meta = json!({"name": name});
         if let Some(ns) = ns {
             meta["namespace"] = json!(ns);
         }
         let exists = self.on_server.contains_key(&job.scope);
         let result = tokio::time::timeout(limit, async {
-            match &job.scope {
-                Scope::Namespace(ns) => {
-                    let api: Api<ComplianceReport> = Api::namespaced(self.client.clone(), ns);
-                    if !exists {
-                        api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
-                            .await?;
-                    }
-                    let body = StatusBody { api_version, kind, metadata: json!({"name": name, "namespace": ns}), status: &job.status };
-                    api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
-                }
-                Scope::Cluster => {
-                    let api: Api<ComplianceClusterReport> = Api::all(self.client.clone());
-                    if !exists {
-                        api.patch(name, &pp, &Patch::Apply(json!({"apiVersion": api_version, "kind": kind, "metadata": meta, "spec": {}})))
-                            .await?;
-                    }
-                    let body = StatusBody { api_version, kind, metadata: json!({"name": name}), status: &job.status };
-                    api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
-                }
+            if !exists {
+                let mut labelled = meta.clone();
+                labelled["labels"] = json!({"app.kubernetes.io/managed-by": "kompliance"});
+                let object = json!({"apiVersion": ar.api_version, "kind": ar.kind, "metadata": labelled, "spec": {}});
+                api.patch(name, &pp, &Patch::Apply(object)).await?;
             }
+            let body = StatusBody { api_version: &ar.api_version, kind: &ar.kind, metadata: meta, status: &job.status };
+            api.patch_status(name, &pp, &Patch::Apply(body)).await.map(|o| rv_of(&o.metadata))
         })
         .await;
         match result {
