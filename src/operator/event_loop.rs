@@ -360,7 +360,7 @@ impl Operator {
                 if let Ok(mut m) = self.live.namespaces.write() {
                     m.remove(name);
                 }
-                let _ = self.writer.send(Msg::Remove(name.to_string()));
+                let _ = self.writer.send(Msg::Forget(name.to_string()));
                 self.debouncer.touch(CLUSTER, std_now());
             }
             Kind::ReplicaSet => self.store.delete_owner(ns, "ReplicaSet", name),

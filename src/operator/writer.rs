@@ -63,6 +63,8 @@ pub enum Msg {
     },
     /// The report of this namespace must not exist (namespace excluded or out of scope).
     Remove(String),
+    /// The namespace is gone, and its report with it: forget it, delete nothing.
+    Forget(String),
     /// Write everything pending now and stop.
     Finish,
 }
@@ -149,6 +151,12 @@ impl Writer {
                     info!(scope = ?scope, "report changed or deleted on the server; putting it back");
                     self.queue(job);
                 }
+            }
+            Msg::Forget(ns) => {
+                let scope = Scope::Namespace(ns);
+                self.pending.remove(&scope);
+                self.last.remove(&scope);
+                self.on_server.remove(&scope);
             }
             Msg::Remove(ns) => {
                 let scope = Scope::Namespace(ns.clone());
