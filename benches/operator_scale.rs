@@ -10,18 +10,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn proc_field(pid: u32, field: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    let t = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (t(11) + t(12)) / 100.0
-}
+use testkube::procfs::{cpu_secs, status_kib};
 
 fn self_cpu() -> f64 {
     cpu_secs(std::process::id())
@@ -134,7 +123,7 @@ async fn run(pods: usize, namespaces: usize) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let peak_mib = proc_field(op_pid, "VmHWM:") as f64 / 1024.0;
+    let peak_mib = status_kib(op_pid, "VmHWM:") as f64 / 1024.0;
 
     // Baseline: CPU to fetch and decode the same Pod list, item by item into k8s-openapi Pods.
     let all_pods: Api<Pod> = Api::all(client.clone());

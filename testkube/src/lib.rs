@@ -11,6 +11,7 @@ mod fields;
 pub mod kinds;
 mod openapi;
 mod patch;
+pub mod procfs;
 pub mod schema;
 pub mod seed;
 pub mod selector;
