@@ -151,12 +151,7 @@ fn encode(s: &str) -> String {
 }
 
 async fn get(port: u16, path: &str) -> Option<Value> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.ok()?;
-    serde_json::from_str(out.split_once("\r\n\r\n")?.1).ok()
+    serde_json::from_str(&e2e::http_get(([127, 0, 0, 1], port).into(), path).await?).ok()
 }
 
 async fn query(port: u16, promql: &str) -> Vec<Value> {

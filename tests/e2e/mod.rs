@@ -169,14 +169,19 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// GETs `path` over plain HTTP/1.0 on loopback; the body, or None when the server cannot be reached.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
 /// Fetches `/metrics` of an operator.
 pub async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect metrics");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await.expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.expect("response");
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    http_get(addr, "/metrics").await.expect("metrics endpoint answers")
 }
 
 /// The value of one series in a scrape, if present.
