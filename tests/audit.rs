@@ -25,13 +25,24 @@ fn pods_merge_into_their_top_level_owner() {
     assert_eq!(names, ["CronJob/nightly", "Deployment/web"], "ReplicaSets, Jobs and Pods fold into their top-level owners");
     let web = result.resources().find(|r| r.key.name == "web").expect("web");
     assert_eq!(web.pods, 2, "both Pods, one through a ReplicaSet that is not in the dump");
-    assert_eq!(web.labels.get("team").map(String::as_str), Some("a"), "the Deployment's own metadata wins");
+    assert!(web.labels.is_empty(), "labels are kept only when an exemption rule selects by them");
     // The ephemeral debugger container of one Pod makes the whole Deployment privileged.
     let priv_row = row(&result, "shop", "privileged-containers");
     assert_eq!((priv_row.state, priv_row.counts.unhealthy), (State::Unhealthy, 1));
     assert_eq!(priv_row.unhealthy[0].containers, ["debugger"]);
     assert!(priv_row.unhealthy[0].message.starts_with("ephemeral container debugger"));
     assert_eq!(result.stats.skipped_pods, 2, "Succeeded and mirror Pods are skipped and counted");
+}
+
+#[test]
+fn label_exemptions_read_the_top_level_owners_labels() {
+    let cfg = common::config("tests/fixtures/audit/team-a-exemption.yaml");
+    let result = common::audit(&cfg, &[fixture("kubectl-dump.yaml").as_path()], None);
+    let web = result.resources().find(|r| r.key.name == "web").expect("web");
+    assert_eq!(web.labels.get("team").map(String::as_str), Some("a"), "the Deployment's own labels, not its Pods'");
+    let r = row(&result, "shop", "privileged-containers");
+    assert_eq!((r.state, r.counts.unhealthy, r.counts.exempt), (State::Healthy, 0, 1));
+    assert_eq!(r.exempt[0].name, "web");
 }
 
 #[test]

@@ -4,9 +4,10 @@ use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
-use hashbrown::HashMap;
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// Counts of what the audit read.
@@ -24,12 +25,19 @@ pub struct Stats {
     pub excluded: u64,
 }
 
+/// A part's key: namespace, the object it is keyed by, and a Pod's pod-template-hash.
 type PendingKey = (String, Owner, Option<String>);
+
+/// One part waiting for owner resolution: its key, its record, whether the record is authoritative.
+type Pending = (PendingKey, ResourceRecord, bool);
 
 /// Accumulates verdicts while input is read; [`Collector::finish`] resolves owners.
 #[derive(Default)]
 pub struct Collector {
-    pending: HashMap<PendingKey, (ResourceRecord, bool)>,
+    /// Parts in arrival order, found by key through `index` (a table of positions, so each key is stored once).
+    pending: Vec<Pending>,
+    index: HashTable<usize>,
+    hasher: DefaultHashBuilder,
     owners: OwnerIndex,
     nodes: Vec<ResourceRecord>,
     namespaces: BTreeSet<String>,
@@ -113,8 +121,11 @@ impl Ctx<'_> {
                 };
                 let mut meta = meta;
                 let labels = meta.labels.take();
-                let mut rec = record(&ns, &owner, &meta, None, outcomes, 1, origin);
-                rec.labels = labels.unwrap_or_default();
+                let mut rec = record(&ns, &owner, &meta, None, outcomes, origin, false);
+                rec.pods = 1;
+                if cfg.exemptions_use_labels() {
+                    rec.labels = labels.unwrap_or_default();
+                }
                 Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None }
             }
             Parsed::Workload(kind, mut w) => {
@@ -131,7 +142,7 @@ impl Ctx<'_> {
                 );
                 let meta = &w.metadata;
                 let me = Owner { kind, name: meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, meta, tmeta, outcomes, 0, origin);
+                let rec = record(&ns, &me, meta, tmeta, outcomes, origin, cfg.exemptions_use_labels());
                 Prepared::Part {
                     ns,
                     owner: me,
@@ -152,7 +163,7 @@ impl Ctx<'_> {
                 };
                 let outcomes = engine::evaluate_service(&ns, &svc_obj, cfg);
                 let me = Owner { kind: "Service".into(), name: rec_meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &rec_meta, None, outcomes, 0, origin);
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, cfg.exemptions_use_labels());
                 Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
             }
             Parsed::Ingress(ing) => {
@@ -166,7 +177,7 @@ impl Ctx<'_> {
                 };
                 let outcomes = engine::evaluate_ingress(&ns, &ing_obj, cfg);
                 let me = Owner { kind: "Ingress".into(), name: rec_meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &rec_meta, None, outcomes, 0, origin);
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, cfg.exemptions_use_labels());
                 Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
             }
             Parsed::Node(node) => {
@@ -176,8 +187,8 @@ impl Ctx<'_> {
                     &node.metadata,
                     None,
                     vec![],
-                    0,
                     origin,
+                    cfg.exemptions_use_labels(),
                 );
                 rec.outcomes = engine::evaluate_node(
                     node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()),
@@ -197,7 +208,9 @@ impl Collector {
     /// A collector for one audit run.
     pub fn new() -> Self {
         Collector {
-            pending: HashMap::new(),
+            pending: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
             owners: OwnerIndex::default(),
             nodes: vec![],
             namespaces: BTreeSet::new(),
@@ -237,13 +250,19 @@ impl Collector {
         self.stats.objects += 1;
         match p {
             Prepared::Part { ns, owner, hash, mut rec, authoritative, controlled_by } => {
-                self.namespaces.insert(ns.clone());
+                if !self.namespaces.contains(&ns) {
+                    self.namespaces.insert(ns.clone());
+                }
                 if let Some(ctl) = controlled_by {
                     self.owners.insert(&ns, &owner.kind, &owner.name, ctl);
                 }
                 self.intern(&mut rec.outcomes);
-                match self.pending.get_mut(&(ns.clone(), owner.clone(), hash.clone())) {
-                    Some((existing, auth)) => {
+                let key = (ns, owner, hash);
+                let h = self.hasher.hash_one(&key);
+                let pending = &mut self.pending;
+                match self.index.find(h, |&i| pending[i].0 == key) {
+                    Some(&i) => {
+                        let (_, existing, auth) = &mut pending[i];
                         existing.pods += rec.pods;
                         if authoritative && !*auth {
                             existing.labels = rec.labels;
@@ -254,7 +273,9 @@ impl Collector {
                         existing.merge(rec.outcomes);
                     }
                     None => {
-                        self.pending.insert((ns, owner, hash), (rec, authoritative));
+                        let hasher = &self.hasher;
+                        self.index.insert_unique(h, pending.len(), |&i| hasher.hash_one(&pending[i].0));
+                        pending.push((key, rec, authoritative));
                     }
                 }
             }
@@ -269,21 +290,23 @@ impl Collector {
 
     /// Resolves every Pod and template to its top-level owner and groups resources by namespace.
     pub fn finish(self) -> Collected {
-        let mut merged: BTreeMap<ResourceKey, (ResourceRecord, bool)> = BTreeMap::new();
-        // Deterministic merge order, whatever the hash map's order.
-        let mut pending: Vec<_> = self.pending.into_iter().collect();
-        pending.sort_by(|a, b| (&a.0.0, &a.0.1.kind, &a.0.1.name, &a.0.2).cmp(&(&b.0.0, &b.0.1.kind, &b.0.1.name, &b.0.2)));
-        for ((ns, owner, hash), (mut rec, auth)) in pending {
-            let top = if owner.kind == "Pod" { owner.clone() } else { self.owners.top_level(&ns, &owner, hash.as_deref()) };
+        let Collector { mut pending, index, owners, nodes, namespaces, stats, .. } = self;
+        drop(index);
+        for ((ns, owner, hash), rec, auth) in pending.iter_mut() {
+            let top = if owner.kind == "Pod" { owner.clone() } else { owners.top_level(ns, owner, hash.as_deref()) };
             // Only the top-level object's own metadata speaks for the resource.
-            let auth = auth && top == owner;
-            let key = ResourceKey { namespace: ns, kind: top.kind, name: top.name };
-            rec.key = key.clone();
-            match merged.get_mut(&key) {
-                Some((existing, existing_auth)) => {
+            *auth = *auth && top == *owner;
+            rec.key = ResourceKey { namespace: ns.clone(), kind: top.kind, name: top.name };
+        }
+        // The parts of one resource become adjacent, in an order that does not depend on the input's.
+        pending.sort_unstable_by(|a, b| (&a.1.key, &a.0.1.kind, &a.0.1.name, &a.0.2).cmp(&(&b.1.key, &b.0.1.kind, &b.0.1.name, &b.0.2)));
+        let mut namespaces: BTreeMap<String, Vec<ResourceRecord>> = namespaces.into_iter().map(|n| (n, vec![])).collect();
+        let mut current: Option<(ResourceRecord, bool)> = None;
+        for (_, mut rec, auth) in pending {
+            match &mut current {
+                Some((existing, existing_auth)) if existing.key == rec.key => {
                     existing.pods += rec.pods;
-                    let take_meta = auth && !*existing_auth;
-                    if take_meta {
+                    if auth && !*existing_auth {
                         existing.labels = std::mem::take(&mut rec.labels);
                         existing.annotations = std::mem::take(&mut rec.annotations);
                         existing.origin = rec.origin.take();
@@ -291,18 +314,19 @@ impl Collector {
                     }
                     existing.merge(rec.outcomes);
                 }
-                None => {
-                    merged.insert(key, (rec, auth));
+                _ => {
+                    if let Some((done, _)) = current.replace((rec, auth)) {
+                        namespaces.entry(done.key.namespace.clone()).or_default().push(done);
+                    }
                 }
             }
         }
-        let mut namespaces: BTreeMap<String, Vec<ResourceRecord>> = self.namespaces.into_iter().map(|n| (n, vec![])).collect();
-        for (key, (rec, _)) in merged {
-            namespaces.entry(key.namespace.clone()).or_default().push(rec);
+        if let Some((done, _)) = current {
+            namespaces.entry(done.key.namespace.clone()).or_default().push(done);
         }
-        let mut nodes = self.nodes;
+        let mut nodes = nodes;
         nodes.sort_by(|a, b| a.key.cmp(&b.key));
-        Collected { namespaces, nodes, stats: self.stats }
+        Collected { namespaces, nodes, stats }
     }
 }
 
@@ -312,14 +336,15 @@ fn record(
     meta: &Meta,
     template: Option<&Meta>,
     outcomes: crate::model::Outcomes,
-    pods: u32,
     origin: Origin,
+    keep_labels: bool,
 ) -> ResourceRecord {
     let mut rec = ResourceRecord::new(ResourceKey { namespace: ns.to_string(), kind: me.kind.clone(), name: me.name.clone() });
     rec.annotations = ExemptAnnotations::read(&[meta.annotations.as_ref(), template.and_then(|t| t.annotations.as_ref())]);
-    rec.pods = pods;
     rec.outcomes = outcomes;
     rec.origin = Some(origin);
-    rec.labels = meta.labels.clone().unwrap_or_default();
+    if keep_labels {
+        rec.labels = meta.labels.clone().unwrap_or_default();
+    }
     rec
 }

@@ -124,7 +124,8 @@ impl Reader<'_> {
     }
 }
 
-const BATCH: usize = 256;
+/// Items per batch: enough to amortize the hand-over, few enough that the batches in flight stay small.
+const BATCH: usize = 64;
 
 /// Batches in flight to the decoding threads, and their results put back in order.
 struct Pipeline {

@@ -149,7 +149,9 @@ impl<R: Read> Stream<R> {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        // read_to_end fills spare capacity without zeroing it first.
+        // read_to_end fills spare capacity without zeroing it first; reserving exactly keeps the
+        // buffer near one chunk instead of letting it double.
+        self.buf.reserve_exact(CHUNK);
         let n = (&mut self.r).take(CHUNK as u64).read_to_end(&mut self.buf)?;
         if n == 0 {
             self.eof = true;

@@ -4,6 +4,7 @@ use super::{ContainerRef, Finding, PodView};
 use crate::config::Params;
 use crate::config::params::{IdRule, RuleKind, normalize_capability};
 use k8s_openapi::api::core::v1::AppArmorProfile;
+use std::borrow::Cow;
 
 /// #16: added capabilities must be allowed; required ones must be dropped (`ALL` drops everything).
 pub fn capabilities(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
@@ -32,23 +33,25 @@ pub fn capabilities(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     out
 }
 
-fn profile_name(p: &AppArmorProfile) -> String {
+fn profile_name(p: &AppArmorProfile) -> Cow<'_, str> {
     match p.type_.as_str() {
         "RuntimeDefault" => "runtime/default".into(),
         "Unconfined" => "unconfined".into(),
-        "Localhost" => format!("localhost/{}", p.localhost_profile.as_deref().unwrap_or("")),
-        other => other.to_string(),
+        "Localhost" => format!("localhost/{}", p.localhost_profile.as_deref().unwrap_or("")).into(),
+        other => other.into(),
     }
 }
 
+const APPARMOR_ANNOTATION: &str = "container.apparmor.security.beta.kubernetes.io/";
+
 /// The effective profile of a container: its field, else the annotation, else the Pod field, else runtime/default.
-pub fn effective_apparmor(pod: &PodView<'_>, c: &ContainerRef<'_>) -> (String, &'static str) {
+pub fn effective_apparmor<'a>(pod: &PodView<'a>, c: &ContainerRef<'a>) -> (Cow<'a, str>, &'static str) {
     if let Some(p) = c.security_context.and_then(|s| s.app_armor_profile.as_ref()) {
         return (profile_name(p), "securityContext.appArmorProfile");
     }
-    let key = format!("container.apparmor.security.beta.kubernetes.io/{}", c.name);
-    if let Some(v) = pod.facts.annotations.and_then(|a| a.get(&key)) {
-        return (v.trim().to_string(), "annotation");
+    let annotation = pod.facts.annotations.and_then(|a| a.iter().find(|(k, _)| k.strip_prefix(APPARMOR_ANNOTATION) == Some(c.name)));
+    if let Some((_, v)) = annotation {
+        return (v.trim().into(), "annotation");
     }
     if let Some(p) = pod.facts.security_context.and_then(|s| s.app_armor_profile.as_ref()) {
         return (profile_name(p), "spec.securityContext.appArmorProfile");

@@ -228,6 +228,11 @@ impl Config {
     pub fn globally_excluded(&self, ns: &str) -> bool {
         self.excluded_namespaces.iter().any(|n| n == ns)
     }
+
+    /// True when some exemption rule selects resources by their labels (else labels need not be kept).
+    pub fn exemptions_use_labels(&self) -> bool {
+        self.exemptions.iter().any(|r| r.label_selector.is_some())
+    }
 }
 
 fn read_top(top: &Map<String, Value>, cfg: &mut Config, w: &mut Walk) {
