@@ -23,6 +23,10 @@ struct Stand {
     rejected_tokens: AtomicUsize,
     wrong_api_versions: Mutex<Vec<String>>,
     base: Mutex<String>,
+    /// Query strings of the managed-identity token requests that carried the right secret header.
+    identity_requests: Mutex<Vec<String>>,
+    /// When set, Resource Manager answers only after this long.
+    delay: Mutex<Option<Duration>>,
 }
 
 const TOKEN_LIFETIME: u64 = 2;
@@ -55,6 +59,25 @@ async fn handle(
             200,
             json!({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME, "access_token": token}),
         );
+    }
+    // The managed-identity endpoint of App Service-style platforms (IDENTITY_ENDPOINT).
+    if method == axum::http::Method::GET && path == "/msi/token" {
+        if headers.get("x-identity-header").and_then(|h| h.to_str().ok()) != Some("mi-secret") {
+            return answer(401, json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
+        }
+        s.identity_requests.lock().unwrap().push(query);
+        let n = s.tokens.fetch_add(1, Ordering::SeqCst);
+        let token = format!("mi-tok-{n}");
+        s.valid.lock().unwrap().insert(token.clone(), Instant::now() + Duration::from_secs(TOKEN_LIFETIME));
+        let expires_on = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + TOKEN_LIFETIME;
+        return answer(
+            200,
+            json!({"access_token": token, "expires_on": expires_on.to_string(), "token_type": "Bearer", "resource": "https://management.azure.com"}),
+        );
+    }
+    let delay = *s.delay.lock().unwrap();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
     }
     let bearer =
         headers.get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default().to_string();
@@ -257,6 +280,82 @@ async fn azure_rows_from_a_stand_in_resource_manager_over_tls() {
     let missing = s["api-server-restricted-access"].clone();
     assert_eq!(missing.0, State::NotEvaluated);
     assert!(missing.1.unwrap_or_default().contains("managed cluster prod-aks not found"));
+}
+
+/// Managed identity, through the App Service-style endpoint that azure_identity reads from the
+/// process environment (`IDENTITY_ENDPOINT`, `IDENTITY_HEADER`; IMDS itself cannot be reached
+/// here). The environment is the process's own, so the test runs itself again as a child with it.
+#[test]
+fn managed_identity_gets_tokens_from_the_identity_endpoint() {
+    if let (Ok(base), Ok(ca)) = (std::env::var("KOMPLIANCE_TEST_ARM"), std::env::var("KOMPLIANCE_TEST_CA")) {
+        return managed_identity_child(&base, &ca);
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = rt.block_on(stand_in(stand.clone()));
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "managed_identity_gets_tokens_from_the_identity_endpoint", "--nocapture", "--test-threads=1"])
+        .env("KOMPLIANCE_TEST_ARM", &base)
+        .env("KOMPLIANCE_TEST_CA", &ca)
+        .env("IDENTITY_ENDPOINT", format!("{base}/msi/token"))
+        .env("IDENTITY_HEADER", "mi-secret")
+        .env("AZURE_CLIENT_ID", "kubelet-identity")
+        .env_remove("AZURE_FEDERATED_TOKEN_FILE")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_TENANT_ID")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "the child run failed:\n{text}");
+    let seen = stand.identity_requests.lock().unwrap().clone();
+    assert!(!seen.is_empty(), "no token was asked of the identity endpoint");
+    for q in &seen {
+        assert!(q.contains("client_id=kubelet-identity"), "AZURE_CLIENT_ID names the user-assigned identity: {q}");
+        let resource = base.replace(':', "%3A").replace('/', "%2F");
+        assert!(q.contains(&format!("resource={resource}")), "a token for the configured Resource Manager: {q}");
+    }
+    assert_eq!(stand.rejected_tokens.load(Ordering::SeqCst), 0, "Resource Manager accepted every managed-identity token");
+}
+
+fn managed_identity_child(base: &str, ca: &str) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let cfg = config(base);
+        let azure = cfg.azure.clone().unwrap();
+        let http = http_client(Some(ca.as_bytes())).unwrap();
+        let credential = kompliance::azure::auth::credential(&azure, Some(http.clone())).unwrap();
+        let snap = ArmClient::new(&azure, credential, http).snapshot(&azure, "sub-1").await;
+        assert_eq!(snap.registries.as_ref().map(Vec::len).ok(), Some(2), "registries read with the managed identity's token");
+        assert!(snap.pricings.is_ok());
+    });
+}
+
+/// A Resource Manager that does not answer in time gives NotEvaluated saying so, not a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_manager_that_does_not_answer_times_out() {
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    *stand.delay.lock().unwrap() = Some(Duration::from_secs(5));
+    let cfg = config(&base);
+    let azure = cfg.azure.clone().unwrap();
+    let http = http_client(Some(ca.as_bytes())).unwrap();
+    let env = |k: &str| match k {
+        "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
+        "AZURE_CLIENT_ID" => Some("client-1".to_string()),
+        "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
+        _ => None,
+    };
+    let mut arm = ArmClient::new(&azure, credential_from(&azure, Some(http.clone()), env).unwrap(), http);
+    arm.timeout = Duration::from_millis(300);
+    let started = Instant::now();
+    let snap = arm.snapshot(&azure, "sub-1").await;
+    assert!(started.elapsed() < Duration::from_secs(5), "gave up before the stand-in answered: {:?}", started.elapsed());
+    let s = states(&snap, &cfg);
+    for id in ["defender-for-registries", "registry-network-access", "api-server-restricted-access"] {
+        assert_eq!(s[id].0, State::NotEvaluated, "{id}");
+        let reason = s[id].1.clone().unwrap_or_default();
+        assert!(reason.contains("timed out after 300ms"), "{id}: {reason}");
+    }
 }
 
 mod e2e;

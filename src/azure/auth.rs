@@ -8,7 +8,7 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{ClientOptions, Transport};
 use azure_identity::{
     ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
-    ManagedIdentityCredentialOptions, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
+    ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
 };
 use std::sync::Arc;
 
@@ -19,7 +19,7 @@ pub enum CredentialKind {
     WorkloadIdentity,
     /// `AZURE_TENANT_ID`, `AZURE_CLIENT_ID` and `AZURE_CLIENT_SECRET` are set.
     ServicePrincipal,
-    /// Neither: the node's or Pod's managed identity.
+    /// Neither: a managed identity (user-assigned when `AZURE_CLIENT_ID` is set).
     ManagedIdentity,
 }
 
@@ -79,10 +79,13 @@ pub fn credential_from(
             Some(ClientSecretCredentialOptions { client_options: options }),
         )
         .map(|c| c as Arc<dyn TokenCredential>),
-        CredentialKind::ManagedIdentity => {
-            ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions { client_options: options, ..Default::default() }))
-                .map(|c| c as Arc<dyn TokenCredential>)
-        }
+        // As in Azure's own SDKs, AZURE_CLIENT_ID alone names a user-assigned identity (an AKS
+        // node pool's kubelet identity, say); without it the system-assigned identity is used.
+        CredentialKind::ManagedIdentity => ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+            client_options: options,
+            user_assigned_id: var("AZURE_CLIENT_ID").map(UserAssignedId::ClientId),
+        }))
+        .map(|c| c as Arc<dyn TokenCredential>),
     };
     made.map_err(|e| e.to_string())
 }
