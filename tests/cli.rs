@@ -188,3 +188,15 @@ fn sarif_rule_titles_follow_lang() {
     assert_eq!(rule["id"], "privileged-containers");
     assert_eq!(rule["shortDescription"]["text"], "권한 있는 컨테이너를 피해야 함");
 }
+
+/// The allocator's options are in force from the start (BENCHMARKS.md: with mimalloc's defaults
+/// the audit's peak memory doubled on the corpus and crossed the 25% target on large lists).
+#[test]
+#[cfg(target_os = "linux")]
+fn mimalloc_options_are_set_before_the_runtime_allocates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kompliance")).arg("catalog").env("MIMALLOC_VERBOSE", "1").output().expect("run");
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("option 'arena_eager_commit': 0"), "{err}");
+    assert!(err.contains("option 'purge_delay': 10"), "{err}");
+}
