@@ -201,6 +201,16 @@ async fn stand_in(s: Arc<Stand>) -> (String, String) {
     (base, ca_cert.pem())
 }
 
+/// The environment of a service principal (the stand-in's token endpoint accepts any).
+fn service_principal(k: &str) -> Option<String> {
+    match k {
+        "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
+        "AZURE_CLIENT_ID" => Some("client-1".to_string()),
+        "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
+        _ => None,
+    }
+}
+
 fn config(base: &str) -> Config {
     let text = format!(
         "apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nazure:\n  subscriptionId: sub-1\n  clusterResourceGroup: aks-rg\n  clusterName: prod-aks\n  endpoints:\n    resourceManager: {base}\n    authority: {base}\n"
@@ -223,13 +233,7 @@ async fn azure_rows_from_a_stand_in_resource_manager_over_tls() {
     let cfg = config(&base);
     let azure = cfg.azure.clone().unwrap();
     let http = http_client(Some(ca.as_bytes())).unwrap();
-    let env = |k: &str| match k {
-        "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
-        "AZURE_CLIENT_ID" => Some("client-1".to_string()),
-        "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
-        _ => None,
-    };
-    let credential = credential_from(&azure, Some(http.clone()), env).unwrap();
+    let credential = credential_from(&azure, Some(http.clone()), service_principal).unwrap();
     let arm = ArmClient::new(&azure, credential, http);
 
     let snap = arm.snapshot(&azure, "sub-1").await;
@@ -339,13 +343,7 @@ async fn a_resource_manager_that_does_not_answer_times_out() {
     let cfg = config(&base);
     let azure = cfg.azure.clone().unwrap();
     let http = http_client(Some(ca.as_bytes())).unwrap();
-    let env = |k: &str| match k {
-        "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
-        "AZURE_CLIENT_ID" => Some("client-1".to_string()),
-        "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
-        _ => None,
-    };
-    let mut arm = ArmClient::new(&azure, credential_from(&azure, Some(http.clone()), env).unwrap(), http);
+    let mut arm = ArmClient::new(&azure, credential_from(&azure, Some(http.clone()), service_principal).unwrap(), http);
     arm.timeout = Duration::from_millis(300);
     let started = Instant::now();
     let snap = arm.snapshot(&azure, "sub-1").await;
@@ -380,13 +378,7 @@ async fn the_operator_reports_the_azure_rows_and_follows_lost_access() {
     c.server.seed([e2e::namespace("shop"), node]).unwrap();
     let factory = ArmFactory(Arc::new(move |az: &kompliance::config::AzureConfig| {
         let http = http_client(Some(ca.as_bytes())).map_err(|e| e.to_string())?;
-        let env = |k: &str| match k {
-            "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
-            "AZURE_CLIENT_ID" => Some("client-1".to_string()),
-            "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
-            _ => None,
-        };
-        let credential = credential_from(az, Some(http.clone()), env)?;
+        let credential = credential_from(az, Some(http.clone()), service_principal)?;
         Ok(ArmClient::new(az, credential, http))
     }));
     let op = c
