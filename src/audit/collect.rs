@@ -66,6 +66,8 @@ pub struct Ctx<'c> {
     pub vulns: &'c (dyn VulnerabilitySource + Sync),
     /// Namespace of objects without one.
     pub default_ns: &'c str,
+    /// Keep resources' labels: some exemption rule selects by them (`Config::exemptions_use_labels`, read once).
+    pub keep_labels: bool,
 }
 
 /// An object already evaluated (on a decoding thread), ready to be collected in input order.
@@ -123,7 +125,7 @@ impl Ctx<'_> {
                 let labels = meta.labels.take();
                 let mut rec = record(&ns, &owner, &meta, None, outcomes, origin, false);
                 rec.pods = 1;
-                if cfg.exemptions_use_labels() {
+                if self.keep_labels {
                     rec.labels = labels.unwrap_or_default();
                 }
                 Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None }
@@ -142,7 +144,7 @@ impl Ctx<'_> {
                 );
                 let meta = &w.metadata;
                 let me = Owner { kind, name: meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, meta, tmeta, outcomes, origin, cfg.exemptions_use_labels());
+                let rec = record(&ns, &me, meta, tmeta, outcomes, origin, self.keep_labels);
                 Prepared::Part {
                     ns,
                     owner: me,
@@ -163,7 +165,7 @@ impl Ctx<'_> {
                 };
                 let outcomes = engine::evaluate_service(&ns, &svc_obj, cfg);
                 let me = Owner { kind: "Service".into(), name: rec_meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, cfg.exemptions_use_labels());
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, self.keep_labels);
                 Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
             }
             Parsed::Ingress(ing) => {
@@ -177,7 +179,7 @@ impl Ctx<'_> {
                 };
                 let outcomes = engine::evaluate_ingress(&ns, &ing_obj, cfg);
                 let me = Owner { kind: "Ingress".into(), name: rec_meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, cfg.exemptions_use_labels());
+                let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, self.keep_labels);
                 Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
             }
             Parsed::Node(node) => {
@@ -188,7 +190,7 @@ impl Ctx<'_> {
                     None,
                     vec![],
                     origin,
-                    cfg.exemptions_use_labels(),
+                    self.keep_labels,
                 );
                 rec.outcomes = engine::evaluate_node(
                     node.status.as_ref().and_then(|s| s.node_info.as_ref()).and_then(|n| n.kubelet_version.as_deref()),
@@ -290,7 +292,7 @@ impl Collector {
 
     /// Resolves every Pod and template to its top-level owner and groups resources by namespace.
     pub fn finish(self) -> Collected {
-        let Collector { mut pending, index, owners, nodes, namespaces, stats, .. } = self;
+        let Collector { mut pending, index, owners, mut nodes, namespaces, stats, .. } = self;
         drop(index);
         for ((ns, owner, hash), rec, auth) in pending.iter_mut() {
             let top = if owner.kind == "Pod" { owner.clone() } else { owners.top_level(ns, owner, hash.as_deref()) };
@@ -324,7 +326,6 @@ impl Collector {
         if let Some((done, _)) = current {
             namespaces.entry(done.key.namespace.clone()).or_default().push(done);
         }
-        let mut nodes = nodes;
         nodes.sort_by(|a, b| a.key.cmp(&b.key));
         Collected { namespaces, nodes, stats }
     }

@@ -181,7 +181,7 @@ fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
 /// Runs an audit over the given inputs.
 pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> AuditResult {
     let vulns = NoVulnerabilityData;
-    let mut reader = Reader::new(Ctx { cfg, vulns: &vulns, default_ns: &opts.default_namespace });
+    let mut reader = Reader::new(Ctx { cfg, vulns: &vulns, default_ns: &opts.default_namespace, keep_labels: cfg.exemptions_use_labels() });
     let mut stdin = Some(stdin);
     for p in &opts.paths {
         if p.as_os_str() == "-" {
