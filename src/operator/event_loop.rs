@@ -16,7 +16,7 @@ use crate::catalog::index_of;
 use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
 use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report};
-use crate::report::{cluster_content_hash, content_hash};
+use crate::report::{Stamp, cluster_content_hash, content_hash};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::{HashMap, HashSet};
@@ -54,6 +54,8 @@ pub(super) struct Operator {
     pub(super) full_pass: bool,
     pub(super) report_namespaces: HashSet<String>,
     pub(super) live: Arc<LiveReports>,
+    /// Content hash of each namespace report in `live` (tells whether the cluster report must follow).
+    pub(super) report_hashes: HashMap<String, String>,
     pub(super) probes: ProbeResults,
     pub(super) vulns: Result<(), String>,
     pub(super) azure: Option<ArmSnapshot>,
@@ -357,6 +359,7 @@ impl Operator {
             }
             Kind::Namespace => {
                 self.store.delete_namespace(name);
+                self.report_hashes.remove(name);
                 if let Ok(mut m) = self.live.namespaces.write() {
                     m.remove(name);
                 }
@@ -367,7 +370,7 @@ impl Operator {
             Kind::Job => self.store.delete_owner(ns, "Job", name),
             Kind::Report => {
                 self.report_namespaces.remove(ns);
-                // The next observed version is whatever gets created again; rv 0 forgets the hash.
+                // Deleted (hash None): whatever gets created again is the next observed version.
                 let _ = self.writer.send(Msg::Observed { scope: Scope::Namespace(ns.to_string()), rv: u64::MAX, hash: None });
             }
             Kind::ClusterReport => {
@@ -387,6 +390,7 @@ impl Operator {
         for ns in stale {
             let _ = self.writer.send(Msg::Remove(ns));
         }
+        self.report_hashes.retain(|ns, _| keep.contains(ns));
         if let Ok(mut m) = self.live.namespaces.write() {
             m.retain(|ns, _| keep.contains(ns));
         }
@@ -402,9 +406,9 @@ impl Operator {
         BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
     }
 
-    fn stamp<T>(&self, status: &mut T, set: impl FnOnce(&mut T, String, String, String)) {
+    fn stamp(&self, status: &mut impl Stamp) {
         let now = jiff::Timestamp::now().round(jiff::Unit::Second).map(|t| t.to_string()).unwrap_or_default();
-        set(status, now, env!("CARGO_PKG_VERSION").to_string(), self.cfg.hash.clone());
+        status.stamp(now, env!("CARGO_PKG_VERSION").to_string(), self.cfg.hash.clone());
     }
 
     fn flush(&mut self, scopes: Vec<String>) {
@@ -421,12 +425,8 @@ impl Operator {
             }
             let mut st = self.store.report(&ns, &self.cfg, &opts);
             let hash = content_hash(&st);
-            self.stamp(&mut st, |s, t, v, c| {
-                s.last_evaluated = Some(t);
-                s.operator_version = Some(v);
-                s.config_hash = Some(c);
-            });
-            let changed = self.live.namespaces.read().map(|m| m.get(&ns).map(content_hash) != Some(hash.clone())).unwrap_or(true);
+            self.stamp(&mut st);
+            let changed = self.report_hashes.insert(ns.clone(), hash.clone()).as_ref() != Some(&hash);
             let status = raw(&st);
             if let Ok(mut m) = self.live.namespaces.write() {
                 m.insert(ns.clone(), st);
@@ -481,11 +481,7 @@ impl Operator {
         }
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
         let hash = cluster_content_hash(&st);
-        self.stamp(&mut st, |s, t, v, c| {
-            s.last_evaluated = Some(t);
-            s.operator_version = Some(v);
-            s.config_hash = Some(c);
-        });
+        self.stamp(&mut st);
         let status = raw(&st);
         if let Ok(mut c) = self.live.cluster.write() {
             *c = st;

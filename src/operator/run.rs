@@ -200,6 +200,7 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         full_pass: false,
         report_namespaces: HashSet::new(),
         live,
+        report_hashes: HashMap::new(),
         probes: ProbeResults::default(),
         vulns,
         azure: None,

@@ -18,6 +18,25 @@ pub fn cluster_content_hash(status: &ClusterReportStatus) -> String {
     hash_json(&stripped)
 }
 
+/// The fields of a report status that say when, by which version and under which configuration it
+/// was evaluated (the fields the content hashes leave out).
+pub trait Stamp {
+    /// Sets `lastEvaluated`, `operatorVersion` and `configHash`.
+    fn stamp(&mut self, evaluated: String, version: String, config_hash: String);
+}
+
+impl Stamp for ReportStatus {
+    fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
+        (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
+    }
+}
+
+impl Stamp for ClusterReportStatus {
+    fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
+        (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
+    }
+}
+
 fn hash_json<T: serde::Serialize>(v: &T) -> String {
     let bytes = serde_json::to_vec(v).unwrap_or_default();
     Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
