@@ -2,7 +2,8 @@
 //!
 //! It serves discovery, `/version`, `/openapi/v3`, reads, lists with selectors and paging, watches with
 //! bookmarks and 410s, writes (POST, PUT, PATCH incl. server-side apply, DELETE with finalizers), the
-//! status subresource, CRDs (served once created, pruned to their schema) and kubectl tables. It runs
+//! status subresource, CRDs (served once created, pruned to their schema), kubectl tables and
+//! metadata-only answers (`PartialObjectMetadata`). It runs
 //! no controllers: [`TestKube::seed`] creates the ReplicaSets, Jobs and Pods of workloads itself.
 
 pub mod error;

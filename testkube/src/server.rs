@@ -287,6 +287,11 @@ impl Req {
         self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
     }
 
+    /// The client asked for metadata only (`as=PartialObjectMetadata` or `...List`, as kube's `list_metadata` and `metadata_watcher` do).
+    pub(crate) fn wants_metadata(&self) -> bool {
+        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+    }
+
     pub(crate) fn content_type(&self) -> &str {
         self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
     }
@@ -340,6 +345,9 @@ fn get(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
             &table::table(&req.t, &[stored.value()], st.rv, None, req.q.get("includeObject").is_some_and(|i| i == "Object")),
         ));
     }
+    if req.wants_metadata() {
+        return Ok(json_response(200, table::partial_object_metadata_json(&stored.json)));
+    }
     Ok(json_response(200, stored.json.to_vec()))
 }
 
@@ -370,7 +378,12 @@ fn list(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
         meta["continue"] = json!(c);
         meta["remainingItemCount"] = json!(page.remaining);
     }
-    let head = json!({"kind": format!("{}List", req.t.kind), "apiVersion": req.t.api_version(), "metadata": meta});
+    let metadata_only = req.wants_metadata();
+    let head = if metadata_only {
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": meta})
+    } else {
+        json!({"kind": format!("{}List", req.t.kind), "apiVersion": req.t.api_version(), "metadata": meta})
+    };
     let mut out = serde_json::to_vec(&head).unwrap_or_default();
     out.pop();
     out.extend_from_slice(b",\"items\":[");
@@ -378,7 +391,11 @@ fn list(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
         if i > 0 {
             out.push(b',');
         }
-        out.extend_from_slice(item);
+        if metadata_only {
+            out.extend_from_slice(&table::partial_object_metadata_json(item));
+        } else {
+            out.extend_from_slice(item);
+        }
     }
     out.extend_from_slice(b"]}");
     Ok(json_response(200, out))

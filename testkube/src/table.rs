@@ -116,6 +116,17 @@ fn cell(obj: &Value, kind: &str, path: &str) -> Value {
     }
 }
 
+/// An object reduced to its metadata, as `meta.k8s.io/v1` PartialObjectMetadata.
+pub fn partial_object_metadata(o: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))})
+}
+
+/// The JSON of an object reduced to its metadata (see [`partial_object_metadata`]).
+pub fn partial_object_metadata_json(object: &[u8]) -> Vec<u8> {
+    let o: Value = serde_json::from_slice(object).unwrap_or_default();
+    serde_json::to_vec(&partial_object_metadata(&o)).unwrap_or_default()
+}
+
 /// A `meta.k8s.io/v1` Table of the given objects; `full_objects` embeds whole objects instead of their metadata.
 pub fn table(t: &ResourceType, objects: &[Value], rv: u64, continue_token: Option<&str>, full_objects: bool) -> Value {
     let mut defs = vec![
@@ -130,11 +141,7 @@ pub fn table(t: &ResourceType, objects: &[Value], rv: u64, continue_token: Optio
         .map(|o| {
             let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
             cells.extend(t.columns.iter().map(|c| cell(o, &c.kind, &c.path)));
-            let object = if full_objects {
-                o.clone()
-            } else {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o.get("metadata").cloned().unwrap_or(json!({}))})
-            };
+            let object = if full_objects { o.clone() } else { partial_object_metadata(o) };
             json!({"cells": cells, "object": object})
         })
         .collect();

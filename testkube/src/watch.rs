@@ -33,6 +33,8 @@ struct WatchState {
     closed: watch::Receiver<u64>,
     kind: String,
     api_version: String,
+    /// Objects go out reduced to PartialObjectMetadata.
+    metadata_only: bool,
 }
 
 fn line(kind: &str, object: &[u8]) -> Bytes {
@@ -58,7 +60,12 @@ impl WatchState {
             (_, _, false) => return None,
             (k, _, true) => k.as_str(),
         };
-        Some(line(kind, &ev.json))
+        Some(self.event(kind, &ev.json))
+    }
+
+    /// One event line, the object reduced to its metadata when the client asked for that.
+    fn event(&self, kind: &str, object: &[u8]) -> Bytes {
+        if self.metadata_only { line(kind, &crate::table::partial_object_metadata_json(object)) } else { line(kind, object) }
     }
 
     fn bookmark(&self, annotations: Option<Value>) -> Bytes {
@@ -147,13 +154,15 @@ pub fn watch_response(shared: Arc<Shared>, req: Req) -> Response {
             closed: shared.close_watches.subscribe(),
             kind: req.t.kind.clone(),
             api_version: req.t.api_version(),
+            metadata_only: req.wants_metadata(),
         };
         ws.closed.borrow_and_update();
         if rv_param.as_deref().is_none_or(|r| r == "0") || send_initial {
             let st = shared.state();
             let page =
                 st.list(&req.t, ns.as_deref(), |n, name, s| ws.labels.matches(&s.labels) && ws.fields.matches(n, name), None, None)?;
-            ws.pending.extend(page.items.iter().map(|b| line("ADDED", b)));
+            let added: Vec<Bytes> = page.items.iter().map(|b| ws.event("ADDED", b)).collect();
+            ws.pending.extend(added);
             ws.cursor = st.rv;
             drop(st);
             if send_initial {

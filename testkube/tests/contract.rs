@@ -366,3 +366,37 @@ async fn deleting_a_crd_stops_serving_it_and_drops_its_objects() {
     }
     assert!(server.list("example.dev/v1", "Widget").is_empty());
 }
+
+/// What kube sends for `Api<PartialObjectMeta<K>>` (list, get and watch): metadata only comes back.
+#[tokio::test]
+async fn metadata_only_requests_get_partial_object_metadata() {
+    let server = TestKube::start().await.unwrap();
+    let c = client(&server, "contract-test");
+    Api::<Namespace>::all(c.clone()).create(&PostParams::default(), &namespace("shop")).await.unwrap();
+    Api::<Pod>::namespaced(c.clone(), "shop").create(&PostParams::default(), &pod("shop", "web-1", "web")).await.unwrap();
+    let get = |path: &str, accept: &str| {
+        http::Request::get(format!("/api/v1/namespaces/shop/pods{path}")).header("Accept", accept).body(Vec::new()).unwrap()
+    };
+    let list: serde_json::Value =
+        serde_json::from_str(&c.request_text(get("", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1")).await.unwrap())
+            .unwrap();
+    assert_eq!((list["kind"].as_str(), list["apiVersion"].as_str()), (Some("PartialObjectMetadataList"), Some("meta.k8s.io/v1")));
+    assert_eq!(list["items"][0]["kind"], "PartialObjectMetadata");
+    assert_eq!(list["items"][0]["metadata"]["name"], "web-1");
+    assert!(list["items"][0].get("spec").is_none(), "{list}");
+    let one: serde_json::Value =
+        serde_json::from_str(&c.request_text(get("/web-1", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1")).await.unwrap())
+            .unwrap();
+    assert!(one["kind"] == "PartialObjectMetadata" && one.get("spec").is_none(), "{one}");
+    let events = c
+        .request_text(get("?watch=true&resourceVersion=0&timeoutSeconds=1", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"))
+        .await
+        .unwrap();
+    let first: serde_json::Value = serde_json::from_str(events.lines().next().unwrap_or_default()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert!(first["object"]["kind"] == "PartialObjectMetadata" && first["object"].get("spec").is_none(), "{first}");
+    // Without the header, whole objects as before.
+    let full: serde_json::Value = serde_json::from_str(&c.request_text(get("", "application/json")).await.unwrap()).unwrap();
+    assert_eq!((full["kind"].as_str(), full["items"][0]["kind"].as_str()), (Some("PodList"), Some("Pod")));
+    assert!(full["items"][0].get("spec").is_some());
+}
