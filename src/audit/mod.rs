@@ -170,9 +170,7 @@ fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
     } else {
         "no Azure access configured (azure: in the config)"
     };
-    for n in [1, 2, 6, 7, 8, 14, 24] {
-        facts.unavailable.insert(idx(n), azure.to_string());
-    }
+    crate::azure::rows::not_read(facts, azure);
     facts.unavailable.insert(idx(3), "needs a live cluster (add-on Deployments) or Azure access".into());
     facts.unavailable.insert(idx(19), "needs a live API server (SubjectAccessReview probe)".into());
     facts.unavailable.insert(idx(15), "no API server version (--kubernetes-version) and no Nodes in the input".into());

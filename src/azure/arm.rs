@@ -67,11 +67,7 @@ impl ArmClient {
     /// A client for `cfg`'s cloud reading with `http` and tokens from `credential`.
     pub fn new(cfg: &AzureConfig, credential: Arc<dyn TokenCredential>, http: reqwest::Client) -> Self {
         let (base, _) = endpoints(cfg);
-        let scope = if base == "https://management.azure.com" {
-            "https://management.azure.com/.default".to_string()
-        } else {
-            format!("{base}/.default")
-        };
+        let scope = format!("{base}/.default");
         ArmClient { http, base, scope, credential, timeout: Duration::from_secs(30) }
     }
 

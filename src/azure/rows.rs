@@ -65,6 +65,17 @@ impl ArmSnapshot {
     }
 }
 
+/// Rows only Azure Resource Manager decides (#3, #15 and #19 also have in-cluster sources).
+pub const AZURE_ONLY_ROWS: [&str; 7] = [
+    "defender-for-registries",
+    "defender-for-kubernetes",
+    "registry-cmk-encryption",
+    "registry-network-access",
+    "registry-private-link",
+    "api-server-restricted-access",
+    "image-vulnerabilities",
+];
+
 const REGISTRY_ROWS: [&str; 4] = ["registry-cmk-encryption", "registry-network-access", "registry-private-link", "image-vulnerabilities"];
 const CLUSTER_ROWS: [&str; 4] =
     ["azure-policy-addon", "api-server-restricted-access", "non-vulnerable-kubernetes-version", "kubernetes-rbac"];
@@ -157,12 +168,17 @@ fn record(kind: &str, name: &str, outcomes: impl IntoIterator<Item = (&'static s
     rec
 }
 
-fn unavailable(facts: &mut ClusterFacts, ids: &[&str], why: &ArmError) {
+fn unavailable(facts: &mut ClusterFacts, ids: &[&str], why: &str) {
     for id in ids {
         if let Some(i) = index_of(id) {
             facts.unavailable.insert(i, why.to_string());
         }
     }
+}
+
+/// Makes every Azure-only row NotEvaluated for `why` (no Azure access configured, or nothing read yet).
+pub fn not_read(facts: &mut ClusterFacts, why: &str) {
+    unavailable(facts, &AZURE_ONLY_ROWS, why);
 }
 
 /// Adds the Azure resources (subscription, registries, managed cluster) to the cluster facts, and
@@ -191,7 +207,7 @@ pub fn add_facts(snap: &ArmSnapshot, cfg: &Config, facts: &mut ClusterFacts) {
             ];
             facts.resources.push(record("Subscription", &snap.subscription, outcomes, cfg));
         }
-        Err(e) => unavailable(facts, &defender, e),
+        Err(e) => unavailable(facts, &defender, &e.to_string()),
     }
     match &snap.registries {
         Ok(list) => {
@@ -200,7 +216,7 @@ pub fn add_facts(snap: &ArmSnapshot, cfg: &Config, facts: &mut ClusterFacts) {
                 facts.resources.push(record("AzureContainerRegistry", name, registry_outcomes(r), cfg));
             }
         }
-        Err(e) => unavailable(facts, &REGISTRY_ROWS, e),
+        Err(e) => unavailable(facts, &REGISTRY_ROWS, &e.to_string()),
     }
     match &snap.cluster {
         Some(Ok(c)) => {
@@ -209,14 +225,14 @@ pub fn add_facts(snap: &ArmSnapshot, cfg: &Config, facts: &mut ClusterFacts) {
         }
         Some(Err(e)) => {
             // #3, #15 and #19 keep their in-cluster resources; #14 has no other source.
-            unavailable(facts, &CLUSTER_ROWS, e);
+            unavailable(facts, &CLUSTER_ROWS, &e.to_string());
         }
         None => {
             let why = ArmError::Failed {
                 what: "the managed cluster".into(),
                 detail: "azure.clusterResourceGroup and azure.clusterName are not configured".into(),
             };
-            unavailable(facts, &["api-server-restricted-access"], &why);
+            unavailable(facts, &["api-server-restricted-access"], &why.to_string());
         }
     }
 }

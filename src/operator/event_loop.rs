@@ -25,17 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::{error, info, info_span, warn};
 
-/// Rows decided only by Azure Resource Manager in the cluster report.
-const AZURE_ROWS: [&str; 7] = [
-    "defender-for-registries",
-    "defender-for-kubernetes",
-    "registry-cmk-encryption",
-    "registry-network-access",
-    "registry-private-link",
-    "api-server-restricted-access",
-    "image-vulnerabilities",
-];
-
 /// Key of the cluster report in the debouncer (no namespace can be named "").
 const CLUSTER: &str = "";
 
@@ -472,11 +461,7 @@ impl Operator {
                 } else {
                     "no Azure access configured (azure: in the configuration)"
                 };
-                for id in AZURE_ROWS {
-                    if let Some(i) = index_of(id) {
-                        facts.unavailable.insert(i, why.into());
-                    }
-                }
+                crate::azure::rows::not_read(&mut facts, why);
             }
         }
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
