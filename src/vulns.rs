@@ -28,6 +28,11 @@ fn canonical_registry(host: &str) -> String {
     }
 }
 
+/// Docker Hub's official images live under `library/` (`nginx` is `library/nginx`).
+fn full_repository(registry: &str, repository: String) -> String {
+    if registry == "docker.io" && !repository.contains('/') { format!("library/{repository}") } else { repository }
+}
+
 impl ImageRef {
     /// Parses a container's `image` field.
     pub fn parse(image: &str) -> ImageRef {
@@ -45,7 +50,7 @@ impl ImageRef {
             }
             _ => ("docker.io".to_string(), name.to_string()),
         };
-        let repository = if registry == "docker.io" && !repository.contains('/') { format!("library/{repository}") } else { repository };
+        let repository = full_repository(&registry, repository);
         let tag = if tag.is_none() && digest.is_none() { Some("latest".into()) } else { tag };
         ImageRef { registry, repository, tag, digest }
     }
@@ -54,10 +59,7 @@ impl ImageRef {
     pub fn from_report(report: &Value) -> ImageRef {
         let s = |p: &str| report.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
         let registry = canonical_registry(&s("/registry/server").unwrap_or_default());
-        let mut repository = s("/artifact/repository").unwrap_or_default();
-        if registry == "docker.io" && !repository.contains('/') {
-            repository = format!("library/{repository}");
-        }
+        let repository = full_repository(&registry, s("/artifact/repository").unwrap_or_default());
         ImageRef { registry, repository, tag: s("/artifact/tag"), digest: s("/artifact/digest") }
     }
 
@@ -130,7 +132,7 @@ const LISTED_IDS: usize = 5;
 impl VulnIndex {
     /// Adds or replaces the report object `name`.
     pub fn apply(&mut self, name: &str, summary: VulnSummary) {
-        self.remove(&summary.namespace.clone(), name);
+        self.remove(&summary.namespace, name);
         let key = (summary.namespace.clone(), summary.container.clone());
         self.names.insert((summary.namespace.clone(), name.to_string()), key.clone());
         self.by_container.entry(key).or_default().push((name.to_string(), Arc::new(summary)));
