@@ -21,7 +21,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h)")),
     };
-    Ok(Duration::from_secs_f64(secs))
+    // At most a year: later instants than that would overflow the clock arithmetic they feed.
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= MAX_DURATION => Ok(d),
+        _ => Err(format!("{s:?} is longer than a year")),
+    }
+}
+
+const MAX_DURATION: Duration = Duration::from_secs(365 * 86400);
+
+/// Parses a period of something repeated (resyncs, probes, lease renewals, Azure reads): not zero.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?}: a period must be longer than zero")),
+        d => Ok(d),
+    }
 }
 
 /// Log line format.
@@ -52,10 +66,10 @@ pub struct RunArgs {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub max_delay: Duration,
     /// Interval of full passes (probes, exemption expiry).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub resync_interval: Duration,
     /// Interval of the cluster probes (#3, #15, #19).
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = parse_period)]
     pub probe_interval: Duration,
     /// Elect one writing replica through a Lease.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
@@ -67,7 +81,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub lease_namespace: Option<String>,
     /// How long a Lease stays valid without renewal.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = parse_period)]
     pub lease_duration: Duration,
     /// This replica's identity (default: $POD_NAME, else hostname and process id).
     #[arg(long)]
@@ -85,7 +99,7 @@ pub struct RunArgs {
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub grace_period: Duration,
     /// Interval of the Azure Resource Manager reads (with `azure:` in the configuration).
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = parse_period)]
     pub azure_poll_interval: Duration,
 }
 
@@ -216,4 +230,22 @@ pub fn run(args: RunArgs) -> ExitCode {
         stop(running, grace).await;
         ExitCode::SUCCESS
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_odd_ones_are_errors() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO), "no debounce is allowed");
+        for bad in ["", "s", "-1s", "5d", "1e3s", "99999999999999999999999h", "9000h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(parse_period("0s").unwrap_err().contains("longer than zero"));
+        assert_eq!(parse_period("5m"), Ok(Duration::from_secs(300)));
+    }
 }
