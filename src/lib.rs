@@ -4,6 +4,7 @@ pub mod audit;
 pub mod azure;
 pub mod catalog;
 pub mod checks;
+pub mod cluster_facts;
 pub mod config;
 pub mod engine;
 pub mod exempt;

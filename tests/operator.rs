@@ -352,6 +352,22 @@ async fn cluster_probes_judge_rbac_and_the_api_server_version() {
     })
     .await;
     assert_eq!(state(&cluster_row("azure-policy-addon")).0, "Unhealthy", "no add-on Deployments on the test server");
+    // The add-on as AKS installs it: Gatekeeper's controller is `gatekeeper-controller` there.
+    let available = |ns: &str, name: &str| {
+        let mut d = e2e::deploy(ns, name).build();
+        d["status"] = json!({"availableReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]});
+        d
+    };
+    c.server
+        .seed([
+            namespace("gatekeeper-system"),
+            available("kube-system", "azure-policy"),
+            available("kube-system", "azure-policy-webhook"),
+            available("gatekeeper-system", "gatekeeper-controller"),
+            available("gatekeeper-system", "gatekeeper-audit"),
+        ])
+        .unwrap();
+    eventually("the AKS add-on's naming is healthy", || state(&cluster_row("azure-policy-addon")).0 == "Healthy").await;
     assert_eq!(state(&cluster_row("registry-private-link")).0, "NotEvaluated");
     c.server.set_sar_allowed(true);
     c.server.set_version("v1.13.2");

@@ -8,11 +8,11 @@ pub mod output;
 pub mod read;
 pub mod sarif;
 
-use crate::catalog::{Lang, Severity, idx};
-use crate::checks::cluster::kubernetes_version;
-use crate::config::{Config, Effect};
+use crate::catalog::{Lang, Severity};
+use crate::cluster_facts::{ClusterObservations, cluster_facts};
+use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
-use crate::model::{ResourceKey, ResourceRecord};
+use crate::model::ResourceRecord;
 use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report, namespace_report};
 use crate::report::{ClusterReportStatus, ReportStatus, State};
 use collect::{Ctx, Stats};
@@ -163,17 +163,25 @@ impl AuditResult {
     }
 }
 
-/// Reasons the offline audit gives for cluster rows it cannot judge.
-fn offline_reasons(cfg: &Config, facts: &mut ClusterFacts) {
+/// What the offline audit knows of the cluster: the Nodes in its input and `--kubernetes-version`;
+/// the probes and Azure need a live cluster.
+fn offline_observations(cfg: &Config, opts: &AuditOptions, nodes: Vec<ResourceRecord>) -> ClusterObservations {
     let azure = if cfg.azure.is_some() {
         "Azure Resource Manager is not read by the offline audit"
     } else {
         "no Azure access configured (azure: in the config)"
     };
-    crate::azure::rows::not_read(facts, azure);
-    facts.unavailable.insert(idx(3), "needs a live cluster (add-on Deployments) or Azure access".into());
-    facts.unavailable.insert(idx(19), "needs a live API server (SubjectAccessReview probe)".into());
-    facts.unavailable.insert(idx(15), "no API server version (--kubernetes-version) and no Nodes in the input".into());
+    ClusterObservations {
+        version: opts
+            .kubernetes_version
+            .clone()
+            .ok_or_else(|| "no API server version (--kubernetes-version) and no Nodes in the input".to_string()),
+        anonymous_allowed: Err("needs a live API server (SubjectAccessReview probe)".into()),
+        addon: Err("needs a live cluster (add-on Deployments) or Azure access".into()),
+        nodes,
+        azure: Err(azure.into()),
+        live: false,
+    }
 }
 
 /// Runs an audit over the given inputs.
@@ -203,17 +211,7 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     let today = opts.now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let bopts = BuildOptions { lang: opts.lang, today, show_pods: false };
 
-    let mut facts = ClusterFacts { resources: collected.nodes, ..Default::default() };
-    offline_reasons(cfg, &mut facts);
-    let i15 = idx(15);
-    if let Some(v) = &opts.kubernetes_version
-        && cfg.rec(i15).effect == Effect::Audit
-    {
-        let mut cp =
-            ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "ControlPlane".into(), name: "kube-apiserver".into() });
-        cp.outcomes.push((i15 as u8, kubernetes_version("API server", v, &cfg.rec(i15).params).into_outcome()));
-        facts.resources.insert(0, cp);
-    }
+    let facts = cluster_facts(&offline_observations(cfg, opts, collected.nodes), cfg);
 
     warnings.extend(cfg.warnings.iter().cloned());
     AuditResult {

@@ -3,7 +3,7 @@
 
 use super::debounce::Debouncer;
 use super::leader::Leadership;
-use super::probes::{self, ProbeResults};
+use super::probes::ProbeResults;
 use super::reload::{ConfigReloader, Reload};
 use super::run::{LiveReports, RunOptions};
 use super::store::VerdictStore;
@@ -12,10 +12,9 @@ use super::watch::{self, Input, Kind, Obj, Op};
 use super::writer::{Job, Msg, Scope};
 use crate::azure::arm::ArmClient;
 use crate::azure::rows::{ArmError, ArmSnapshot};
-use crate::catalog::index_of;
 use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
-use crate::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report};
+use crate::report::build::{BuildOptions, Rollup, cluster_report};
 use crate::report::{Stamp, cluster_content_hash, content_hash};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -443,27 +442,12 @@ impl Operator {
                 rollup.add(ns, st);
             }
         }
-        let mut facts = ClusterFacts { resources: vec![probes::control_plane(&self.probes, &self.cfg)], ..Default::default() };
-        facts.resources.extend(self.store.nodes().cloned());
-        match (&self.cfg.azure, &self.azure) {
-            (Some(_), Some(snap)) => {
-                // #3: where the managed cluster is known, Azure's addonProfiles wins over add-on detection.
-                if matches!(snap.cluster, Some(Ok(_)))
-                    && let Some(i3) = index_of("azure-policy-addon")
-                {
-                    facts.resources[0].outcomes.retain(|(i, _)| usize::from(*i) != i3);
-                }
-                crate::azure::rows::add_facts(snap, &self.cfg, &mut facts)
-            }
-            (configured, _) => {
-                let why = if configured.is_some() {
-                    "Azure Resource Manager has not been read yet"
-                } else {
-                    "no Azure access configured (azure: in the configuration)"
-                };
-                crate::azure::rows::not_read(&mut facts, why);
-            }
-        }
+        let azure = match &self.azure {
+            Some(snap) => Ok(snap.clone()),
+            None => Err("Azure Resource Manager has not been read yet".to_string()),
+        };
+        let obs = self.probes.observations(self.store.nodes().cloned().collect(), azure);
+        let facts = crate::cluster_facts::cluster_facts(&obs, &self.cfg);
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
         let hash = cluster_content_hash(&st);
         self.stamp(&mut st);

@@ -1,11 +1,9 @@
 //! Cluster probes: the API server's version (#15), a SubjectAccessReview for a user with no bindings
-//! (#19) and the Azure Policy add-on's Deployments (#3); their outcomes make the control-plane resource.
+//! (#19) and the Azure Policy add-on's Deployments (#3); `cluster_facts` judges what they found.
 
-use crate::catalog::index_of;
-use crate::checks::Finding;
-use crate::checks::cluster::kubernetes_version;
-use crate::config::{Config, Effect};
-use crate::model::{Outcome, ResourceKey, ResourceRecord};
+use crate::azure::rows::ArmSnapshot;
+use crate::cluster_facts::{AddonDeployments, ClusterObservations, addon_deployments};
+use crate::model::ResourceRecord;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use kube::api::{Api, PostParams};
@@ -17,8 +15,8 @@ pub struct ProbeResults {
     pub version: Result<String, String>,
     /// Whether a user with no bindings may list secrets cluster-wide.
     pub anonymous_allowed: Result<bool, String>,
-    /// Add-on detection: Ok(None) when the add-on runs, Ok(Some(message)) when it does not.
-    pub addon: Result<Option<String>, String>,
+    /// The add-on's Deployments as found (judged by `cluster_facts::addon_finding`).
+    pub addon: Result<AddonDeployments, String>,
     /// Whether VulnerabilityReports can be read (Ok), or why not.
     pub vulnerability_reports: Result<(), String>,
 }
@@ -52,21 +50,15 @@ async fn deployment_state(client: &kube::Client, ns: &str, name: &str) -> Result
     }
 }
 
-async fn addon(client: &kube::Client) -> Result<Option<String>, String> {
-    let mut addon_ok = true;
-    for name in ["azure-policy", "azure-policy-webhook"] {
-        addon_ok &= deployment_state(client, "kube-system", name).await? == Some(true);
+/// Reads every Deployment the add-on detection looks at (`cluster_facts` judges them).
+async fn addon(client: &kube::Client) -> Result<AddonDeployments, String> {
+    let mut seen = AddonDeployments::new();
+    for (ns, name) in addon_deployments() {
+        if let Some(up) = deployment_state(client, ns, name).await? {
+            seen.insert((ns.to_string(), name.to_string()), up);
+        }
     }
-    let mut gatekeeper_ok = true;
-    for name in ["gatekeeper-controller-manager", "gatekeeper-audit"] {
-        gatekeeper_ok &= deployment_state(client, "gatekeeper-system", name).await? == Some(true);
-    }
-    Ok(match (addon_ok, gatekeeper_ok) {
-        (true, true) => None,
-        (false, true) => Some("Gatekeeper runs in gatekeeper-system but the Azure Policy add-on (azure-policy, azure-policy-webhook in kube-system) does not: a self-installed Gatekeeper is not the add-on".into()),
-        (true, false) => Some("the Azure Policy add-on Deployments exist but Gatekeeper's controller and audit are not available".into()),
-        (false, false) => Some("the Azure Policy add-on is not installed (no available azure-policy Deployments in kube-system)".into()),
-    })
+    Ok(seen)
 }
 
 async fn anonymous_allowed(client: &kube::Client, user: &str) -> Result<bool, String> {
@@ -116,41 +108,16 @@ pub async fn run(client: &kube::Client, user: &str, namespaces: &[String]) -> Pr
     }
 }
 
-/// The control-plane resource with the probes' outcomes for #3, #15 and #19 (rows whose effect is Audit).
-pub fn control_plane(results: &ProbeResults, cfg: &Config) -> ResourceRecord {
-    let mut cp = ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "ControlPlane".into(), name: "kube-apiserver".into() });
-    let mut push = |id: &str, outcome: Outcome| {
-        if let Some(i) = index_of(id)
-            && cfg.rec(i).effect == Effect::Audit
-        {
-            cp.outcomes.push((i as u8, outcome));
+impl ProbeResults {
+    /// The probes' results as cluster observations, with the Nodes and Azure's answers.
+    pub fn observations(&self, nodes: Vec<ResourceRecord>, azure: Result<ArmSnapshot, String>) -> ClusterObservations {
+        ClusterObservations {
+            version: self.version.clone(),
+            anonymous_allowed: self.anonymous_allowed.clone(),
+            addon: self.addon.clone(),
+            nodes,
+            azure,
+            live: true,
         }
-    };
-    let i15 = index_of("non-vulnerable-kubernetes-version").unwrap_or(0);
-    push(
-        "non-vulnerable-kubernetes-version",
-        match &results.version {
-            Ok(v) => kubernetes_version("API server", v, &cfg.rec(i15).params).into_outcome(),
-            Err(e) => Outcome::NotEvaluated(e.as_str().into()),
-        },
-    );
-    push(
-        "kubernetes-rbac",
-        match &results.anonymous_allowed {
-            Ok(true) => Outcome::Fail(vec![Finding::object(
-                "a user with no role bindings may list Secrets in all namespaces: the authorizer allows everyone (AlwaysAllow)",
-            )]),
-            Ok(false) => Outcome::Pass,
-            Err(e) => Outcome::NotEvaluated(e.as_str().into()),
-        },
-    );
-    push(
-        "azure-policy-addon",
-        match &results.addon {
-            Ok(None) => Outcome::Pass,
-            Ok(Some(why)) => Outcome::Fail(vec![Finding::object(why)]),
-            Err(e) => Outcome::NotEvaluated(e.as_str().into()),
-        },
-    );
-    cp
+    }
 }
