@@ -145,15 +145,42 @@ pub struct Owner {
     pub name: String,
 }
 
-/// Owner facts of intermediate objects (ReplicaSets, Jobs) by (namespace, kind, name).
+/// Built-in kinds that can control a Pod (`apps`, `batch` or core), as owner references name them.
+const POD_CONTROLLERS: [&str; 5] = ["ReplicaSet", "ReplicationController", "Job", "StatefulSet", "DaemonSet"];
+
+/// Built-in workloads that are always the reported resource, whoever owns them.
+const TOP_LEVEL: [&str; 5] = ["Deployment", "StatefulSet", "DaemonSet", "CronJob", "ReplicationController"];
+
+/// The owner kind that may stand above a built-in intermediate kind (a ReplicaSet's Deployment, a Job's CronJob).
+fn parent_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        "ReplicaSet" => Some("Deployment"),
+        "Job" => Some("CronJob"),
+        _ => None,
+    }
+}
+
+/// True when an owner reference's `apiVersion` is a built-in group that has workload kinds.
+fn builtin_group(api_version: &str) -> bool {
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    matches!(group, "" | "apps" | "batch" | "extensions")
+}
+
+/// Whether a Pod whose controller is `owner` is reported under that controller (or one above it);
+/// a Pod controlled by anything else (a custom resource) is reported as itself.
+pub fn pod_controller(owner: &Owner) -> bool {
+    POD_CONTROLLERS.contains(&owner.kind.as_str())
+}
+
+/// Owner facts of workload objects by (namespace, kind, name): each known object's own controller.
 #[derive(Debug, Default, Clone)]
 pub struct OwnerIndex {
-    owners: HashMap<(String, String, String), Owner>,
+    owners: HashMap<(String, String, String), Option<Owner>>,
 }
 
 impl OwnerIndex {
-    /// Records that `kind/name` in `ns` is controlled by `owner`.
-    pub fn insert(&mut self, ns: &str, kind: &str, name: &str, owner: Owner) {
+    /// Records that `kind/name` in `ns` exists, controlled by `owner` (if any).
+    pub fn insert(&mut self, ns: &str, kind: &str, name: &str, owner: Option<Owner>) {
         self.owners.insert((ns.to_string(), kind.to_string(), name.to_string()), owner);
     }
 
@@ -162,29 +189,97 @@ impl OwnerIndex {
         self.owners.remove(&(ns.to_string(), kind.to_string(), name.to_string()));
     }
 
-    /// The top-level owner of an object whose controller is `owner`; `pod_template_hash` helps when the ReplicaSet is unknown.
-    pub fn top_level(&self, ns: &str, owner: &Owner, pod_template_hash: Option<&str>) -> Owner {
-        let mut current = owner.clone();
-        for _ in 0..4 {
-            match self.owners.get(&(ns.to_string(), current.kind.clone(), current.name.clone())) {
-                Some(next) => current = next.clone(),
-                None => break,
-            }
+    /// The controller of a known object: `None` when unknown, `Some(None)` when it has none.
+    pub fn get(&self, ns: &str, kind: &str, name: &str) -> Option<Option<&Owner>> {
+        self.owners.get(&(ns.to_string(), kind.to_string(), name.to_string())).map(Option::as_ref)
+    }
+
+    /// The reported resource for a built-in workload object `me`: a ReplicaSet climbs to its
+    /// Deployment and a Job to its CronJob; every other owner (a custom resource) is not followed,
+    /// so a StatefulSet owned by a `Prometheus` object stays the StatefulSet. `pod_template_hash`
+    /// finds the Deployment of a ReplicaSet that is not in the index.
+    pub fn top_level(&self, ns: &str, me: &Owner, pod_template_hash: Option<&str>) -> Owner {
+        if TOP_LEVEL.contains(&me.kind.as_str()) {
+            return me.clone();
         }
-        if current.kind == "ReplicaSet"
-            && let Some(hash) = pod_template_hash.filter(|h| !h.is_empty())
-            && let Some(deploy) = current.name.strip_suffix(hash).and_then(|n| n.strip_suffix('-'))
-            && !deploy.is_empty()
-        {
-            return Owner { kind: "Deployment".into(), name: deploy.to_string() };
+        let Some(parent) = parent_kind(&me.kind) else { return me.clone() };
+        match self.get(ns, &me.kind, &me.name) {
+            Some(Some(o)) if o.kind == parent => o.clone(),
+            Some(_) => me.clone(),
+            None => match pod_template_hash.filter(|h| !h.is_empty() && me.kind == "ReplicaSet") {
+                Some(hash) => match me.name.strip_suffix(hash).and_then(|n| n.strip_suffix('-')).filter(|d| !d.is_empty()) {
+                    Some(deploy) => Owner { kind: "Deployment".into(), name: deploy.to_string() },
+                    None => me.clone(),
+                },
+                None => me.clone(),
+            },
         }
-        current
     }
 }
 
-/// The controlling owner in a list of owner references (controller: true, else the first).
+/// The controlling owner in a list of owner references (controller: true, else the first). An
+/// owner outside the built-in workload groups keeps its group in its kind (`Prometheus.monitoring.coreos.com`),
+/// so it never passes for a built-in kind of the same name.
 pub fn controller_of(refs: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>>) -> Option<Owner> {
     let refs = refs?;
     let r = refs.iter().find(|r| r.controller == Some(true)).or_else(|| refs.first())?;
-    Some(Owner { kind: r.kind.clone(), name: r.name.clone() })
+    let kind = if r.api_version.is_empty() || builtin_group(&r.api_version) {
+        r.kind.clone()
+    } else {
+        format!("{}.{}", r.kind, r.api_version.rsplit_once('/').map_or(r.api_version.as_str(), |(g, _)| g))
+    };
+    Some(Owner { kind, name: r.name.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn owner(kind: &str, name: &str) -> Owner {
+        Owner { kind: kind.into(), name: name.into() }
+    }
+
+    fn refs(api_version: &str, kind: &str) -> Vec<OwnerReference> {
+        vec![OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: "x".into(),
+            controller: Some(true),
+            ..Default::default()
+        }]
+    }
+
+    #[test]
+    fn built_in_workloads_owned_by_custom_resources_are_the_reported_resource() {
+        let mut idx = OwnerIndex::default();
+        idx.insert("mon", "StatefulSet", "prometheus-k8s", controller_of(Some(&refs("monitoring.coreos.com/v1", "Prometheus"))));
+        assert_eq!(idx.top_level("mon", &owner("StatefulSet", "prometheus-k8s"), None), owner("StatefulSet", "prometheus-k8s"));
+        // An Argo Rollout owns its ReplicaSets: the ReplicaSet is the built-in workload reported.
+        idx.insert("shop", "ReplicaSet", "web-abc", controller_of(Some(&refs("argoproj.io/v1alpha1", "Rollout"))));
+        assert_eq!(idx.top_level("shop", &owner("ReplicaSet", "web-abc"), Some("abc")), owner("ReplicaSet", "web-abc"));
+    }
+
+    #[test]
+    fn replica_sets_and_jobs_climb_to_their_deployment_and_cron_job() {
+        let mut idx = OwnerIndex::default();
+        idx.insert("a", "ReplicaSet", "web-7d9f8", Some(owner("Deployment", "web")));
+        idx.insert("a", "Job", "backup-123", Some(owner("CronJob", "backup")));
+        idx.insert("a", "Job", "once", None);
+        assert_eq!(idx.top_level("a", &owner("ReplicaSet", "web-7d9f8"), None), owner("Deployment", "web"));
+        assert_eq!(idx.top_level("a", &owner("Job", "backup-123"), None), owner("CronJob", "backup"));
+        assert_eq!(idx.top_level("a", &owner("Job", "once"), None), owner("Job", "once"));
+        // An unknown ReplicaSet is matched to its Deployment by the pod-template-hash; a known one without owner is not.
+        assert_eq!(idx.top_level("a", &owner("ReplicaSet", "api-5c6d"), Some("5c6d")), owner("Deployment", "api"));
+        idx.insert("a", "ReplicaSet", "bare-5c6d", None);
+        assert_eq!(idx.top_level("a", &owner("ReplicaSet", "bare-5c6d"), Some("5c6d")), owner("ReplicaSet", "bare-5c6d"));
+    }
+
+    #[test]
+    fn owners_of_other_groups_never_pass_for_built_in_kinds() {
+        assert_eq!(controller_of(Some(&refs("apps/v1", "ReplicaSet"))), Some(owner("ReplicaSet", "x")));
+        assert_eq!(controller_of(Some(&refs("example.com/v1", "ReplicaSet"))), Some(owner("ReplicaSet.example.com", "x")));
+        assert!(!pod_controller(&owner("ReplicaSet.example.com", "x")));
+        assert!(pod_controller(&owner("StatefulSet", "x")));
+    }
 }

@@ -35,11 +35,16 @@ fn pods_merge_into_their_top_level_owner() {
 }
 
 #[test]
-fn label_exemptions_read_the_top_level_owners_labels() {
-    let cfg = common::config("tests/fixtures/audit/team-a-exemption.yaml");
-    let result = common::audit(&cfg, &[fixture("kubectl-dump.yaml").as_path()], None);
+fn label_selectors_match_the_pods_labels_not_the_workloads() {
+    let by_workload_label = common::config("tests/fixtures/audit/team-a-exemption.yaml");
+    let result = common::audit(&by_workload_label, &[fixture("kubectl-dump.yaml").as_path()], None);
     let web = result.resources().find(|r| r.key.name == "web").expect("web");
-    assert_eq!(web.labels.get("team").map(String::as_str), Some("a"), "the Deployment's own labels, not its Pods'");
+    assert_eq!(web.labels.get("app").map(String::as_str), Some("web"), "the pod template's labels, not the Deployment's");
+    let r = row(&result, "shop", "privileged-containers");
+    assert_eq!((r.state, r.counts.unhealthy, r.counts.exempt), (State::Unhealthy, 1, 0), "team: a is on the Deployment only");
+
+    let by_pod_label = common::config("tests/fixtures/audit/pod-label-exemption.yaml");
+    let result = common::audit(&by_pod_label, &[fixture("kubectl-dump.yaml").as_path()], None);
     let r = row(&result, "shop", "privileged-containers");
     assert_eq!((r.state, r.counts.unhealthy, r.counts.exempt), (State::Healthy, 0, 1));
     assert_eq!(r.exempt[0].name, "web");
@@ -117,4 +122,27 @@ fn annotation_exemptions_can_be_switched_off_and_config_rules_expire() {
     assert_eq!(through_today.exempt[0].exempt_until.as_deref(), Some("2026-11-28"));
     let expired = row(&common::audit(&rule("2026-11-27"), &[pod.as_path()], None), "fixtures", "privileged-containers");
     assert_eq!((expired.counts.unhealthy, expired.counts.exempt), (1, 0));
+}
+
+#[test]
+fn history_objects_add_nothing_and_custom_owners_do_not_replace_built_in_workloads() {
+    let result = common::audit(&Config::default(), &[fixture("history-dump.yaml").as_path()], None);
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    let mut names: Vec<String> = result.resources().map(|r| format!("{}/{}", r.key.namespace, r.key)).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["monitoring/Pod/build-step-1", "monitoring/StatefulSet/prometheus-k8s", "shop/CronJob/nightly", "shop/Deployment/web"],
+        "a StatefulSet owned by a Prometheus object is reported as the StatefulSet; a Pod owned by a Workflow as itself"
+    );
+    // The old revision (0 replicas), the finished Job and the PodTemplate are privileged, but run nothing.
+    let p = row(&result, "shop", "privileged-containers");
+    assert_eq!((p.state, p.counts.evaluated, p.counts.unhealthy), (State::Healthy, 2, 0), "{p:?}");
+    assert_eq!(result.stats.history, 5, "old ReplicaSets, the finished Job and PodTemplates are counted as history");
+    // A namespace whose objects all run nothing still gets its (empty) report.
+    assert_eq!(row(&result, "archive", "privileged-containers").state, State::NotApplicable);
+    let m = row(&result, "monitoring", "privileged-containers");
+    assert_eq!(m.counts.unhealthy, 2);
+    let sts = result.resources().find(|r| r.key.name == "prometheus-k8s").expect("sts");
+    assert_eq!(sts.key.kind, "StatefulSet");
 }

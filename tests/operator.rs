@@ -123,9 +123,15 @@ async fn edited_and_deleted_reports_are_put_back() {
 
     let mut edited = c.report("shop").unwrap();
     edited["status"]["recommendations"] = json!([]);
-    c.server.update(edited).unwrap();
-    assert!(c.row("shop", PRIV).is_none());
-    eventually("edited report restored", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    let edited = c.server.update(edited).unwrap();
+    // The operator may restore it within microseconds: the edit's own resourceVersion proves it landed.
+    assert!(edited["status"]["recommendations"].as_array().is_some_and(Vec::is_empty), "{edited}");
+    let edited_rv: u64 = edited["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse().ok()).expect("rv");
+    let rv = |r: &Value| r["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    eventually("edited report restored", || {
+        c.report("shop").is_some_and(|r| rv(&r) > edited_rv) && state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)
+    })
+    .await;
 
     c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
     eventually("deleted report recreated", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
@@ -473,4 +479,25 @@ async fn restricted_to_namespaces_it_reports_only_those() {
     let m = scrape(op.metrics_addr).await;
     assert!(series(&m, "kompliance_unhealthy_resources", &[("namespace", "other")]).is_none());
     op.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_own_annotations_and_custom_owners_count_as_in_the_audit() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    // Exempt by the Deployment's own metadata (not its pod template): the audit honours that.
+    let mut web = deploy("shop", "web").privileged().build();
+    web["metadata"]["annotations"] = json!({"kompliance.dev/exempt": PRIV, "kompliance.dev/exempt-reason": "reviewed"});
+    // An operator's StatefulSet, owned by its custom resource: reported as the StatefulSet.
+    let mut sts = deploy("shop", "prometheus-k8s").privileged().build();
+    sts["kind"] = json!("StatefulSet");
+    sts["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "name": "k8s", "uid": "u-prom", "controller": true}]);
+    c.server.seed([namespace("shop"), web, sts]).unwrap();
+    let _op = c.operator("kompliance-test", false).await;
+    eventually("the StatefulSet is reported", || state(&c.row("shop", PRIV)).1 == 1).await;
+    let row = c.row("shop", PRIV).unwrap();
+    assert_eq!((row["unhealthy"][0]["kind"].as_str(), row["unhealthy"][0]["name"].as_str()), (Some("StatefulSet"), Some("prometheus-k8s")));
+    assert_eq!(row["counts"]["exempt"].as_u64(), Some(1), "{row}");
+    assert_eq!((row["exempt"][0]["kind"].as_str(), row["exempt"][0]["name"].as_str()), (Some("Deployment"), Some("web")));
 }

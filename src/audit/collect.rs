@@ -3,7 +3,7 @@
 use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
-use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,8 @@ pub struct Stats {
     pub skipped_pods: u64,
     /// Objects in globally excluded namespaces.
     pub excluded: u64,
+    /// Objects that run nothing (ReplicaSets scaled to 0, finished Jobs, PodTemplates): no findings.
+    pub history: u64,
 }
 
 /// A part's key: namespace, the object it is keyed by, and a Pod's pod-template-hash.
@@ -88,6 +90,16 @@ pub enum Prepared {
         /// A workload's own controller (a ReplicaSet's Deployment), for owner resolution.
         controlled_by: Option<Owner>,
     },
+    /// An object that runs nothing (a ReplicaSet scaled to 0, a finished Job, a PodTemplate): it
+    /// adds no finding, but its namespace gets a report and its owner resolves Pods that name it.
+    History {
+        /// Namespace.
+        ns: String,
+        /// The object.
+        me: Owner,
+        /// Its own controller.
+        controlled_by: Option<Owner>,
+    },
     /// A Node.
     Node(ResourceRecord),
     /// A Namespace object.
@@ -117,7 +129,7 @@ impl Ctx<'_> {
                 let spec = spec.unwrap_or_default();
                 let outcomes = engine::evaluate_pod(&ns, &spec.facts(meta.annotations.as_ref()), meta.labels.as_ref(), cfg, self.vulns);
                 let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
-                let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()) {
+                let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()).filter(pod_controller) {
                     Some(o) => (o, false),
                     None => (Owner { kind: "Pod".into(), name: meta.name.clone().unwrap_or_default() }, true),
                 };
@@ -132,27 +144,23 @@ impl Ctx<'_> {
             }
             Parsed::Workload(kind, mut w) => {
                 let Some(ns) = self.namespace(&w.metadata) else { return Prepared::Excluded };
+                let me = Owner { kind, name: w.metadata.name.clone().unwrap_or_default() };
+                let controlled_by = controller_of(w.metadata.owner_references.as_ref());
+                if w.runs_nothing(&me.kind) {
+                    return Prepared::History { ns, me, controlled_by };
+                }
                 let (tmeta, tspec) = w.take_template().map(|t| (t.metadata, t.spec)).unwrap_or_default();
                 let spec = tspec.unwrap_or_default();
                 let tmeta = tmeta.as_ref();
-                let outcomes = engine::evaluate_pod(
-                    &ns,
-                    &spec.facts(tmeta.and_then(|m| m.annotations.as_ref())),
-                    tmeta.and_then(|m| m.labels.as_ref()),
-                    cfg,
-                    self.vulns,
-                );
-                let meta = &w.metadata;
-                let me = Owner { kind, name: meta.name.clone().unwrap_or_default() };
-                let rec = record(&ns, &me, meta, tmeta, outcomes, origin, self.keep_labels);
-                Prepared::Part {
-                    ns,
-                    owner: me,
-                    hash: None,
-                    rec,
-                    authoritative: true,
-                    controlled_by: controller_of(meta.owner_references.as_ref()),
+                let pod_labels = tmeta.and_then(|m| m.labels.as_ref());
+                let outcomes =
+                    engine::evaluate_pod(&ns, &spec.facts(tmeta.and_then(|m| m.annotations.as_ref())), pod_labels, cfg, self.vulns);
+                let mut rec = record(&ns, &me, &w.metadata, tmeta, outcomes, origin, false);
+                if self.keep_labels {
+                    // Selectors match the Pod's labels: a workload's are its template's.
+                    rec.labels = pod_labels.cloned().unwrap_or_default();
                 }
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by }
             }
             Parsed::Service(svc) => {
                 let Some(ns) = self.namespace(&svc.metadata) else { return Prepared::Excluded };
@@ -255,8 +263,8 @@ impl Collector {
                 if !self.namespaces.contains(&ns) {
                     self.namespaces.insert(ns.clone());
                 }
-                if let Some(ctl) = controlled_by {
-                    self.owners.insert(&ns, &owner.kind, &owner.name, ctl);
+                if authoritative && !matches!(owner.kind.as_str(), "Pod" | "Service" | "Ingress") {
+                    self.owners.insert(&ns, &owner.kind, &owner.name, controlled_by);
                 }
                 self.intern(&mut rec.outcomes);
                 let key = (ns, owner, hash);
@@ -280,6 +288,11 @@ impl Collector {
                         pending.push((key, rec, authoritative));
                     }
                 }
+            }
+            Prepared::History { ns, me, controlled_by } => {
+                self.stats.history += 1;
+                self.owners.insert(&ns, &me.kind, &me.name, controlled_by);
+                self.namespaces.insert(ns);
             }
             Prepared::Node(rec) => self.nodes.push(rec),
             Prepared::Namespace(n) => {

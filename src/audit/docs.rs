@@ -32,7 +32,10 @@ pub struct Meta {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct OwnerDoc {
+    #[serde(default)]
+    api_version: String,
     kind: String,
     name: String,
     controller: Option<bool>,
@@ -41,7 +44,15 @@ struct OwnerDoc {
 fn slim_owners<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<OwnerReference>>, D::Error> {
     let o: Option<Vec<OwnerDoc>> = Option::deserialize(d)?;
     Ok(o.map(|v| {
-        v.into_iter().map(|o| OwnerReference { kind: o.kind, name: o.name, controller: o.controller, ..Default::default() }).collect()
+        v.into_iter()
+            .map(|o| OwnerReference {
+                api_version: o.api_version,
+                kind: o.kind,
+                name: o.name,
+                controller: o.controller,
+                ..Default::default()
+            })
+            .collect()
     }))
 }
 
@@ -260,12 +271,37 @@ pub struct WorkloadDoc {
     pub spec: Option<WorkloadSpec>,
     /// A PodTemplate object's template.
     pub template: Option<TemplateDoc>,
+    /// Status (a Job's completion).
+    pub status: Option<WorkloadStatusDoc>,
+}
+
+/// The part of a workload's status that tells whether it still runs anything (Jobs).
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatusDoc {
+    /// A Job's completion time.
+    pub completion_time: Option<String>,
+    /// Conditions (a Job's `Complete` or `Failed`).
+    pub conditions: Option<Vec<ConditionDoc>>,
+}
+
+/// A status condition.
+#[derive(Debug, Deserialize, Default)]
+pub struct ConditionDoc {
+    /// `type`.
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `status`.
+    #[serde(default)]
+    pub status: String,
 }
 
 /// `spec` of a workload.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadSpec {
+    /// Replicas (a ReplicaSet scaled to 0 runs nothing).
+    pub replicas: Option<i64>,
     /// Pod template.
     pub template: Option<TemplateDoc>,
     /// CronJob's job template.
@@ -280,6 +316,20 @@ pub struct JobTemplate {
 }
 
 impl WorkloadDoc {
+    /// True for objects that run nothing and are kept as history: a ReplicaSet or
+    /// ReplicationController scaled to 0 (a Deployment's old revision), a finished Job, a PodTemplate.
+    pub fn runs_nothing(&self, kind: &str) -> bool {
+        match kind {
+            "PodTemplate" => true,
+            "ReplicaSet" | "ReplicationController" => self.spec.as_ref().and_then(|s| s.replicas) == Some(0),
+            "Job" => self.status.as_ref().is_some_and(|s| {
+                s.completion_time.is_some()
+                    || s.conditions.iter().flatten().any(|c| matches!(c.type_.as_str(), "Complete" | "Failed") && c.status == "True")
+            }),
+            _ => false,
+        }
+    }
+
     /// Takes the pod template out, wherever the kind keeps it.
     pub fn take_template(&mut self) -> Option<TemplateDoc> {
         self.template.take().or_else(|| {

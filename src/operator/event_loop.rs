@@ -320,7 +320,7 @@ impl Operator {
                     self.store.apply_namespace(&name, &self.cfg);
                 }
             }
-            Obj::Owner(ns, kind, name, controller) => self.store.apply_owner(&ns, kind, &name, controller),
+            Obj::Owner(ns, kind, name, controller, annotations) => self.store.apply_owner(&ns, kind, &name, controller, annotations),
             Obj::Report(ns, rv, hash) => {
                 self.report_namespaces.insert(ns.clone());
                 if !self.syncing && !self.store.has_namespace(&ns) {
@@ -354,8 +354,9 @@ impl Operator {
                 let _ = self.writer.send(Msg::Forget(name.to_string()));
                 self.debouncer.touch(CLUSTER, std_now());
             }
-            Kind::ReplicaSet => self.store.delete_owner(ns, "ReplicaSet", name),
-            Kind::Job => self.store.delete_owner(ns, "Job", name),
+            Kind::ReplicaSet | Kind::Job | Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet | Kind::CronJob => {
+                self.store.delete_owner(ns, kind.label(), name)
+            }
             Kind::Report => {
                 self.report_namespaces.remove(ns);
                 // Deleted (hash None): whatever gets created again is the next observed version.

@@ -6,7 +6,7 @@ use crate::checks::PodFacts;
 use crate::checks::image_excluded;
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
-use crate::model::{ExemptAnnotations, Outcome, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of};
+use crate::model::{ExemptAnnotations, Outcome, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};
 use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
 use crate::vulns::{VulnIndex, VulnSummary};
@@ -24,6 +24,8 @@ const IMAGE_VULNERABILITIES: &str = "image-vulnerabilities";
 /// (the Pods of one ReplicaSet do), which keeps 100,000 Pods in a few tens of MiB.
 #[derive(Debug, Clone)]
 struct PodEntry {
+    /// Creation time (seconds): the newest Pod of a resource carries its current template.
+    created: i64,
     controller: Option<Owner>,
     hash: Option<String>,
     labels: Arc<BTreeMap<String, String>>,
@@ -77,6 +79,8 @@ pub struct VerdictStore {
     vulns: Option<Vulns>,
     objects: HashMap<String, BTreeMap<(String, String), ResourceRecord>>,
     owners: OwnerIndex,
+    /// Exemption annotations on workloads' own metadata, by (namespace, kind, name); only those that have any.
+    workload_annotations: HashMap<(String, String, String), ExemptAnnotations>,
     nodes: BTreeMap<String, ResourceRecord>,
     namespaces: BTreeSet<String>,
     dirty: BTreeSet<String>,
@@ -139,7 +143,8 @@ impl VerdictStore {
             None => vec![],
         };
         let entry = PodEntry {
-            controller: controller_of(pod.metadata.owner_references.as_ref()),
+            created: pod.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
+            controller: controller_of(pod.metadata.owner_references.as_ref()).filter(pod_controller),
             hash: pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned(),
             labels: self.shared_labels.intern(pod.metadata.labels.clone().unwrap_or_default()),
             annotations: ExemptAnnotations::read(&[pod.metadata.annotations.as_ref()]),
@@ -194,18 +199,23 @@ impl VerdictStore {
         }
     }
 
-    /// Owner facts of an intermediate object (a ReplicaSet's Deployment, a Job's CronJob).
-    pub fn apply_owner(&mut self, ns: &str, kind: &str, name: &str, controller: Option<Owner>) {
-        match controller {
-            Some(o) => self.owners.insert(ns, kind, name, o),
-            None => self.owners.remove(ns, kind, name),
+    /// A workload's metadata: its own controller (a ReplicaSet's Deployment, a Job's CronJob, a
+    /// StatefulSet's custom resource) and the exemption annotations on its own metadata.
+    pub fn apply_owner(&mut self, ns: &str, kind: &str, name: &str, controller: Option<Owner>, annotations: ExemptAnnotations) {
+        self.owners.insert(ns, kind, name, controller);
+        let key = (ns.to_string(), kind.to_string(), name.to_string());
+        if annotations == ExemptAnnotations::default() {
+            self.workload_annotations.remove(&key);
+        } else {
+            self.workload_annotations.insert(key, annotations);
         }
         self.touch(ns);
     }
 
-    /// An intermediate object is gone.
+    /// A workload is gone.
     pub fn delete_owner(&mut self, ns: &str, kind: &str, name: &str) {
         self.owners.remove(ns, kind, name);
+        self.workload_annotations.remove(&(ns.to_string(), kind.to_string(), name.to_string()));
         self.touch(ns);
     }
 
@@ -248,26 +258,37 @@ impl VerdictStore {
     /// The resources of a namespace: Pods folded into their top-level owners (with `pods`
     /// counted), then Services and Ingresses, sorted by (kind, name).
     pub fn records(&self, ns: &str) -> Vec<ResourceRecord> {
-        let mut by_key: BTreeMap<ResourceKey, ResourceRecord> = BTreeMap::new();
+        // Per resource: its record and the newest Pod, whose labels and annotations are the current template's.
+        let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str))> = BTreeMap::new();
         for (name, p) in self.pods.get(ns).into_iter().flatten() {
             let top = match &p.controller {
                 Some(c) => self.owners.top_level(ns, c, p.hash.as_deref()),
                 None => Owner { kind: "Pod".into(), name: name.clone() },
             };
             let key = ResourceKey { namespace: ns.to_string(), kind: top.kind, name: top.name };
-            let rec = by_key.entry(key.clone()).or_insert_with(|| {
-                let mut r = ResourceRecord::new(key);
-                r.labels = (*p.labels).clone();
-                r.annotations = p.annotations.clone();
-                r
-            });
+            let newest = (p.created, name.as_str());
+            let (rec, current) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, "")));
+            if newest > *current {
+                *current = newest;
+                rec.labels = (*p.labels).clone();
+                rec.annotations = p.annotations.clone();
+            }
             rec.pods += 1;
             rec.merge(self.with_vulnerabilities(ns, &rec.key, p));
         }
-        for rec in self.objects.get(ns).into_iter().flat_map(|o| o.values()) {
-            by_key.insert(rec.key.clone(), rec.clone());
+        let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
+        for rec in out.values_mut() {
+            // The workload's own annotations come first, as in the audit (ExemptAnnotations::read).
+            if let Some(own) = self.workload_annotations.get(&(ns.to_string(), rec.key.kind.clone(), rec.key.name.clone()))
+                && own.exempt.is_some()
+            {
+                rec.annotations = own.clone();
+            }
         }
-        by_key.into_values().collect()
+        for rec in self.objects.get(ns).into_iter().flat_map(|o| o.values()) {
+            out.insert(rec.key.clone(), rec.clone());
+        }
+        out.into_values().collect()
     }
 
     /// Where #24 gets data from from now on: `None` keeps each Pod's own verdict (the engine's
@@ -374,6 +395,12 @@ mod tests {
             self.0.metadata.labels = Some([("pod-template-hash".to_string(), hash.to_string())].into());
             self
         }
+        fn created(mut self, secs: i64, annotations: &[(&str, &str)]) -> Self {
+            self.0.metadata.creation_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::from_second(secs).expect("time")));
+            self.0.metadata.annotations = Some(annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+            self
+        }
         fn phase(mut self, phase: &str) -> Self {
             self.0.status = Some(PodStatus { phase: Some(phase.into()), ..Default::default() });
             self
@@ -392,13 +419,34 @@ mod tests {
     fn pods_fold_into_their_deployment_with_a_pod_count() {
         let cfg = Config::default();
         let mut s = VerdictStore::new();
-        s.apply_owner("shop", "ReplicaSet", "web-7d9f8", Some(Owner { kind: "Deployment".into(), name: "web".into() }));
+        s.apply_owner("shop", "ReplicaSet", "web-7d9f8", Some(Owner { kind: "Deployment".into(), name: "web".into() }), Default::default());
         s.apply_pod(&pod("shop", "web-7d9f8-aaaaa").owned_by_rs("web-7d9f8", "7d9f8").privileged().0, &cfg, &NoVulnerabilityData);
         s.apply_pod(&pod("shop", "web-7d9f8-bbbbb").owned_by_rs("web-7d9f8", "7d9f8").0, &cfg, &NoVulnerabilityData);
         let st = s.report("shop", &cfg, &opts());
         let p = row(&st, "privileged-containers");
         assert_eq!((p.state, p.counts.unhealthy), (State::Unhealthy, 1));
         assert_eq!((p.unhealthy[0].kind.as_str(), p.unhealthy[0].name.as_str(), p.unhealthy[0].pods), ("Deployment", "web", Some(2)));
+    }
+
+    #[test]
+    fn during_a_rollout_the_newest_pods_template_and_the_workloads_own_annotations_decide() {
+        let cfg = Config::default();
+        let deploy = || Some(Owner { kind: "Deployment".into(), name: "web".into() });
+        let exempt = [("kompliance.dev/exempt", "privileged-containers")];
+        let mut s = VerdictStore::new();
+        s.apply_owner("shop", "ReplicaSet", "web-old", deploy(), Default::default());
+        s.apply_owner("shop", "ReplicaSet", "web-new", deploy(), Default::default());
+        // The old revision's Pod was exempt (and sorts first by name); the new template dropped the exemption.
+        s.apply_pod(&pod("shop", "web-aaa").owned_by_rs("web-old", "old").privileged().created(100, &exempt).0, &cfg, &NoVulnerabilityData);
+        s.apply_pod(&pod("shop", "web-zzz").owned_by_rs("web-new", "new").privileged().created(200, &[]).0, &cfg, &NoVulnerabilityData);
+        let p = row(&s.report("shop", &cfg, &opts()), "privileged-containers");
+        assert_eq!((p.counts.unhealthy, p.counts.exempt), (1, 0), "the current template carries no exemption");
+        // The Deployment's own annotation counts, whatever its Pods say.
+        let own = ExemptAnnotations { exempt: Some("privileged-containers".into()), reason: Some("reviewed".into()), until: None };
+        s.apply_owner("shop", "Deployment", "web", None, own);
+        let p = row(&s.report("shop", &cfg, &opts()), "privileged-containers");
+        assert_eq!((p.counts.unhealthy, p.counts.exempt), (0, 1));
+        assert_eq!(p.exempt[0].exemption_reason.as_deref(), Some("reviewed"));
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The watches the operator runs, merged into one stream of inputs: Pods, Services, Ingresses,
-//! Nodes, Namespaces, owner metadata (ReplicaSets, Jobs) and the report objects themselves.
+//! Nodes, Namespaces, workload metadata (owners and exemption annotations of ReplicaSets, Jobs,
+//! Deployments, StatefulSets, DaemonSets, CronJobs) and the report objects themselves.
 
 use super::writer::rv_of;
-use crate::model::{Owner, controller_of};
+use crate::model::{ExemptAnnotations, Owner, controller_of};
 use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
@@ -33,6 +34,14 @@ pub enum Kind {
     ReplicaSet,
     /// batch/v1 Job metadata.
     Job,
+    /// apps/v1 Deployment metadata.
+    Deployment,
+    /// apps/v1 StatefulSet metadata.
+    StatefulSet,
+    /// apps/v1 DaemonSet metadata.
+    DaemonSet,
+    /// batch/v1 CronJob metadata.
+    CronJob,
     /// The namespace reports.
     Report,
     /// The cluster report.
@@ -52,6 +61,10 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::Job => "Job",
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::CronJob => "CronJob",
             Kind::Report => "ComplianceReport",
             Kind::ClusterReport => "ComplianceClusterReport",
             Kind::VulnerabilityReport => "VulnerabilityReport",
@@ -72,8 +85,8 @@ pub enum Obj {
     Node(Box<Node>),
     /// A Namespace.
     Namespace(String),
-    /// Owner metadata: namespace, kind, name and its own controller.
-    Owner(String, &'static str, String, Option<Owner>),
+    /// A workload's metadata: namespace, kind, name, its own controller and its exemption annotations.
+    Owner(String, &'static str, String, Option<Owner>, ExemptAnnotations),
     /// A namespace report on the server: namespace, resourceVersion, content hash.
     Report(String, u64, String),
     /// The cluster report on the server: resourceVersion, content hash.
@@ -92,7 +105,7 @@ impl Obj {
             Obj::Ingress(i) => meta_key(&i.metadata),
             Obj::Node(n) => meta_key(&n.metadata),
             Obj::Namespace(n) => (String::new(), n.clone()),
-            Obj::Owner(ns, _, name, _) => (ns.clone(), name.clone()),
+            Obj::Owner(ns, _, name, _, _) => (ns.clone(), name.clone()),
             Obj::Report(ns, _, _) => (ns.clone(), "kompliance".into()),
             Obj::ClusterReport(_, _) => (String::new(), "cluster".into()),
             Obj::VulnerabilityReport(ns, name, _) => (ns.clone(), name.clone()),
@@ -150,7 +163,14 @@ where
 
 fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
     let meta = m.metadata;
-    Obj::Owner(meta.namespace.unwrap_or_default(), kind, meta.name.unwrap_or_default(), controller_of(meta.owner_references.as_ref()))
+    let annotations = ExemptAnnotations::read(&[meta.annotations.as_ref()]);
+    Obj::Owner(
+        meta.namespace.unwrap_or_default(),
+        kind,
+        meta.name.unwrap_or_default(),
+        controller_of(meta.owner_references.as_ref()),
+        annotations,
+    )
 }
 
 fn report(r: ComplianceReport) -> Obj {
@@ -204,6 +224,10 @@ pub fn start(client: &kube::Client, namespaces: &[String], vulns: bool) -> (BoxS
         streams.push(objects::<PartialObjectMeta<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
         streams.push(objects::<PartialObjectMeta<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
         streams.push(objects::<ComplianceReport>(api(client, *ns), Kind::Report, n + 5, report));
+        streams.push(objects::<PartialObjectMeta<Deployment>>(api(client, *ns), Kind::Deployment, n + 6, |m| owner("Deployment", m)));
+        streams.push(objects::<PartialObjectMeta<StatefulSet>>(api(client, *ns), Kind::StatefulSet, n + 7, |m| owner("StatefulSet", m)));
+        streams.push(objects::<PartialObjectMeta<DaemonSet>>(api(client, *ns), Kind::DaemonSet, n + 8, |m| owner("DaemonSet", m)));
+        streams.push(objects::<PartialObjectMeta<CronJob>>(api(client, *ns), Kind::CronJob, n + 9, |m| owner("CronJob", m)));
         if vulns {
             let ar = vulnerability_reports();
             let api: Api<DynamicObject> = match ns {
