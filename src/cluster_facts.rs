@@ -2,13 +2,17 @@
 //! version and Azure's answers, and the rule of which source wins. Pure: no I/O.
 
 use crate::azure::rows::{ArmSnapshot, add_facts, not_read};
-use crate::catalog::index_of;
+use crate::catalog::{index_of, version_rule};
 use crate::checks::Finding;
-use crate::checks::cluster::kubernetes_version;
 use crate::config::{Config, Effect};
 use crate::model::{Outcome, ResourceKey, ResourceRecord};
 use crate::report::build::ClusterFacts;
 use std::collections::BTreeMap;
+
+/// The row these facts judge from the add-on's Deployments (#3).
+pub const AZURE_POLICY_ADDON: &str = "azure-policy-addon";
+/// The row these facts judge from the access review (#19).
+pub const KUBERNETES_RBAC: &str = "kubernetes-rbac";
 
 /// The namespace of the Azure Policy add-on's own Deployments.
 pub const ADDON_NAMESPACE: &str = "kube-system";
@@ -77,9 +81,10 @@ fn outcome_of(r: &Result<Outcome, String>) -> Outcome {
 /// the add-on's Deployments; offline, unknown facts go to `unavailable` instead.
 fn control_plane(obs: &ClusterObservations, cfg: &Config, unavailable: &mut BTreeMap<usize, String>) -> ResourceRecord {
     let mut cp = ResourceRecord::new(ResourceKey { namespace: String::new(), kind: "ControlPlane".into(), name: "kube-apiserver".into() });
-    let version = obs.version.as_ref().map_err(Clone::clone).map(|v| {
-        let params = index_of("non-vulnerable-kubernetes-version").map(|i| cfg.rec(i).params.clone()).unwrap_or_default();
-        kubernetes_version("API server", v, &params).into_outcome()
+    let version_rule = version_rule();
+    let version = obs.version.as_ref().map_err(Clone::clone).and_then(|v| match version_rule {
+        Some((i, check)) => Ok(check("API server", v, &cfg.rec(i).params).into_outcome()),
+        None => Err("no version rule in the catalogue".to_string()),
     });
     let rbac = obs.anonymous_allowed.as_ref().map_err(Clone::clone).map(|allowed| match allowed {
         true => Outcome::Fail(vec![Finding::object(
@@ -91,8 +96,9 @@ fn control_plane(obs: &ClusterObservations, cfg: &Config, unavailable: &mut BTre
         None => Outcome::Pass,
         Some(why) => Outcome::Fail(vec![Finding::object(why)]),
     });
-    for (id, o) in [("non-vulnerable-kubernetes-version", version), ("kubernetes-rbac", rbac), ("azure-policy-addon", addon)] {
-        if let Some(i) = index_of(id)
+    let rows = [(version_rule.map(|(i, _)| i), version), (index_of(KUBERNETES_RBAC), rbac), (index_of(AZURE_POLICY_ADDON), addon)];
+    for (i, o) in rows {
+        if let Some(i) = i
             && cfg.rec(i).effect == Effect::Audit
         {
             match (&o, obs.live) {
@@ -121,7 +127,7 @@ pub fn cluster_facts(obs: &ClusterObservations, cfg: &Config) -> ClusterFacts {
     match (&cfg.azure, &obs.azure) {
         (Some(_), Ok(snap)) => {
             if matches!(snap.cluster, Some(Ok(_)))
-                && let Some(i3) = index_of("azure-policy-addon")
+                && let Some(i3) = index_of(AZURE_POLICY_ADDON)
             {
                 cp.outcomes.retain(|(i, _)| usize::from(*i) != i3);
             }

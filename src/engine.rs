@@ -1,6 +1,6 @@
 //! Evaluates one object under a configuration: scoping, exclusions, then the pure checks.
 
-use crate::catalog::{CATALOG, Scope};
+use crate::catalog::{CATALOG, Judge, judged_by, version_rule};
 use crate::checks::{self, ContainerRef, PodFacts, PodView, image_excluded};
 use crate::config::{Config, Effect};
 use crate::model::{Outcome, Outcomes};
@@ -49,10 +49,12 @@ pub fn evaluate_pod(
     let windows = facts.windows;
     let mut out = Vec::with_capacity(13);
     for (i, rec) in CATALOG.iter().enumerate() {
-        if rec.scope != Scope::Pod || !rec_active(cfg, i, ns) || !selected(cfg, i, labels) {
-            continue;
-        }
-        if windows && rec.linux_only() {
+        let check = match rec.judge {
+            Judge::Pod(f) => Some(f),
+            Judge::Vulnerabilities => None,
+            _ => continue,
+        };
+        if !rec_active(cfg, i, ns) || !selected(cfg, i, labels) || (windows && rec.linux_only) {
             continue;
         }
         let rc = cfg.rec(i);
@@ -69,7 +71,7 @@ pub fn evaluate_pod(
             &filtered
         };
         let view = PodView { facts, containers };
-        let outcome = match checks::pod_check(rec.number) {
+        let outcome = match check {
             Some(check) => Outcome::from_findings(check(&view, &rc.params)),
             None => vulns.image_vulnerabilities(ns, &view).unwrap_or_else(|| Outcome::NotEvaluated(Arc::from(NO_VULN_DATA))),
         };
@@ -78,22 +80,29 @@ pub fn evaluate_pod(
     out
 }
 
-/// Evaluates a Service (#21); the API server's own Service is not judged.
+/// Evaluates a Service with every Service rule; the API server's own Service is not judged.
 pub fn evaluate_service(ns: &str, svc: &Service, cfg: &Config) -> Outcomes {
-    let i = crate::catalog::idx(21);
-    if checks::objects::is_api_service(svc) || !rec_active(cfg, i, ns) || !selected(cfg, i, svc.metadata.labels.as_ref()) {
+    if checks::objects::is_api_service(svc) {
         return vec![];
     }
-    vec![(i as u8, Outcome::from_findings(checks::objects::service_ports(svc, &cfg.rec(i).params)))]
+    judged_by(|j| matches!(j, Judge::Service(_)))
+        .filter_map(|(i, rec)| {
+            let Judge::Service(check) = rec.judge else { return None };
+            (rec_active(cfg, i, ns) && selected(cfg, i, svc.metadata.labels.as_ref()))
+                .then(|| (i as u8, Outcome::from_findings(check(svc, &cfg.rec(i).params))))
+        })
+        .collect()
 }
 
-/// Evaluates an Ingress (#13).
+/// Evaluates an Ingress with every Ingress rule.
 pub fn evaluate_ingress(ns: &str, ing: &Ingress, cfg: &Config) -> Outcomes {
-    let i = crate::catalog::idx(13);
-    if !rec_active(cfg, i, ns) || !selected(cfg, i, ing.metadata.labels.as_ref()) {
-        return vec![];
-    }
-    vec![(i as u8, Outcome::from_findings(checks::objects::https_only_ingress(ing, &cfg.rec(i).params)))]
+    judged_by(|j| matches!(j, Judge::Ingress(_)))
+        .filter_map(|(i, rec)| {
+            let Judge::Ingress(check) = rec.judge else { return None };
+            (rec_active(cfg, i, ns) && selected(cfg, i, ing.metadata.labels.as_ref()))
+                .then(|| (i as u8, Outcome::from_findings(check(ing, &cfg.rec(i).params))))
+        })
+        .collect()
 }
 
 /// Pods that are not judged: finished ones (`Succeeded`, `Failed`) and mirror Pods.
@@ -101,15 +110,15 @@ pub fn pod_skipped(phase: Option<&str>, annotations: Option<&BTreeMap<String, St
     matches!(phase, Some("Succeeded" | "Failed")) || annotations.is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"))
 }
 
-/// Evaluates a Node's kubelet version (#15).
+/// Evaluates a Node's kubelet version with the version rule (#15).
 pub fn evaluate_node(kubelet_version: Option<&str>, cfg: &Config) -> Outcomes {
-    let i = crate::catalog::idx(15);
+    let Some((i, check)) = version_rule() else { return vec![] };
     if cfg.rec(i).effect != Effect::Audit {
         return vec![];
     }
     let outcome = match kubelet_version.filter(|v| !v.is_empty()) {
         None => Outcome::NotEvaluated(Arc::from("status.nodeInfo.kubeletVersion is not set")),
-        Some(v) => checks::cluster::kubernetes_version("kubelet", v, &cfg.rec(i).params).into_outcome(),
+        Some(v) => check("kubelet", v, &cfg.rec(i).params).into_outcome(),
     };
     vec![(i as u8, outcome)]
 }

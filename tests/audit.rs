@@ -91,7 +91,7 @@ fn scoping_parameters_select_what_is_judged() {
     assert_eq!(st.resources.unhealthy, 2);
     assert_eq!(st.resources.unhealthy, st.unhealthy_by_severity.high + st.unhealthy_by_severity.medium + st.unhealthy_by_severity.low);
     let mixed = result.resources().find(|r| r.key.name == "mixed").expect("mixed");
-    assert!(matches!(mixed.outcome(kompliance::catalog::idx(18)), Some(Outcome::Fail(_))));
+    assert!(matches!(mixed.outcome(kompliance::catalog::index_of("privileged-containers").expect("row")), Some(Outcome::Fail(_))));
 }
 
 #[test]

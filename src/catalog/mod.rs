@@ -133,6 +133,43 @@ pub struct Recommendation {
     pub remediation: &'static str,
     /// Its own parameters (the common scoping parameters are not listed).
     pub parameters: &'static [ParamSpec],
+    /// How it is judged.
+    #[serde(skip)]
+    pub judge: Judge,
+    /// Only meaningful on Linux nodes (NotApplicable for Windows Pods).
+    pub linux_only: bool,
+    /// Judges individual containers (findings name them).
+    pub container_level: bool,
+}
+
+/// How a recommendation is judged: the pure check each front door calls, or the facts that decide it.
+#[derive(Clone, Copy)]
+pub enum Judge {
+    /// A pure check of a Pod (a Pod's spec or a workload's pod template).
+    Pod(crate::checks::PodCheck),
+    /// Per container, from vulnerability data the front door supplies (VulnerabilityReports).
+    Vulnerabilities,
+    /// A pure check of a Service.
+    Service(crate::checks::ServiceCheck),
+    /// A pure check of an Ingress.
+    Ingress(crate::checks::IngressCheck),
+    /// A Kubernetes version of a component (Nodes, the API server, the managed cluster).
+    Version(crate::checks::VersionCheck),
+    /// Cluster or Azure facts (`cluster_facts`, `azure::rows`).
+    Facts,
+}
+
+impl std::fmt::Debug for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Judge::Pod(_) => "Pod",
+            Judge::Vulnerabilities => "Vulnerabilities",
+            Judge::Service(_) => "Service",
+            Judge::Ingress(_) => "Ingress",
+            Judge::Version(_) => "Version",
+            Judge::Facts => "Facts",
+        })
+    }
 }
 
 impl Recommendation {
@@ -146,14 +183,6 @@ impl Recommendation {
             Lang::Ko => self.title_ko,
             Lang::En => self.title,
         }
-    }
-    /// True for checks that only make sense on Linux nodes.
-    pub fn linux_only(&self) -> bool {
-        matches!(self.number, 9 | 12 | 16 | 17 | 20)
-    }
-    /// True when this recommendation judges individual containers.
-    pub fn container_level(&self) -> bool {
-        matches!(self.number, 4 | 5 | 9 | 11 | 12 | 16 | 17 | 18 | 20 | 23 | 24)
     }
 }
 
@@ -180,9 +209,17 @@ pub fn index_of(id: &str) -> Option<usize> {
     CATALOG.iter().position(|r| r.id == id)
 }
 
-/// Index of the recommendation with the given number (1-24).
-pub const fn idx(number: u8) -> usize {
-    number as usize - 1
+/// The rows judged by a given kind of [`Judge`], with their catalogue index.
+pub fn judged_by(pick: fn(&Judge) -> bool) -> impl Iterator<Item = (usize, &'static Recommendation)> {
+    CATALOG.iter().enumerate().filter(move |(_, r)| pick(&r.judge))
+}
+
+/// The row that judges Kubernetes versions (#15) and its check.
+pub fn version_rule() -> Option<(usize, crate::checks::VersionCheck)> {
+    CATALOG.iter().enumerate().find_map(|(i, r)| match r.judge {
+        Judge::Version(f) => Some((i, f)),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

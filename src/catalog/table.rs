@@ -1,6 +1,7 @@
-//! The catalogue's data: the 24 rows of the seed list, in its order.
+//! The rule registry's data: the 24 rows of the seed list, in its order, each with how it is judged.
 
-use super::{ParamKind, ParamSpec, Recommendation, Scope, Severity, Source};
+use super::{Judge as J, ParamKind, ParamSpec, Recommendation, Scope, Severity, Source};
+use crate::checks::{cluster, containers, host, objects, security};
 
 const fn p(name: &'static str, kind: ParamKind, default: Option<&'static str>, required: bool) -> ParamSpec {
     ParamSpec { name, kind, default, required }
@@ -27,6 +28,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The subscription's Microsoft Defender plan for containers (or the legacy ContainerRegistry plan) must be on the Standard tier, so pushed images are scanned.",
         remediation: "Enable the Defender for Containers plan on the subscription.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 2,
@@ -40,6 +44,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The subscription's Defender plan for containers (or the legacy KubernetesService plan) must be on the Standard tier for run-time threat protection.",
         remediation: "Enable the Defender for Containers plan on the subscription.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 3,
@@ -53,6 +60,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The Azure Policy add-on (azure-policy and Gatekeeper deployments) must run in the cluster; on AKS the managed cluster's azurepolicy add-on must be enabled.",
         remediation: "Enable the azure-policy add-on (az aks enable-addons --addons azure-policy).",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 4,
@@ -66,6 +76,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every container and init container sets resources.limits.cpu and resources.limits.memory, each a valid quantity no larger than the allowed maximum.",
         remediation: "Set resources.limits.cpu and resources.limits.memory on every container, within cpuLimit and memoryLimit.",
         parameters: &[p("cpuLimit", K::Quantity, Some("\"32\""), false), p("memoryLimit", K::Quantity, Some("\"64Gi\""), false)],
+        judge: J::Pod(containers::resource_limits),
+        linux_only: false,
+        container_level: true,
     },
     Recommendation {
         number: 5,
@@ -79,6 +92,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every container image matches allowedContainerImagesRegex (an unanchored search).",
         remediation: "Pull images from a trusted registry, or extend allowedContainerImagesRegex.",
         parameters: &[p("allowedContainerImagesRegex", K::Regex, None, true)],
+        judge: J::Pod(containers::trusted_registries),
+        linux_only: false,
+        container_level: true,
     },
     Recommendation {
         number: 6,
@@ -92,6 +108,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Each Azure container registry has encryption.status enabled (a customer-managed key).",
         remediation: "Create the registry with a customer-managed key in Azure Key Vault.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 7,
@@ -105,6 +124,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Each Azure container registry denies by default (networkRuleSet.defaultAction Deny) or disables public network access.",
         remediation: "Set the registry's default network action to Deny with IP/VNet rules, or disable public network access.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 8,
@@ -118,6 +140,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Each Azure container registry has at least one approved private endpoint connection.",
         remediation: "Create a private endpoint for the registry and approve its connection.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 9,
@@ -131,6 +156,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every container sets securityContext.allowPrivilegeEscalation to false (absent means allowed).",
         remediation: "Set securityContext.allowPrivilegeEscalation: false on every container.",
         parameters: &[],
+        judge: J::Pod(containers::privilege_escalation),
+        linux_only: true,
+        container_level: true,
     },
     Recommendation {
         number: 10,
@@ -144,6 +172,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The Pod does not share the host's process ID (hostPID) or IPC (hostIPC) namespace.",
         remediation: "Remove hostPID: true and hostIPC: true from the Pod spec.",
         parameters: &[],
+        judge: J::Pod(host::host_namespaces),
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 11,
@@ -157,6 +188,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every declared containerPort is in allowedContainerPortsList.",
         remediation: "Declare only allowed container ports, or extend allowedContainerPortsList.",
         parameters: &[p("allowedContainerPortsList", K::PortList, None, true)],
+        judge: J::Pod(containers::container_ports),
+        linux_only: false,
+        container_level: true,
     },
     Recommendation {
         number: 12,
@@ -170,6 +204,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every container sets securityContext.readOnlyRootFilesystem to true.",
         remediation: "Set securityContext.readOnlyRootFilesystem: true and mount writable emptyDir volumes where the app writes.",
         parameters: &[],
+        judge: J::Pod(containers::readonly_root_filesystem),
+        linux_only: true,
+        container_level: true,
     },
     Recommendation {
         number: 13,
@@ -183,6 +220,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every Ingress has spec.tls and the annotation kubernetes.io/ingress.allow-http: \"false\".",
         remediation: "Add a spec.tls section and annotate the Ingress with kubernetes.io/ingress.allow-http: \"false\".",
         parameters: &[],
+        judge: J::Ingress(objects::https_only_ingress),
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 14,
@@ -196,6 +236,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The AKS cluster has authorized IP ranges for its API server or is a private cluster.",
         remediation: "Set apiServerAccessProfile.authorizedIPRanges or make the cluster private.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 15,
@@ -209,6 +252,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The API server and every kubelet run a version outside CVE-2019-9946's vulnerable ranges (and not older than minimumVersion when set).",
         remediation: "Upgrade the control plane and node pools (1.11.9+, 1.12.7+, 1.13.5+, 1.14.0+).",
         parameters: &[p("minimumVersion", K::Version, None, false)],
+        judge: J::Version(cluster::kubernetes_version),
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 16,
@@ -225,6 +271,9 @@ pub static CATALOG: [Recommendation; 24] = [
             p("allowedCapabilities", K::StringList, Some("[]"), false),
             p("requiredDropCapabilities", K::StringList, Some("[]"), false),
         ],
+        judge: J::Pod(security::capabilities),
+        linux_only: true,
+        container_level: true,
     },
     Recommendation {
         number: 17,
@@ -238,6 +287,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every container's effective AppArmor profile (container field, annotation, Pod field, else runtime/default) is in allowedProfiles.",
         remediation: "Remove Unconfined AppArmor profiles; use RuntimeDefault or an allowed Localhost profile.",
         parameters: &[p("allowedProfiles", K::StringList, Some("[\"runtime/default\"]"), false)],
+        judge: J::Pod(security::apparmor),
+        linux_only: true,
+        container_level: true,
     },
     Recommendation {
         number: 18,
@@ -251,6 +303,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "No container sets securityContext.privileged: true.",
         remediation: "Remove securityContext.privileged: true; grant only the capabilities needed.",
         parameters: &[],
+        judge: J::Pod(containers::privileged),
+        linux_only: false,
+        container_level: true,
     },
     Recommendation {
         number: 19,
@@ -264,6 +319,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "The authorizer denies an unbound user (SubjectAccessReview probe); on AKS, enableRBAC is not false.",
         remediation: "Run the API server with --authorization-mode including RBAC (not AlwaysAllow); create AKS clusters with RBAC.",
         parameters: &[],
+        judge: J::Facts,
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 20,
@@ -286,6 +344,9 @@ pub static CATALOG: [Recommendation; 24] = [
             p("fsGroupRule", K::Rule, Some("\"MayRunAs\""), false),
             p("fsGroupRanges", K::Ranges, Some(RANGE_DEFAULT), false),
         ],
+        judge: J::Pod(security::run_as_non_root),
+        linux_only: true,
+        container_level: true,
     },
     Recommendation {
         number: 21,
@@ -299,6 +360,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every spec.ports[].port of a Service is in allowedServicePortsList (default/kubernetes is skipped).",
         remediation: "Expose only allowed ports, or extend allowedServicePortsList.",
         parameters: &[p("allowedServicePortsList", K::PortList, None, true)],
+        judge: J::Service(objects::service_ports),
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 22,
@@ -316,6 +380,9 @@ pub static CATALOG: [Recommendation; 24] = [
             p("minPort", K::Int, Some("0"), false),
             p("maxPort", K::Int, Some("0"), false),
         ],
+        judge: J::Pod(host::host_network_ports),
+        linux_only: false,
+        container_level: false,
     },
     Recommendation {
         number: 23,
@@ -329,6 +396,9 @@ pub static CATALOG: [Recommendation; 24] = [
         description: "Every hostPath volume matches an allowedHostPaths prefix (by whole path segments), mounted read-only where the entry requires it.",
         remediation: "Replace hostPath volumes with other volume types, or list the path in allowedHostPaths.",
         parameters: &[p("allowedHostPaths", K::HostPaths, Some(r#"{"paths":[]}"#), false)],
+        judge: J::Pod(host::hostpath_volumes),
+        linux_only: false,
+        container_level: true,
     },
     Recommendation {
         number: 24,
@@ -345,5 +415,8 @@ pub static CATALOG: [Recommendation; 24] = [
             p("severities", K::StringList, Some("[\"CRITICAL\",\"HIGH\"]"), false),
             p("ignoreUnfixed", K::Bool, Some("true"), false),
         ],
+        judge: J::Vulnerabilities,
+        linux_only: false,
+        container_level: true,
     },
 ];

@@ -199,21 +199,11 @@ pub fn image_excluded(image: &str, excluded: &[String]) -> bool {
 /// Signature shared by every Pod-level check.
 pub type PodCheck = fn(&PodView<'_>, &crate::config::Params) -> Vec<Finding>;
 
-/// The Pod-level check of a recommendation number, if it has one.
-pub fn pod_check(number: u8) -> Option<PodCheck> {
-    Some(match number {
-        4 => containers::resource_limits,
-        5 => containers::trusted_registries,
-        9 => containers::privilege_escalation,
-        10 => host::host_namespaces,
-        11 => containers::container_ports,
-        12 => containers::readonly_root_filesystem,
-        16 => security::capabilities,
-        17 => security::apparmor,
-        18 => containers::privileged,
-        20 => security::run_as_non_root,
-        22 => host::host_network_ports,
-        23 => host::hostpath_volumes,
-        _ => return None,
-    })
-}
+/// Signature of a Service check.
+pub type ServiceCheck = fn(&k8s_openapi::api::core::v1::Service, &crate::config::Params) -> Vec<Finding>;
+
+/// Signature of an Ingress check.
+pub type IngressCheck = fn(&k8s_openapi::api::networking::v1::Ingress, &crate::config::Params) -> Vec<Finding>;
+
+/// Signature of a version check: the component's name, its version, the parameters.
+pub type VersionCheck = fn(&str, &str, &crate::config::Params) -> cluster::VersionVerdict;

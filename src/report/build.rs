@@ -1,7 +1,7 @@
 //! Turns resource verdicts into report statuses: states, exact counts, sorted capped lists, roll-ups.
 
 use super::types::*;
-use crate::catalog::{CATALOG, Lang, Scope, Severity};
+use crate::catalog::{CATALOG, Judge, Lang, Scope, Severity};
 use crate::config::{Config, Effect};
 use crate::exempt::{self, AnnotationExemption};
 use crate::model::{Outcome, ResourceRecord};
@@ -320,7 +320,8 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
     let mut flags = vec![ResFlags::default(); facts.resources.len()];
     let mut entries = vec![];
     for (i, r) in CATALOG.iter().enumerate() {
-        if r.scope.is_namespaced() && r.number != 24 {
+        // Namespaced rows are rolled up; #24 is also judged on Azure registries, so it is listed too.
+        if r.scope.is_namespaced() && !matches!(r.judge, Judge::Vulnerabilities) {
             continue;
         }
         entries.push(match config_state(i, cfg, None) {
