@@ -1,7 +1,10 @@
-//! Exemptions: config rules and `kompliance.dev/exempt*` annotations, with expiry.
+//! The judged stage: exemptions (config rules and `kompliance.dev/exempt*` annotations, with
+//! expiry) applied to each resource's outcomes, giving the verdicts that reports, SARIF, tables and
+//! gauges render. Exemption logic lives here only.
 
+use crate::checks::Finding;
 use crate::config::{Config, parse_date};
-use crate::model::ResourceRecord;
+use crate::model::{Outcome, ResourceRecord};
 use jiff::civil::Date;
 
 /// An exemption in force for one resource and recommendation.
@@ -32,7 +35,7 @@ pub enum AnnotationExemption {
 }
 
 /// Reads a resource's annotations; a malformed `exempt-until` yields a warning and no exemption.
-pub fn annotation_exemption(cfg: &Config, rec: &ResourceRecord, today: Date, warnings: &mut Vec<String>) -> AnnotationExemption {
+fn annotation_exemption(cfg: &Config, rec: &ResourceRecord, today: Date, warnings: &mut Vec<String>) -> AnnotationExemption {
     let a = &rec.annotations;
     let Some(list) = a.exempt.as_deref().filter(|_| cfg.allow_annotation_exemptions) else {
         return AnnotationExemption::None;
@@ -61,7 +64,7 @@ pub fn annotation_exemption(cfg: &Config, rec: &ResourceRecord, today: Date, war
 }
 
 /// The exemption (config rules first, then annotations) that turns a failing verdict into Exempt, if any.
-pub fn find(cfg: &Config, id: &str, rec: &ResourceRecord, ann: &AnnotationExemption, today: Date) -> Option<Exemption> {
+fn find(cfg: &Config, id: &str, rec: &ResourceRecord, ann: &AnnotationExemption, today: Date) -> Option<Exemption> {
     for rule in &cfg.exemptions {
         let applies = rule.recommendations.iter().any(|r| r == "*" || r == id)
             && (rule.namespaces.is_empty() || rule.namespaces.contains(&rec.key.namespace))
@@ -79,4 +82,56 @@ pub fn find(cfg: &Config, id: &str, rec: &ResourceRecord, ann: &AnnotationExempt
         }
         _ => None,
     }
+}
+
+/// The verdict of one recommendation on one resource, exemptions applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Judged and passing.
+    Healthy,
+    /// Judged and failing.
+    Unhealthy(&'a [Finding]),
+    /// Failing, but exempt.
+    Exempt(&'a [Finding], Exemption),
+    /// In scope but not judged, with the reason.
+    NotEvaluated(&'a str),
+}
+
+/// One resource's verdicts, by catalogue index (rows absent are not applicable to it).
+#[derive(Debug, Clone)]
+pub struct Judged<'a> {
+    /// The resource.
+    pub resource: &'a ResourceRecord,
+    /// Verdicts by catalogue index, in index order.
+    pub verdicts: Vec<(usize, Verdict<'a>)>,
+}
+
+impl<'a> Judged<'a> {
+    /// The verdict for catalogue index `i`.
+    pub fn verdict(&self, i: usize) -> Option<&Verdict<'a>> {
+        self.verdicts.iter().find(|(j, _)| *j == i).map(|(_, v)| v)
+    }
+}
+
+/// Judges one resource: its outcomes with exemptions applied. Problems with its annotations
+/// (a malformed date, an unknown id) go to `warnings`.
+pub fn judge<'a>(cfg: &Config, rec: &'a ResourceRecord, today: Date, warnings: &mut Vec<String>) -> Judged<'a> {
+    let ann = annotation_exemption(cfg, rec, today, warnings);
+    let verdicts = rec
+        .outcomes
+        .iter()
+        .map(|(i, o)| {
+            let i = usize::from(*i);
+            let v = match o {
+                Outcome::Pass => Verdict::Healthy,
+                Outcome::NotEvaluated(why) => Verdict::NotEvaluated(why),
+                Outcome::Fail(f) => match find(cfg, crate::catalog::CATALOG[i].id, rec, &ann, today) {
+                    Some(x) => Verdict::Exempt(f, x),
+                    None => Verdict::Unhealthy(f),
+                },
+            };
+            (i, v)
+        })
+        .collect();
+    Judged { resource: rec, verdicts }
 }

@@ -2,8 +2,7 @@
 
 use super::AuditResult;
 use crate::catalog::{CATALOG, Severity};
-use crate::exempt;
-use crate::model::Outcome;
+use crate::exempt::{self, Verdict};
 use serde_json::{Value, json};
 
 fn level(s: Severity) -> &'static str {
@@ -44,12 +43,14 @@ pub fn sarif(result: &AuditResult) -> Value {
     let mut results = vec![];
     let mut ignore = vec![];
     for rec in result.resources() {
-        let ann = exempt::annotation_exemption(cfg, rec, today, &mut ignore);
-        for (i, outcome) in &rec.outcomes {
-            let Outcome::Fail(findings) = outcome else {
-                continue;
+        let judged = exempt::judge(cfg, rec, today, &mut ignore);
+        for (i, verdict) in &judged.verdicts {
+            let (findings, exemption) = match verdict {
+                Verdict::Unhealthy(f) => (*f, None),
+                Verdict::Exempt(f, x) => (*f, Some(x)),
+                Verdict::Healthy | Verdict::NotEvaluated(_) => continue,
             };
-            let i = *i as usize;
+            let i = *i;
             let r = &CATALOG[i];
             let (uri, line) = rec.origin.as_ref().map_or(("-".to_string(), 1), |o| (o.file.to_string(), o.line.max(1)));
             let uri = if uri == "-" { "stdin".to_string() } else { uri };
@@ -66,7 +67,7 @@ pub fn sarif(result: &AuditResult) -> Value {
                 }],
                 "partialFingerprints": {"resource/v1": format!("{}:{ns}{}", r.id, rec.key)}
             });
-            if let Some(x) = exempt::find(cfg, r.id, rec, &ann, today) {
+            if let Some(x) = exemption {
                 res["suppressions"] = json!([{"kind": "external", "justification": format!("{} ({})", x.reason, x.source)}]);
             }
             results.push(res);

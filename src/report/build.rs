@@ -3,8 +3,8 @@
 use super::types::*;
 use crate::catalog::{CATALOG, Judge, Lang, Scope, Severity};
 use crate::config::{Config, Effect};
-use crate::exempt::{self, AnnotationExemption};
-use crate::model::{Outcome, ResourceRecord};
+use crate::exempt::{Judged, Verdict, judge};
+use crate::model::ResourceRecord;
 use jiff::civil::Date;
 use std::collections::BTreeMap;
 
@@ -121,51 +121,42 @@ fn kind_word(scope: Scope) -> &'static str {
 struct RowCtx<'a> {
     cfg: &'a Config,
     opts: &'a BuildOptions,
-    anns: &'a [AnnotationExemption],
     with_ns: bool,
 }
 
 /// Aggregates one recommendation over `resources`, updating per-resource flags.
-fn row(
-    i: usize,
-    resources: &[ResourceRecord],
-    ctx: &RowCtx<'_>,
-    flags: &mut [ResFlags],
-    unavailable: Option<&String>,
-) -> RecommendationEntry {
+fn row(i: usize, resources: &[Judged<'_>], ctx: &RowCtx<'_>, flags: &mut [ResFlags], unavailable: Option<&String>) -> RecommendationEntry {
     let r = &CATALOG[i];
     let mut e = entry_shell(i, ctx.cfg, ctx.opts.lang, State::Healthy, None);
     let mut first_missing: Option<String> = None;
     let severity = ctx.cfg.rec(i).severity;
-    for (k, rec) in resources.iter().enumerate() {
-        let Some(outcome) = rec.outcome(i) else {
+    for (k, judged) in resources.iter().enumerate() {
+        let Some(verdict) = judged.verdict(i) else {
             continue;
         };
-        match outcome {
-            Outcome::Pass => {
+        let rec = judged.resource;
+        match verdict {
+            Verdict::Healthy => {
                 e.counts.healthy += 1;
                 flags[k].judged = true;
             }
-            Outcome::Fail(findings) => {
+            Verdict::Exempt(findings, x) => {
                 flags[k].judged = true;
                 let mut it = item(rec, findings, ctx.opts, ctx.with_ns);
-                match exempt::find(ctx.cfg, r.id, rec, &ctx.anns[k], ctx.opts.today) {
-                    Some(x) => {
-                        e.counts.exempt += 1;
-                        flags[k].exempt = true;
-                        it.exemption_reason = Some(x.reason);
-                        it.exemption_source = Some(x.source.to_string());
-                        it.exempt_until = x.until;
-                        e.exempt.push(it);
-                    }
-                    None => {
-                        e.counts.unhealthy += 1;
-                        flags[k].worst = flags[k].worst.max(Some(severity));
-                        e.unhealthy.push(it);
-                    }
-                }
+                e.counts.exempt += 1;
+                flags[k].exempt = true;
+                it.exemption_reason = Some(x.reason.clone());
+                it.exemption_source = Some(x.source.to_string());
+                it.exempt_until = x.until.clone();
+                e.exempt.push(it);
             }
-            Outcome::NotEvaluated(why) => {
+            Verdict::Unhealthy(findings) => {
+                flags[k].judged = true;
+                e.counts.unhealthy += 1;
+                flags[k].worst = flags[k].worst.max(Some(severity));
+                e.unhealthy.push(item(rec, findings, ctx.opts, ctx.with_ns));
+            }
+            Verdict::NotEvaluated(why) => {
                 e.counts.not_evaluated += 1;
                 first_missing.get_or_insert_with(|| why.to_string());
             }
@@ -235,16 +226,15 @@ fn finish_warnings(mut w: Vec<String>) -> Vec<String> {
 /// Builds the status of one namespace's report from the resources in it.
 pub fn namespace_report(ns: &str, resources: &[ResourceRecord], cfg: &Config, opts: &BuildOptions) -> ReportStatus {
     let mut warnings = vec![];
-    let anns: Vec<AnnotationExemption> =
-        resources.iter().map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings)).collect();
-    let ctx = RowCtx { cfg, opts, anns: &anns, with_ns: false };
+    let judged: Vec<Judged<'_>> = resources.iter().map(|r| judge(cfg, r, opts.today, &mut warnings)).collect();
+    let ctx = RowCtx { cfg, opts, with_ns: false };
     let mut flags = vec![ResFlags::default(); resources.len()];
     let mut entries = vec![];
     for (i, r) in CATALOG.iter().enumerate().filter(|(_, r)| r.scope.is_namespaced()) {
         let _ = r;
         entries.push(match config_state(i, cfg, Some(ns)) {
             Some((state, why)) => entry_shell(i, cfg, opts.lang, state, Some(why)),
-            None => row(i, resources, &ctx, &mut flags, None),
+            None => row(i, &judged, &ctx, &mut flags, None),
         });
     }
     ReportStatus {
@@ -314,9 +304,8 @@ fn add_resource_counts(to: &mut Summary, from: &Summary) {
 /// Builds the cluster report from the cluster facts and the roll-up of every namespace report.
 pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts: &BuildOptions) -> ClusterReportStatus {
     let mut warnings = vec![];
-    let anns: Vec<AnnotationExemption> =
-        facts.resources.iter().map(|r| exempt::annotation_exemption(cfg, r, opts.today, &mut warnings)).collect();
-    let ctx = RowCtx { cfg, opts, anns: &anns, with_ns: true };
+    let judged: Vec<Judged<'_>> = facts.resources.iter().map(|r| judge(cfg, r, opts.today, &mut warnings)).collect();
+    let ctx = RowCtx { cfg, opts, with_ns: true };
     let mut flags = vec![ResFlags::default(); facts.resources.len()];
     let mut entries = vec![];
     for (i, r) in CATALOG.iter().enumerate() {
@@ -326,7 +315,7 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
         }
         entries.push(match config_state(i, cfg, None) {
             Some((state, why)) => entry_shell(i, cfg, opts.lang, state, Some(why)),
-            None => row(i, &facts.resources, &ctx, &mut flags, facts.unavailable.get(&i)),
+            None => row(i, &judged, &ctx, &mut flags, facts.unavailable.get(&i)),
         });
     }
     let mut summary = summarize(&entries, &flags);
