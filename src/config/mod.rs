@@ -219,7 +219,8 @@ impl Config {
             return Some("namespace excluded");
         }
         if !s.namespaces.is_empty() && !s.namespaces.iter().any(|n| n == ns) {
-            return Some("namespace not in the recommendation's namespaces list");
+            // Outside the include list: the same reason as an excluded namespace (contract.md).
+            return Some("namespace excluded");
         }
         None
     }
@@ -323,13 +324,13 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
         }
         match key.as_str() {
             "effect" => match val.as_str().map(str::to_ascii_lowercase).as_deref() {
-                Some("audit") => rc.effect = Effect::Audit,
+                Some("audit" | "auditifnotexists") => rc.effect = Effect::Audit,
                 Some("disabled") => rc.effect = Effect::Disabled,
                 Some("deny") => {
                     rc.effect = Effect::Audit;
                     w.warn(&p, "Deny is treated as Audit (kompliance reports, it does not block)");
                 }
-                _ => w.err(&p, "expected Audit or Disabled"),
+                _ => w.err(&p, format!("{val} is not an effect (expected Audit, AuditIfNotExists, Deny or Disabled, in any case)")),
             },
             "namespaces" => rc.scope.namespaces = w.string_list(val, &p).unwrap_or_default(),
             "excludedNamespaces" => rc.scope.excluded_namespaces = w.string_list(val, &p),
@@ -338,6 +339,7 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
             _ => rc.scope.label_selector = read_selector(val, &p, w),
         }
     }
+    rc.params.check_ranges(rec, &join(path, "parameters"), w);
     rc.missing = rc.params.missing_required(rec);
 }
 
