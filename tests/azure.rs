@@ -27,6 +27,10 @@ struct Stand {
     identity_requests: Mutex<Vec<String>>,
     /// When set, Resource Manager answers only after this long.
     delay: Mutex<Option<Duration>>,
+    /// When set, the first page of registries links its next page here.
+    next_link: Mutex<Option<String>>,
+    /// `Host` of every request that carried a bearer token.
+    bearer_hosts: Mutex<Vec<String>>,
 }
 
 const TOKEN_LIFETIME: u64 = 2;
@@ -81,6 +85,10 @@ async fn handle(
     }
     let bearer =
         headers.get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default().to_string();
+    if !bearer.is_empty() {
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).map(String::from).or_else(|| uri.authority().map(|a| a.to_string()));
+        s.bearer_hosts.lock().unwrap().push(host.unwrap_or_default());
+    }
     if s.valid.lock().unwrap().get(&bearer).is_none_or(|until| Instant::now() > *until) {
         s.rejected_tokens.fetch_add(1, Ordering::SeqCst);
         return answer(401, json!({"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry has passed."}}));
@@ -121,10 +129,9 @@ async fn handle(
             return forbidden();
         }
         if !query.contains("skiptoken=2") {
-            let next = format!(
-                "{}/subscriptions/sub-1/providers/Microsoft.ContainerRegistry/registries?api-version=2023-07-01&$skiptoken=2",
-                s.base.lock().unwrap()
-            );
+            let next = s.next_link.lock().unwrap().clone().unwrap_or_else(|| s.base.lock().unwrap().clone());
+            let next =
+                format!("{next}/subscriptions/sub-1/providers/Microsoft.ContainerRegistry/registries?api-version=2023-07-01&$skiptoken=2");
             let locked = registry(
                 "locked",
                 json!({"encryption": {"status": "enabled"}, "networkRuleSet": {"defaultAction": "Deny"}, "publicNetworkAccess": "Disabled",
@@ -353,6 +360,107 @@ async fn a_resource_manager_that_does_not_answer_times_out() {
         assert_eq!(s[id].0, State::NotEvaluated, "{id}");
         let reason = s[id].1.clone().unwrap_or_default();
         assert!(reason.contains("timed out after 300ms"), "{id}: {reason}");
+    }
+}
+
+/// A token request that cannot succeed (an authority whose certificate is not trusted, a port that
+/// refuses connections) ends the poll within the ARM timeout, and every row's reason names the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_token_request_is_bounded_and_named() {
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let cases =
+        [("untrusted certificate", base.clone(), "invalid peer certificate"), ("refused connection", refused, "Connection refused")];
+    for (case, authority, cause) in cases {
+        let mut cfg = config(&base);
+        cfg.azure.as_mut().unwrap().endpoints.insert("authority".into(), authority);
+        let azure = cfg.azure.clone().unwrap();
+        // Resource Manager is trusted (the test CA); the token endpoint is reached without it.
+        let untrusting = http_client(None).unwrap();
+        let mut arm = ArmClient::new(
+            &azure,
+            credential_from(&azure, Some(untrusting), service_principal).unwrap(),
+            http_client(Some(ca.as_bytes())).unwrap(),
+        );
+        arm.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let snap = tokio::time::timeout(Duration::from_secs(20), arm.snapshot(&azure, "sub-1")).await;
+        let elapsed = started.elapsed();
+        let snap = snap.unwrap_or_else(|_| panic!("{case}: the poll still ran after 20 s"));
+        assert!(elapsed < Duration::from_secs(10), "{case}: the poll took {elapsed:?}");
+        let s = states(&snap, &cfg);
+        for id in ["defender-for-registries", "registry-network-access", "api-server-restricted-access"] {
+            assert_eq!(s[id].0, State::NotEvaluated, "{case}: {id}");
+            let reason = s[id].1.clone().unwrap_or_default();
+            assert!(reason.contains("no Azure token") && reason.contains(cause), "{case}: {id}: {reason}");
+            assert!(!reason.contains("retry policy expired") && !reason.contains('\n'), "{case}: {id}: one line: {reason}");
+        }
+    }
+    assert!(stand.bearer_hosts.lock().unwrap().is_empty(), "no token, no Resource Manager request");
+}
+
+/// `SSL_CERT_FILE` (docs/azure.md) makes a custom CA trusted for ARM and the token endpoint. The
+/// variable is read from the process environment, so the test runs itself again as a child with it.
+#[test]
+fn ssl_cert_file_trusts_a_custom_ca() {
+    if let Ok(base) = std::env::var("KOMPLIANCE_TEST_ARM_SSL") {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        return rt.block_on(async {
+            let cfg = config(&base);
+            let azure = cfg.azure.clone().unwrap();
+            let http = http_client(None).unwrap();
+            let credential = credential_from(&azure, None, service_principal).unwrap();
+            let snap = ArmClient::new(&azure, credential, http).snapshot(&azure, "sub-1").await;
+            assert!(snap.pricings.is_ok(), "{:?}", snap.pricings);
+            assert_eq!(snap.registries.as_ref().map(Vec::len).ok(), Some(2), "{:?}", snap.registries);
+        });
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = rt.block_on(stand_in(stand.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "ssl_cert_file_trusts_a_custom_ca", "--nocapture", "--test-threads=1"])
+        .env("KOMPLIANCE_TEST_ARM_SSL", &base)
+        .env("SSL_CERT_FILE", &ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "the child run failed:\n{text}");
+    assert!(stand.tokens.load(Ordering::SeqCst) > 0, "the token endpoint was trusted too");
+}
+
+/// `nextLink` is followed only over HTTPS to the configured Resource Manager host: a link elsewhere
+/// ends paging with a reason, and the token goes nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_link_elsewhere_is_not_followed() {
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let cfg = config(&base);
+    let azure = cfg.azure.clone().unwrap();
+    let http = http_client(Some(ca.as_bytes())).unwrap();
+    let arm = ArmClient::new(&azure, credential_from(&azure, Some(http.clone()), service_principal).unwrap(), http);
+    // The same server under another host name (its certificate covers localhost): another host all the same.
+    for other in [format!("https://localhost:{port}"), format!("http://127.0.0.1:{port}"), "ftp://127.0.0.1".to_string()] {
+        *stand.next_link.lock().unwrap() = Some(other.clone());
+        stand.bearer_hosts.lock().unwrap().clear();
+        let snap = arm.snapshot(&azure, "sub-1").await;
+        let hosts = stand.bearer_hosts.lock().unwrap().clone();
+        assert!(hosts.iter().all(|h| *h == format!("127.0.0.1:{port}")), "{other}: a token went to {hosts:?}");
+        let s = states(&snap, &cfg);
+        let (state, reason, _) = s["registry-cmk-encryption"].clone();
+        assert_eq!(state, State::NotEvaluated, "{other}");
+        let reason = reason.unwrap_or_default();
+        assert!(reason.contains("nextLink") && reason.contains(&base), "{other}: {reason}");
+        assert_eq!(s["defender-for-registries"].0, State::Healthy, "other reads go on");
     }
 }
 
