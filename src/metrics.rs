@@ -1,7 +1,7 @@
 //! Compliance gauges, computed from the reports at scrape time by a custom prometheus `Collector`,
 //! so they always equal the reports and leave no stale series; labels are bounded (no Pod names).
 
-use crate::catalog::CATALOG;
+use crate::catalog::{CATALOG, Severity};
 use crate::report::{ClusterReportStatus, RecommendationEntry, ReportStatus, State};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -72,11 +72,26 @@ impl ComplianceCollector {
             }
         }
         for r in CATALOG.iter() {
-            let sev = snapshot.cluster.recommendations.iter().find(|e| e.id == r.id).map(|e| e.severity).unwrap_or(r.severity);
-            vecs[4].with_label_values(&[r.id, r.title, sev.as_str(), &r.policy_definition_id()]).set(1.0);
+            // The severity in force is the reports' (a `severity:` override in the config); with no
+            // report of a row (a replica that is not the leader) it has no info series either.
+            if let Some(sev) = configured_severity(snapshot, r.id) {
+                vecs[4].with_label_values(&[r.id, r.title, sev.as_str(), &r.policy_definition_id()]).set(1.0);
+            }
         }
         vecs.iter().flat_map(|v| v.collect()).collect()
     }
+}
+
+/// The severity the reports give recommendation `id`: its cluster row, its roll-up, else a namespace report's entry.
+fn configured_severity(snapshot: &Snapshot, id: &str) -> Option<Severity> {
+    let cluster = &snapshot.cluster;
+    cluster
+        .recommendations
+        .iter()
+        .find(|e| e.id == id)
+        .map(|e| e.severity)
+        .or_else(|| cluster.namespaced.iter().find(|e| e.id == id).map(|e| e.severity))
+        .or_else(|| snapshot.namespaces.iter().flat_map(|(_, st)| &st.recommendations).find(|e| e.id == id).map(|e| e.severity))
 }
 
 fn record(vecs: &[GaugeVec], e: &RecommendationEntry, ns: &str, with_ns: bool) {

@@ -84,7 +84,7 @@ fn scoping_parameters_select_what_is_judged() {
     // effect Disabled and a namespaces include list.
     assert_eq!(row(&result, "team-a", "readonly-root-filesystem").state, State::Disabled);
     let ns = row(&result, "team-a", "host-namespaces");
-    assert_eq!((ns.state, ns.reason.as_deref()), (State::NotApplicable, Some("namespace not in the recommendation's namespaces list")));
+    assert_eq!((ns.state, ns.reason.as_deref()), (State::NotApplicable, Some("namespace excluded")));
     // Summary counts each unhealthy resource once at its worst severity.
     let reports = result.reports();
     let st = &reports[0].1.summary;

@@ -3,228 +3,14 @@
 
 use kompliance::azure::arm::{ArmClient, http_client};
 use kompliance::azure::auth::credential_from;
-use kompliance::azure::rows::add_facts;
-use kompliance::config::Config;
 use kompliance::report::State;
-use kompliance::report::build::{BuildOptions, ClusterFacts, Rollup, cluster_report};
-use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// What the stand-in answers and what it saw.
-#[derive(Default)]
-struct Stand {
-    denied: AtomicBool,
-    tokens: AtomicUsize,
-    valid: Mutex<HashMap<String, Instant>>,
-    throttled: AtomicBool,
-    rejected_tokens: AtomicUsize,
-    wrong_api_versions: Mutex<Vec<String>>,
-    base: Mutex<String>,
-    /// Query strings of the managed-identity token requests that carried the right secret header.
-    identity_requests: Mutex<Vec<String>>,
-    /// When set, Resource Manager answers only after this long.
-    delay: Mutex<Option<Duration>>,
-}
-
-const TOKEN_LIFETIME: u64 = 2;
-
-fn answer(code: u16, body: Value) -> axum::response::Response {
-    let mut r = axum::response::Response::new(axum::body::Body::from(body.to_string()));
-    *r.status_mut() = axum::http::StatusCode::from_u16(code).unwrap();
-    r.headers_mut().insert("content-type", "application/json".parse().unwrap());
-    r
-}
-
-fn registry(name: &str, props: Value) -> Value {
-    json!({"id": format!("/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/{name}"), "name": name,
-           "type": "Microsoft.ContainerRegistry/registries", "location": "westeurope", "properties": props})
-}
-
-async fn handle(
-    s: Arc<Stand>,
-    method: axum::http::Method,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-) -> axum::response::Response {
-    let path = uri.path().to_string();
-    let query = uri.query().unwrap_or_default().to_string();
-    if method == axum::http::Method::POST && path.ends_with("/oauth2/v2.0/token") {
-        let n = s.tokens.fetch_add(1, Ordering::SeqCst);
-        let token = format!("tok-{n}");
-        s.valid.lock().unwrap().insert(token.clone(), Instant::now() + Duration::from_secs(TOKEN_LIFETIME));
-        return answer(
-            200,
-            json!({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME, "access_token": token}),
-        );
-    }
-    // The managed-identity endpoint of App Service-style platforms (IDENTITY_ENDPOINT).
-    if method == axum::http::Method::GET && path == "/msi/token" {
-        if headers.get("x-identity-header").and_then(|h| h.to_str().ok()) != Some("mi-secret") {
-            return answer(401, json!({"error": "missing or wrong X-IDENTITY-HEADER"}));
-        }
-        s.identity_requests.lock().unwrap().push(query);
-        let n = s.tokens.fetch_add(1, Ordering::SeqCst);
-        let token = format!("mi-tok-{n}");
-        s.valid.lock().unwrap().insert(token.clone(), Instant::now() + Duration::from_secs(TOKEN_LIFETIME));
-        let expires_on = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + TOKEN_LIFETIME;
-        return answer(
-            200,
-            json!({"access_token": token, "expires_on": expires_on.to_string(), "token_type": "Bearer", "resource": "https://management.azure.com"}),
-        );
-    }
-    let delay = *s.delay.lock().unwrap();
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
-    let bearer =
-        headers.get("authorization").and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default().to_string();
-    if s.valid.lock().unwrap().get(&bearer).is_none_or(|until| Instant::now() > *until) {
-        s.rejected_tokens.fetch_add(1, Ordering::SeqCst);
-        return answer(401, json!({"error": {"code": "ExpiredAuthenticationToken", "message": "The access token expiry has passed."}}));
-    }
-    let expect = |v: &str| {
-        if !query.contains(&format!("api-version={v}")) {
-            s.wrong_api_versions.lock().unwrap().push(format!("{path}?{query}"));
-        }
-    };
-    let denied = s.denied.load(Ordering::SeqCst);
-    let forbidden = || {
-        answer(
-            403,
-            json!({"error": {"code": "AuthorizationFailed", "message": "The client does not have authorization to perform action."}}),
-        )
-    };
-    let not_found = || answer(404, json!({"error": {"code": "ResourceNotFound", "message": "not found"}}));
-    if path == "/subscriptions/sub-1/providers/Microsoft.Security/pricings" {
-        expect("2024-01-01");
-        if denied {
-            return forbidden();
-        }
-        if !s.throttled.swap(true, Ordering::SeqCst) {
-            let mut r = answer(429, json!({"error": {"code": "TooManyRequests"}}));
-            r.headers_mut().insert("retry-after", "1".parse().unwrap());
-            return r;
-        }
-        return answer(
-            200,
-            json!({"value": [
-            {"id": "/subscriptions/sub-1/providers/Microsoft.Security/pricings/Containers", "name": "Containers", "properties": {"pricingTier": "Standard"}},
-            {"id": "/subscriptions/sub-1/providers/Microsoft.Security/pricings/KubernetesService", "name": "KubernetesService", "properties": {"pricingTier": "Free"}}]}),
-        );
-    }
-    if path == "/subscriptions/sub-1/providers/Microsoft.ContainerRegistry/registries" {
-        expect("2023-07-01");
-        if denied {
-            return forbidden();
-        }
-        if !query.contains("skiptoken=2") {
-            let next = format!(
-                "{}/subscriptions/sub-1/providers/Microsoft.ContainerRegistry/registries?api-version=2023-07-01&$skiptoken=2",
-                s.base.lock().unwrap()
-            );
-            let locked = registry(
-                "locked",
-                json!({"encryption": {"status": "enabled"}, "networkRuleSet": {"defaultAction": "Deny"}, "publicNetworkAccess": "Disabled",
-                "privateEndpointConnections": [{"properties": {"privateLinkServiceConnectionState": {"status": "Approved"}}}]}),
-            );
-            return answer(200, json!({"value": [locked], "nextLink": next}));
-        }
-        let open = registry(
-            "open",
-            json!({"encryption": {"status": "disabled"}, "publicNetworkAccess": "Enabled", "privateEndpointConnections": []}),
-        );
-        return answer(200, json!({"value": [open]}));
-    }
-    if let Some(rest) = path.strip_prefix("/subscriptions/sub-1/resourceGroups/rg/providers/Microsoft.ContainerRegistry/registries/") {
-        expect("2020-01-01");
-        let (name, key) = rest.split_once("/providers/Microsoft.Security/assessments/").unwrap_or((rest, ""));
-        return match (name, key) {
-            ("locked", "c0b7cfc6-3172-465a-b378-53c7ff2cc0d5") => not_found(),
-            ("locked", "dbd0cb49-b563-45e7-9724-889e799fa648") => answer(200, json!({"properties": {"status": {"code": "Healthy"}}})),
-            ("open", "c0b7cfc6-3172-465a-b378-53c7ff2cc0d5") => {
-                answer(200, json!({"properties": {"status": {"code": "Unhealthy", "cause": "vulnerabilities found"}}}))
-            }
-            _ => not_found(),
-        };
-    }
-    if path == "/subscriptions/sub-1/resourceGroups/aks-rg/providers/Microsoft.ContainerService/managedClusters/prod-aks" {
-        expect("2024-09-01");
-        if denied {
-            return not_found();
-        }
-        return answer(
-            200,
-            json!({"name": "prod-aks", "properties": {"kubernetesVersion": "1.30.4", "enableRBAC": true,
-            "addonProfiles": {"azurepolicy": {"enabled": false}}, "apiServerAccessProfile": {"authorizedIPRanges": []}}}),
-        );
-    }
-    not_found()
-}
-
-/// Starts the stand-in on a free loopback port over TLS; returns its base URL and the CA (PEM).
-async fn stand_in(s: Arc<Stand>) -> (String, String) {
-    kompliance::azure::arm::install_crypto_provider();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "kompliance test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()))
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    *s.base.lock().unwrap() = base.clone();
-    let app = axum::Router::new().fallback(move |m, u, h| handle(s.clone(), m, u, h));
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let (acceptor, app) = (acceptor.clone(), app.clone());
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
-                let service = hyper_util::service::TowerToHyperService::new(app);
-                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                    .await;
-            });
-        }
-    });
-    (base, ca_cert.pem())
-}
-
-/// The environment of a service principal (the stand-in's token endpoint accepts any).
-fn service_principal(k: &str) -> Option<String> {
-    match k {
-        "AZURE_TENANT_ID" => Some("tenant-1".to_string()),
-        "AZURE_CLIENT_ID" => Some("client-1".to_string()),
-        "AZURE_CLIENT_SECRET" => Some("secret-1".to_string()),
-        _ => None,
-    }
-}
-
-fn config(base: &str) -> Config {
-    let text = format!(
-        "apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nazure:\n  subscriptionId: sub-1\n  clusterResourceGroup: aks-rg\n  clusterName: prod-aks\n  endpoints:\n    resourceManager: {base}\n    authority: {base}\n"
-    );
-    Config::parse(&text, "azure-test.yaml").unwrap()
-}
-
-fn states(snap: &kompliance::azure::rows::ArmSnapshot, cfg: &Config) -> HashMap<String, (State, Option<String>, u32)> {
-    let mut facts = ClusterFacts::default();
-    add_facts(snap, cfg, &mut facts);
-    let opts = BuildOptions { lang: Default::default(), today: "2026-11-29".parse().unwrap(), show_pods: false };
-    let st = cluster_report(&facts, &Rollup::default(), cfg, &opts);
-    st.recommendations.into_iter().map(|e| (e.id.clone(), (e.state, e.reason.clone(), e.counts.unhealthy))).collect()
-}
+mod azure_stand;
+use azure_stand::{Stand, TOKEN_LIFETIME, config, service_principal, stand_in, states};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn azure_rows_from_a_stand_in_resource_manager_over_tls() {
@@ -353,6 +139,107 @@ async fn a_resource_manager_that_does_not_answer_times_out() {
         assert_eq!(s[id].0, State::NotEvaluated, "{id}");
         let reason = s[id].1.clone().unwrap_or_default();
         assert!(reason.contains("timed out after 300ms"), "{id}: {reason}");
+    }
+}
+
+/// A token request that cannot succeed (an authority whose certificate is not trusted, a port that
+/// refuses connections) ends the poll within the ARM timeout, and every row's reason names the cause.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_token_request_is_bounded_and_named() {
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("https://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let cases =
+        [("untrusted certificate", base.clone(), "invalid peer certificate"), ("refused connection", refused, "Connection refused")];
+    for (case, authority, cause) in cases {
+        let mut cfg = config(&base);
+        cfg.azure.as_mut().unwrap().endpoints.insert("authority".into(), authority);
+        let azure = cfg.azure.clone().unwrap();
+        // Resource Manager is trusted (the test CA); the token endpoint is reached without it.
+        let untrusting = http_client(None).unwrap();
+        let mut arm = ArmClient::new(
+            &azure,
+            credential_from(&azure, Some(untrusting), service_principal).unwrap(),
+            http_client(Some(ca.as_bytes())).unwrap(),
+        );
+        arm.timeout = Duration::from_millis(300);
+        let started = Instant::now();
+        let snap = tokio::time::timeout(Duration::from_secs(20), arm.snapshot(&azure, "sub-1")).await;
+        let elapsed = started.elapsed();
+        let snap = snap.unwrap_or_else(|_| panic!("{case}: the poll still ran after 20 s"));
+        assert!(elapsed < Duration::from_secs(10), "{case}: the poll took {elapsed:?}");
+        let s = states(&snap, &cfg);
+        for id in ["defender-for-registries", "registry-network-access", "api-server-restricted-access"] {
+            assert_eq!(s[id].0, State::NotEvaluated, "{case}: {id}");
+            let reason = s[id].1.clone().unwrap_or_default();
+            assert!(reason.contains("no Azure token") && reason.contains(cause), "{case}: {id}: {reason}");
+            assert!(!reason.contains("retry policy expired") && !reason.contains('\n'), "{case}: {id}: one line: {reason}");
+        }
+    }
+    assert!(stand.bearer_hosts.lock().unwrap().is_empty(), "no token, no Resource Manager request");
+}
+
+/// `SSL_CERT_FILE` (docs/azure.md) makes a custom CA trusted for ARM and the token endpoint. The
+/// variable is read from the process environment, so the test runs itself again as a child with it.
+#[test]
+fn ssl_cert_file_trusts_a_custom_ca() {
+    if let Ok(base) = std::env::var("KOMPLIANCE_TEST_ARM_SSL") {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        return rt.block_on(async {
+            let cfg = config(&base);
+            let azure = cfg.azure.clone().unwrap();
+            let http = http_client(None).unwrap();
+            let credential = credential_from(&azure, None, service_principal).unwrap();
+            let snap = ArmClient::new(&azure, credential, http).snapshot(&azure, "sub-1").await;
+            assert!(snap.pricings.is_ok(), "{:?}", snap.pricings);
+            assert_eq!(snap.registries.as_ref().map(Vec::len).ok(), Some(2), "{:?}", snap.registries);
+        });
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = rt.block_on(stand_in(stand.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "ssl_cert_file_trusts_a_custom_ca", "--nocapture", "--test-threads=1"])
+        .env("KOMPLIANCE_TEST_ARM_SSL", &base)
+        .env("SSL_CERT_FILE", &ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "the child run failed:\n{text}");
+    assert!(stand.tokens.load(Ordering::SeqCst) > 0, "the token endpoint was trusted too");
+}
+
+/// `nextLink` is followed only over HTTPS to the configured Resource Manager host: a link elsewhere
+/// ends paging with a reason, and the token goes nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_link_elsewhere_is_not_followed() {
+    let stand = Arc::new(Stand::default());
+    let (base, ca) = stand_in(stand.clone()).await;
+    let port = base.rsplit(':').next().unwrap().to_string();
+    let cfg = config(&base);
+    let azure = cfg.azure.clone().unwrap();
+    let http = http_client(Some(ca.as_bytes())).unwrap();
+    let arm = ArmClient::new(&azure, credential_from(&azure, Some(http.clone()), service_principal).unwrap(), http);
+    // The same server under another host name (its certificate covers localhost): another host all the same.
+    for other in [format!("https://localhost:{port}"), format!("http://127.0.0.1:{port}"), "ftp://127.0.0.1".to_string()] {
+        *stand.next_link.lock().unwrap() = Some(other.clone());
+        stand.bearer_hosts.lock().unwrap().clear();
+        let snap = arm.snapshot(&azure, "sub-1").await;
+        let hosts = stand.bearer_hosts.lock().unwrap().clone();
+        assert!(hosts.iter().all(|h| *h == format!("127.0.0.1:{port}")), "{other}: a token went to {hosts:?}");
+        let s = states(&snap, &cfg);
+        let (state, reason, _) = s["registry-cmk-encryption"].clone();
+        assert_eq!(state, State::NotEvaluated, "{other}");
+        let reason = reason.unwrap_or_default();
+        assert!(reason.contains("nextLink") && reason.contains(&base), "{other}: {reason}");
+        assert_eq!(s["defender-for-registries"].0, State::Healthy, "other reads go on");
     }
 }
 

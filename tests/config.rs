@@ -103,7 +103,7 @@ fn every_error_names_the_file_and_key_path() {
         "recommendations.container-resource-limits.parameters.cpuLimit: \"lots\" is not a valid Kubernetes quantity",
         "recommendations.container-resource-limits.parameters.memoryLimit: \"64GB\" is not a valid Kubernetes quantity",
         "recommendations.container-resource-limits.parameters.cpuLimits: unknown parameter for container-resource-limits (known: cpuLimit, memoryLimit)",
-        "recommendations.privileged-containers.effect: expected Audit or Disabled",
+        "recommendations.privileged-containers.effect: \"Block\" is not an effect (expected Audit, AuditIfNotExists, Deny or Disabled, in any case)",
         "excludedNamespaces is given both beside and inside parameters",
         "recommendations.container-allowed-ports.parameters.allowedContainerPortsList[1]: \"http\" is not a port number",
         "recommendations.container-allowed-ports.parameters.allowedContainerPortsList[2]: 70000 is not a port number",
@@ -154,6 +154,69 @@ fn global_exclusions_and_per_recommendation_replacement() {
     assert!(!cfg.globally_excluded("kube-system"), "an empty global list excludes nothing");
     assert_eq!(cfg.namespace_excluded(idx("privileged-containers"), "ops"), Some("namespace excluded"));
     assert_eq!(cfg.namespace_excluded(idx("privileged-containers"), "kube-system"), None);
-    assert!(cfg.namespace_excluded(idx("host-namespaces"), "dev").is_some());
+    assert_eq!(
+        cfg.namespace_excluded(idx("host-namespaces"), "dev"),
+        Some("namespace excluded"),
+        "outside the include list: the contract's reason"
+    );
     assert_eq!(cfg.namespace_excluded(idx("host-namespaces"), "prod"), None);
+}
+
+fn one_rec(body: &str) -> String {
+    format!("apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nrecommendations:\n  privileged-containers:\n{body}")
+}
+
+#[test]
+fn every_azure_effect_in_any_case_beside_or_inside_parameters() {
+    let cases = [
+        ("Audit", Effect::Audit, false),
+        ("audit", Effect::Audit, false),
+        ("AuditIfNotExists", Effect::Audit, false),
+        ("auditifnotexists", Effect::Audit, false),
+        ("Deny", Effect::Audit, true),
+        ("DENY", Effect::Audit, true),
+        ("Disabled", Effect::Disabled, false),
+        ("DISABLED", Effect::Disabled, false),
+    ];
+    for (spelling, effect, warned) in cases {
+        for body in [format!("    effect: {spelling}\n"), format!("    parameters:\n      effect: {{value: {spelling}}}\n")] {
+            let cfg = Config::parse(&one_rec(&body), "effects.yaml").unwrap_or_else(|e| panic!("{spelling:?} rejected: {e}"));
+            assert_eq!(cfg.rec(idx("privileged-containers")).effect, effect, "{body}");
+            let warning = cfg
+                .warnings
+                .iter()
+                .any(|w| w.starts_with("effects.yaml: recommendations.privileged-containers.") && w.contains("Deny is treated as Audit"));
+            assert_eq!(warning, warned, "{body}: {:?}", cfg.warnings);
+        }
+    }
+    let err = Config::parse(&one_rec("    effect: Enforce\n"), "effects.yaml").expect_err("not an Azure effect");
+    assert!(err.to_string().contains("recommendations.privileged-containers.effect: \"Enforce\" is not an effect"), "{err}");
+}
+
+#[test]
+fn a_host_port_range_with_min_above_max_names_file_and_key() {
+    let text = "apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nrecommendations:\n  host-network-ports:\n    parameters:\n      minPort: {value: 9000}\n      maxPort: {value: 80}\n";
+    let err = Config::parse(text, "ports.yaml").expect_err("empty range");
+    let lines = err.lines();
+    assert_eq!(
+        lines,
+        [
+            "ports.yaml: recommendations.host-network-ports.parameters.minPort: 9000 is greater than maxPort 80 (no host port could be allowed)"
+        ]
+    );
+    let ok = text.replace("{value: 9000}", "{value: 80}").replace("maxPort: {value: 80}", "maxPort: {value: 8080}");
+    let cfg = Config::parse(&ok, "ports.yaml").expect("a real range");
+    let p = &cfg.rec(idx("host-network-ports")).params;
+    assert_eq!((p.min_port, p.max_port), (80, 8080));
+}
+
+#[test]
+fn azure_out_of_box_port_lists_allow_no_port() {
+    let text = "apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nrecommendations:\n  container-allowed-ports:\n    parameters: {allowedContainerPortsList: {value: [\"-1\"]}}\n  service-allowed-ports:\n    parameters: {allowedServicePortsList: [\"-1\"]}\n";
+    let cfg = Config::parse(text, "ports.yaml").expect("Azure's default is a configured value");
+    for id in ["container-allowed-ports", "service-allowed-ports"] {
+        assert_eq!(cfg.rec(idx(id)).missing, None, "{id} is configured, not NotConfigured");
+    }
+    assert_eq!(cfg.rec(idx("container-allowed-ports")).params.allowed_container_ports.as_deref(), Some(&[][..]));
+    assert_eq!(cfg.rec(idx("service-allowed-ports")).params.allowed_service_ports.as_deref(), Some(&[][..]));
 }

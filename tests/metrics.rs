@@ -101,3 +101,27 @@ fn a_deleted_namespace_leaves_no_series_and_the_namespace_label_can_be_dropped()
     let summed_series = series("kompliance_unhealthy_resources", &[("recommendation", "privilege-escalation"), ("severity", "Medium")]);
     assert_eq!(value(&summed, &summed_series), Some(total as f64));
 }
+
+#[test]
+fn recommendation_info_carries_the_configured_severity_and_comes_from_the_leader_only() {
+    let text = "apiVersion: kompliance.dev/v1alpha1\nkind: ComplianceConfig\nrecommendations:\n  privilege-escalation: {severity: High}\n  defender-for-registries: {severity: Low}\n";
+    let cfg = kompliance::config::Config::parse(text, "severity.yaml").expect("valid");
+    let result = common::audit(&cfg, &[Path::new("examples")], Some("v1.31.4"));
+    let snap = Snapshot { namespaces: result.reports(), cluster: result.cluster().clone() };
+    let text = scrape(Arc::new(Fixed(Mutex::new(snap))), true);
+    let info = |id: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("kompliance_recommendation_info{") && l.contains(&format!("recommendation=\"{id}\"")))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    for (id, severity) in [("privilege-escalation", "High"), ("defender-for-registries", "Low"), ("privileged-containers", "Medium")] {
+        let lines = info(id);
+        assert_eq!(lines.len(), 1, "{id}: {lines:?}");
+        assert!(lines[0].contains(&format!("severity=\"{severity}\"")), "{id}: {}", lines[0]);
+    }
+    // A replica that is not the leader has no reports (LiveReports gives an empty snapshot): no compliance series at all.
+    let follower = scrape(Arc::new(Fixed(Mutex::new(Snapshot::default()))), true);
+    let series: Vec<&str> = follower.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(series.is_empty(), "a follower exports no compliance gauges: {series:?}");
+}

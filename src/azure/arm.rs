@@ -26,6 +26,21 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An error with every cause under it, deduplicated (`azure_core` and `reqwest` keep the cause, such
+/// as an untrusted certificate or a refused connection, in `source()`).
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = vec![];
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = crate::config::walk::one_line(&err.to_string());
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
 /// Resource Manager endpoint and token scope of a cloud, with the configuration's overrides.
 pub fn endpoints(cfg: &AzureConfig) -> (String, Option<String>) {
     let arm = match cfg.cloud.as_deref().unwrap_or("public") {
@@ -71,10 +86,23 @@ impl ArmClient {
         ArmClient { http, base, scope, credential, timeout: Duration::from_secs(30) }
     }
 
+    /// A token for Resource Manager, bounded by the read timeout; the error names the cause.
     async fn token(&self, what: &str) -> Result<String, ArmError> {
-        match self.credential.get_token(&[self.scope.as_str()], None).await {
-            Ok(t) => Ok(t.token.secret().to_string()),
-            Err(e) => Err(ArmError::Failed { what: what.into(), detail: format!("no Azure token: {e}") }),
+        let failed = |detail: String| ArmError::Failed { what: what.into(), detail: format!("no Azure token: {detail}") };
+        match tokio::time::timeout(self.timeout, self.credential.get_token(&[self.scope.as_str()], None)).await {
+            Err(_) => Err(failed(format!("the token request timed out after {:?}", self.timeout))),
+            Ok(Err(e)) => Err(failed(error_chain(&e))),
+            Ok(Ok(t)) => Ok(t.token.secret().to_string()),
+        }
+    }
+
+    /// True when `link` may receive the token: HTTPS to the configured Resource Manager host and port.
+    fn same_resource_manager(&self, link: &str) -> bool {
+        match (reqwest::Url::parse(link), reqwest::Url::parse(&self.base)) {
+            (Ok(l), Ok(b)) => {
+                l.scheme() == "https" && l.host_str() == b.host_str() && l.port_or_known_default() == b.port_or_known_default()
+            }
+            _ => false,
         }
     }
 
@@ -92,7 +120,7 @@ impl ArmClient {
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                     continue;
                 }
-                Ok(Err(e)) => return Err(failed(e.to_string())),
+                Ok(Err(e)) => return Err(failed(error_chain(&e))),
                 Ok(Ok(r)) => r,
             };
             let status = resp.status().as_u16();
@@ -124,6 +152,11 @@ impl ArmClient {
             let page = self.get(&url, what, scope).await?;
             out.extend(page["value"].as_array().cloned().unwrap_or_default());
             next = page["nextLink"].as_str().filter(|l| !l.is_empty()).map(String::from);
+            if let Some(link) = next.as_deref().filter(|l| !self.same_resource_manager(l)) {
+                // A broken or hostile answer must not send the token anywhere else.
+                let detail = format!("nextLink {link:?} is not HTTPS to the configured Resource Manager {}; paging stopped", self.base);
+                return Err(ArmError::Failed { what: what.into(), detail });
+            }
             pages += 1;
             if pages > 1000 {
                 return Err(ArmError::Failed { what: what.into(), detail: "more than 1000 pages".into() });
@@ -144,8 +177,11 @@ impl ArmClient {
         Ok(None)
     }
 
-    /// Reads everything the Azure rows need.
+    /// Reads everything the Azure rows need; without a token nothing is read and every row says why.
     pub async fn snapshot(&self, cfg: &AzureConfig, subscription: &str) -> ArmSnapshot {
+        if let Err(e) = self.token("Azure Resource Manager").await {
+            return ArmSnapshot::unavailable(subscription, e);
+        }
         let sub_scope = format!("subscription {subscription}");
         let pricings = self
             .list(

@@ -1,11 +1,11 @@
 //! Azure credentials the way workloads get them, through `azure_identity`: workload identity (a
 //! federated token file), a service principal from the environment, else managed identity.
 
-use super::arm::{endpoints, install_crypto_provider};
+use super::arm::{endpoints, http_client};
 use crate::config::AzureConfig;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, RetryOptions, Transport};
 use azure_identity::{
     ClientAssertionCredentialOptions, ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
     ManagedIdentityCredentialOptions, UserAssignedId, WorkloadIdentityCredential, WorkloadIdentityCredentialOptions,
@@ -34,7 +34,7 @@ pub fn kind_from_env(var: &impl Fn(&str) -> Option<String>) -> CredentialKind {
     }
 }
 
-fn client_options(cfg: &AzureConfig, http: Option<reqwest::Client>) -> ClientOptions {
+fn client_options(cfg: &AzureConfig, http: reqwest::Client) -> ClientOptions {
     let mut o = ClientOptions::default();
     let (_, authority) = endpoints(cfg);
     o.cloud = match (authority, cfg.cloud.as_deref()) {
@@ -47,9 +47,11 @@ fn client_options(cfg: &AzureConfig, http: Option<reqwest::Client>) -> ClientOpt
         (None, Some("china" | "AzureChinaCloud")) => Some(Arc::new(CloudConfiguration::AzureChina)),
         _ => None,
     };
-    if let Some(client) = http {
-        o.transport = Some(Transport::new(Arc::new(client)));
-    }
+    o.transport = Some(Transport::new(Arc::new(http)));
+    // No retries inside azure_core: a failing token request (an untrusted certificate, an unreachable
+    // authority) then ends within the ARM read timeout and its cause reaches the row's reason; the
+    // next poll tries again. (IMDS's own credential keeps its retries; ArmClient's timeout bounds them.)
+    o.retry = RetryOptions::none();
     o
 }
 
@@ -58,13 +60,18 @@ pub fn credential(cfg: &AzureConfig, http: Option<reqwest::Client>) -> Result<Ar
     credential_from(cfg, http, |k| std::env::var(k).ok().filter(|v| !v.is_empty()))
 }
 
-/// The credential `var` (an environment) selects; `http` replaces the transport (tests trust their own CA through it).
+/// The credential `var` (an environment) selects; its token requests go through `http` (tests trust
+/// their own CA through it), else through [`http_client`]`(None)`, the client of the ARM reads.
 pub fn credential_from(
     cfg: &AzureConfig,
     http: Option<reqwest::Client>,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<Arc<dyn TokenCredential>, String> {
-    install_crypto_provider();
+    // Token requests use the same HTTP client (TLS roots, SSL_CERT_FILE, timeouts) as the ARM reads.
+    let http = match http {
+        Some(h) => h,
+        None => http_client(None).map_err(|e| e.to_string())?,
+    };
     let options = client_options(cfg, http);
     let made: azure_core::Result<Arc<dyn TokenCredential>> = match kind_from_env(&var) {
         CredentialKind::WorkloadIdentity => WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {

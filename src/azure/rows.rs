@@ -3,10 +3,11 @@
 
 use crate::catalog::index_of;
 use crate::checks::Finding;
-use crate::checks::cluster::kubernetes_version;
+use crate::checks::cluster::{VersionVerdict, kubernetes_version};
 use crate::config::{Config, Effect};
 use crate::model::{Outcome, ResourceKey, ResourceRecord};
 use crate::report::build::ClusterFacts;
+use crate::version::Version;
 use serde_json::Value;
 
 /// Why an ARM read gave no data; the message names the role that is missing.
@@ -138,12 +139,15 @@ pub fn registry_outcomes(r: &Registry) -> [(&'static str, Outcome); 4] {
 /// #3, #14, #15 and #19 of the managed cluster.
 pub fn cluster_outcomes(c: &Value, cfg: &Config) -> [(&'static str, Outcome); 4] {
     let p = &c["properties"];
-    let addon = p.pointer("/addonProfiles/azurepolicy/enabled").and_then(Value::as_bool) == Some(true);
+    // ARM spells the key `azurePolicy` for an add-on enabled in the portal, `azurepolicy` elsewhere.
+    let addon = p["addonProfiles"].as_object().is_some_and(|profiles| {
+        profiles.iter().any(|(k, v)| k.eq_ignore_ascii_case("azurepolicy") && v["enabled"].as_bool() == Some(true))
+    });
     let ranges = p.pointer("/apiServerAccessProfile/authorizedIPRanges").and_then(Value::as_array).is_some_and(|r| !r.is_empty());
     let private = p.pointer("/apiServerAccessProfile/enablePrivateCluster").and_then(Value::as_bool) == Some(true);
-    let version = match (p["kubernetesVersion"].as_str(), index_of("non-vulnerable-kubernetes-version")) {
-        (Some(v), Some(i)) => kubernetes_version("managed cluster", v, &cfg.rec(i).params).into_outcome(),
-        _ => Outcome::NotEvaluated("the managed cluster has no kubernetesVersion".into()),
+    let version = match index_of("non-vulnerable-kubernetes-version") {
+        Some(i) => managed_version(p, &cfg.rec(i).params),
+        None => Outcome::NotEvaluated("no version row in the catalogue".into()),
     };
     [
         ("azure-policy-addon", pass_if(addon, || "the managed cluster's addonProfiles.azurepolicy is not enabled".into())),
@@ -154,6 +158,46 @@ pub fn cluster_outcomes(c: &Value, cfg: &Config) -> [(&'static str, Outcome); 4]
         ("non-vulnerable-kubernetes-version", version),
         ("kubernetes-rbac", pass_if(p["enableRBAC"].as_bool() != Some(false), || "the managed cluster has enableRBAC: false".into())),
     ]
+}
+
+/// #15 of the managed cluster: `currentKubernetesVersion` (the running patch version) when ARM gives
+/// it, else `kubernetesVersion`, which may be `major.minor` only: judged only when every patch of that
+/// minor version gets the same verdict, NotEvaluated otherwise (never a guess).
+fn managed_version(p: &Value, params: &crate::config::Params) -> Outcome {
+    let current = p["currentKubernetesVersion"].as_str().filter(|v| !v.trim().is_empty());
+    let Some(v) = current.or_else(|| p["kubernetesVersion"].as_str()) else {
+        return Outcome::NotEvaluated("the managed cluster has neither currentKubernetesVersion nor kubernetesVersion".into());
+    };
+    if current.is_some() || !is_major_minor(v) {
+        return kubernetes_version("managed cluster", v, params).into_outcome();
+    }
+    let Some(lowest) = Version::parse(v) else {
+        return kubernetes_version("managed cluster", v, params).into_outcome();
+    };
+    // Every patch of the minor version: the lowest (x.y.0) and the highest (x.y.max) give the verdict
+    // of all when they agree, since the vulnerable ranges and minimumVersion are intervals.
+    let highest = Version::new(lowest.major, lowest.minor, u32::MAX);
+    let judge = |ver: Version| kubernetes_version("managed cluster", &ver.to_string(), params);
+    match (judge(lowest), judge(highest)) {
+        (VersionVerdict::Healthy, VersionVerdict::Healthy) => Outcome::Pass,
+        (VersionVerdict::Unhealthy(_), VersionVerdict::Unhealthy(_)) if highest.cve_2019_9946() => {
+            fail(format!("managed cluster version {v}: every {v}.x patch is vulnerable to CVE-2019-9946 (fixed in 1.11.9, 1.12.7, 1.13.5, 1.14.0)"))
+        }
+        (VersionVerdict::Unhealthy(_), VersionVerdict::Unhealthy(_)) => {
+            let min = params.minimum_version.map(|m| m.to_string()).unwrap_or_default();
+            fail(format!("managed cluster version {v}: every {v}.x patch is older than minimumVersion {min}"))
+        }
+        _ => Outcome::NotEvaluated(
+            format!("the managed cluster gives kubernetesVersion {v} without its patch (no currentKubernetesVersion); {v}.x patches differ for this row")
+                .into(),
+        ),
+    }
+}
+
+/// True for `1.13` (or `v1.13`): a major.minor version without its patch.
+fn is_major_minor(v: &str) -> bool {
+    let core = v.trim().trim_start_matches(['v', 'V']).split(['-', '+']).next().unwrap_or("");
+    core.split('.').count() == 2
 }
 
 fn record(kind: &str, name: &str, outcomes: impl IntoIterator<Item = (&'static str, Outcome)>, cfg: &Config) -> ResourceRecord {
@@ -298,6 +342,42 @@ mod tests {
         );
         assert_eq!(state(&legacy, "defender-for-registries"), Some(Outcome::Pass));
         assert!(matches!(state(&legacy, "defender-for-kubernetes"), Some(Outcome::Fail(_))));
+    }
+
+    #[test]
+    fn the_policy_add_on_key_matches_in_any_case() {
+        let cfg = Config::default();
+        for key in ["azurepolicy", "azurePolicy", "AzurePolicy"] {
+            let c = json!({"name": "aks", "properties": {"kubernetesVersion": "1.30", "addonProfiles": {key: {"enabled": true}}}});
+            assert_eq!(*outcome(&cluster_outcomes(&c, &cfg), "azure-policy-addon"), Outcome::Pass, "{key}");
+            let off = json!({"name": "aks", "properties": {"addonProfiles": {key: {"enabled": false}}}});
+            assert!(matches!(outcome(&cluster_outcomes(&off, &cfg), "azure-policy-addon"), Outcome::Fail(_)), "{key}");
+        }
+    }
+
+    #[test]
+    fn the_running_patch_version_is_judged_and_major_minor_alone_is_not_guessed() {
+        let mut cfg = Config::default();
+        let version = |cfg: &Config, props: Value| {
+            let c = json!({"name": "aks", "properties": props});
+            outcome(&cluster_outcomes(&c, cfg), "non-vulnerable-kubernetes-version").clone()
+        };
+        // ARM's kubernetesVersion may be major.minor only; currentKubernetesVersion is what runs.
+        assert_eq!(version(&cfg, json!({"kubernetesVersion": "1.13", "currentKubernetesVersion": "1.13.5"})), Outcome::Pass);
+        assert!(matches!(version(&cfg, json!({"kubernetesVersion": "1.13", "currentKubernetesVersion": "1.13.4"})), Outcome::Fail(_)));
+        match version(&cfg, json!({"kubernetesVersion": "1.13"})) {
+            Outcome::NotEvaluated(why) => assert!(why.contains("1.13") && why.contains("patch"), "{why}"),
+            other => panic!("1.13 alone cannot be judged: {other:?}"),
+        }
+        // Where every patch of the minor version gives the same verdict, major.minor is enough.
+        assert!(matches!(version(&cfg, json!({"kubernetesVersion": "1.10"})), Outcome::Fail(_)), "every 1.10 patch is vulnerable");
+        assert_eq!(version(&cfg, json!({"kubernetesVersion": "1.30"})), Outcome::Pass);
+        let i = index_of("non-vulnerable-kubernetes-version").unwrap();
+        cfg.recs[i].params.minimum_version = crate::version::Version::parse("1.30.2");
+        assert!(matches!(version(&cfg, json!({"kubernetesVersion": "1.30"})), Outcome::NotEvaluated(_)), "1.30.0 or 1.30.5?");
+        assert!(matches!(version(&cfg, json!({"kubernetesVersion": "1.29"})), Outcome::Fail(_)));
+        assert_eq!(version(&cfg, json!({"kubernetesVersion": "1.31"})), Outcome::Pass);
+        assert_eq!(version(&cfg, json!({"kubernetesVersion": "1.30.1", "currentKubernetesVersion": "1.30.4"})), Outcome::Pass);
     }
 
     #[test]

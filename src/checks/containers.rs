@@ -59,20 +59,30 @@ pub fn privilege_escalation(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
         .collect()
 }
 
-/// #11: every `containerPort` is in `allowedContainerPortsList`.
+/// #11: every `containerPort` is in `allowedContainerPortsList` (an empty list, Azure's `["-1"]`, allows none).
 pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let Some(allowed) = &p.allowed_container_ports else {
         return vec![];
     };
     let mut out = vec![];
     for c in pod.containers {
-        let bad: Vec<String> =
-            c.ports.iter().map(|port| port.container_port as i64).filter(|n| !allowed.contains(n)).map(|n| n.to_string()).collect();
+        let bad: Vec<i64> = c.ports.iter().map(|port| port.container_port as i64).filter(|n| !allowed.contains(n)).collect();
         if !bad.is_empty() {
-            out.push(Finding::container(c, format_args!("containerPort {} not in allowedContainerPortsList", bad.join(", "))));
+            out.push(Finding::container(c, ports_not_allowed("containerPort", &bad, allowed, "allowedContainerPortsList")));
         }
     }
     out
+}
+
+/// Why `bad` ports (of `field`) fail a port list `param` holding `allowed` (#11, #21).
+pub fn ports_not_allowed(field: &str, bad: &[i64], allowed: &[i64], param: &str) -> String {
+    let list = bad.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+    if allowed.is_empty() {
+        let verb = if bad.len() == 1 { "is" } else { "are" };
+        format!("{field} {list} {verb} not allowed: {param} allows no port ([\"-1\"])")
+    } else {
+        format!("{field} {list} not in {param}")
+    }
 }
 
 /// #12: `readOnlyRootFilesystem` must be explicitly true.

@@ -25,18 +25,16 @@ pub fn is_api_service(svc: &Service) -> bool {
     svc.metadata.name.as_deref() == Some("kubernetes") && svc.metadata.namespace.as_deref().unwrap_or("default") == "default"
 }
 
-/// #21: every `spec.ports[].port` is in `allowedServicePortsList`.
+/// #21: every `spec.ports[].port` is in `allowedServicePortsList` (an empty list, Azure's `["-1"]`, allows none).
 pub fn service_ports(svc: &Service, p: &Params) -> Vec<Finding> {
     let Some(allowed) = &p.allowed_service_ports else {
         return vec![];
     };
-    let bad: Vec<String> = svc
-        .spec
-        .iter()
-        .flat_map(|s| s.ports.iter().flatten())
-        .map(|port| port.port as i64)
-        .filter(|n| !allowed.contains(n))
-        .map(|n| n.to_string())
-        .collect();
-    if bad.is_empty() { vec![] } else { vec![Finding::object(format!("port {} not in allowedServicePortsList", bad.join(", ")))] }
+    let bad: Vec<i64> =
+        svc.spec.iter().flat_map(|s| s.ports.iter().flatten()).map(|port| port.port as i64).filter(|n| !allowed.contains(n)).collect();
+    if bad.is_empty() {
+        vec![]
+    } else {
+        vec![Finding::object(super::containers::ports_not_allowed("port", &bad, allowed, "allowedServicePortsList"))]
+    }
 }

@@ -131,6 +131,12 @@ pub enum ConfigError {
         /// Parser message.
         message: String,
     },
+    /// The file holds no document (empty, or comments only).
+    #[error("config file {file} is empty (expected apiVersion: kompliance.dev/v1alpha1 and kind: ComplianceConfig)")]
+    Empty {
+        /// File path.
+        file: String,
+    },
     /// Keys or values are wrong.
     #[error("config file {file}: {}", issues.iter().map(|i| format!("{}: {}", i.path, i.message)).collect::<Vec<_>>().join("; "))]
     Invalid {
@@ -185,8 +191,17 @@ impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
-        Config::parse(&text, &file)
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { file: file.clone(), source })?;
+        Config::from_bytes(&bytes, &file)
+    }
+
+    /// Validates a file's content: what `config check` and the operator's reloads both accept.
+    pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Config, ConfigError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| ConfigError::Read {
+            file: file.to_string(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not UTF-8: {e}")),
+        })?;
+        Config::parse(text, file)
     }
 
     /// Validates configuration text; `file` names it in messages.
@@ -196,7 +211,8 @@ impl Config {
         let mut cfg = Config { hash: hex16(text.as_bytes()), ..Config::default() };
         match &value {
             Value::Object(top) => read_top(top, &mut cfg, &mut w),
-            Value::Null => {}
+            // An empty file is what a truncating editor or a half-written update leaves: never "all defaults".
+            Value::Null => return Err(ConfigError::Empty { file: file.to_string() }),
             _ => w.err("(top)", "expected a mapping with kind: ComplianceConfig"),
         }
         if !w.errors.is_empty() {
@@ -219,7 +235,8 @@ impl Config {
             return Some("namespace excluded");
         }
         if !s.namespaces.is_empty() && !s.namespaces.iter().any(|n| n == ns) {
-            return Some("namespace not in the recommendation's namespaces list");
+            // Outside the include list: the same reason as an excluded namespace (contract.md).
+            return Some("namespace excluded");
         }
         None
     }
@@ -323,13 +340,13 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
         }
         match key.as_str() {
             "effect" => match val.as_str().map(str::to_ascii_lowercase).as_deref() {
-                Some("audit") => rc.effect = Effect::Audit,
+                Some("audit" | "auditifnotexists") => rc.effect = Effect::Audit,
                 Some("disabled") => rc.effect = Effect::Disabled,
                 Some("deny") => {
                     rc.effect = Effect::Audit;
                     w.warn(&p, "Deny is treated as Audit (kompliance reports, it does not block)");
                 }
-                _ => w.err(&p, "expected Audit or Disabled"),
+                _ => w.err(&p, format!("{val} is not an effect (expected Audit, AuditIfNotExists, Deny or Disabled, in any case)")),
             },
             "namespaces" => rc.scope.namespaces = w.string_list(val, &p).unwrap_or_default(),
             "excludedNamespaces" => rc.scope.excluded_namespaces = w.string_list(val, &p),
@@ -338,6 +355,7 @@ fn read_rec(i: usize, v: &Value, path: &str, rc: &mut RecConfig, w: &mut Walk) {
             _ => rc.scope.label_selector = read_selector(val, &p, w),
         }
     }
+    rc.params.check_ranges(rec, &join(path, "parameters"), w);
     rc.missing = rc.params.missing_required(rec);
 }
 

@@ -54,7 +54,7 @@ pub struct Params {
     pub memory_limit: Quantity,
     /// #5 allowed image pattern.
     pub allowed_images: Option<Regex>,
-    /// #11 allowed container ports.
+    /// #11 allowed container ports (empty: no port is allowed, Azure's `["-1"]`).
     pub allowed_container_ports: Option<Vec<i64>>,
     /// #16 capabilities that may be added (normalised: upper case, no CAP_).
     pub allowed_capabilities: Vec<String>,
@@ -70,7 +70,7 @@ pub struct Params {
     pub supplemental_groups: IdRule,
     /// #20 fsGroup rule.
     pub fs_group: IdRule,
-    /// #21 allowed Service ports.
+    /// #21 allowed Service ports (empty: no port is allowed, Azure's `["-1"]`).
     pub allowed_service_ports: Option<Vec<i64>>,
     /// #22 whether hostNetwork is allowed.
     pub allow_host_network: bool,
@@ -227,6 +227,16 @@ impl Params {
         }
     }
 
+    /// Checks what spans several parameters of `rec` (#22's `minPort` ≤ `maxPort`); `path` is its `parameters`.
+    pub fn check_ranges(&self, rec: &Recommendation, path: &str, w: &mut Walk) {
+        if rec.parameters.iter().any(|p| p.name == "minPort") && self.min_port > self.max_port {
+            w.err(
+                &format!("{path}.minPort"),
+                format!("{} is greater than maxPort {} (no host port could be allowed)", self.min_port, self.max_port),
+            );
+        }
+    }
+
     fn rule_mut(&mut self, name: &str) -> &mut IdRule {
         if name.starts_with("runAsUser") {
             &mut self.run_as_user
@@ -244,6 +254,9 @@ fn int(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
+/// The port-list entry Azure uses to allow no port at all (its default, `["-1"]`).
+pub const NO_PORT: i64 = -1;
+
 fn port_list(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<i64>> {
     let Some(items) = v.as_array() else {
         w.err(path, "expected a list of port numbers");
@@ -253,7 +266,9 @@ fn port_list(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<i64>> {
     for (i, item) in items.iter().enumerate() {
         match int(item) {
             Some(n) if (1..=65535).contains(&n) => out.push(n),
-            _ => w.err(&format!("{path}[{i}]"), format!("{item} is not a port number (1-65535)")),
+            // Azure's out-of-box value `["-1"]`: an entry no port equals, so the list allows no port.
+            Some(NO_PORT) => {}
+            _ => w.err(&format!("{path}[{i}]"), format!("{item} is not a port number (1-65535, or -1 for no port)")),
         }
     }
     Some(out)
