@@ -1,7 +1,7 @@
 //! Per-recommendation parameters: typed values, defaults and parsing of Azure's shapes.
 
 use super::walk::Walk;
-use crate::catalog::{ParamKind, Recommendation};
+use crate::catalog::Recommendation;
 use crate::quantity::Quantity;
 use crate::version::Version;
 use regex::Regex;
@@ -94,136 +94,85 @@ pub fn normalize_capability(c: &str) -> String {
     up.strip_prefix("CAP_").map(str::to_string).unwrap_or(up)
 }
 
-impl Default for Params {
-    fn default() -> Self {
-        let any = |kind| IdRule { kind, ranges: vec![(1, -1)] };
+impl Params {
+    /// Every field at its "unset" value; the catalogue's defaults are applied on top (see `Default`).
+    fn blank() -> Self {
+        let any = |kind| IdRule { kind, ranges: vec![] };
         Params {
-            cpu_limit: Quantity::from_nanos("32", 32_000_000_000),
-            memory_limit: Quantity::from_nanos("64Gi", 64 * (1 << 30) * 1_000_000_000),
+            cpu_limit: Quantity::from_nanos("0", 0),
+            memory_limit: Quantity::from_nanos("0", 0),
             allowed_images: None,
             allowed_container_ports: None,
             allowed_capabilities: vec![],
             required_drop_capabilities: vec![],
-            allowed_profiles: vec!["runtime/default".into()],
-            run_as_user: IdRule { kind: RuleKind::MustRunAsNonRoot, ranges: vec![] },
-            run_as_group: any(RuleKind::MustRunAs),
-            supplemental_groups: any(RuleKind::MayRunAs),
-            fs_group: any(RuleKind::MayRunAs),
+            allowed_profiles: vec![],
+            run_as_user: any(RuleKind::RunAsAny),
+            run_as_group: any(RuleKind::RunAsAny),
+            supplemental_groups: any(RuleKind::RunAsAny),
+            fs_group: any(RuleKind::RunAsAny),
             allowed_service_ports: None,
             allow_host_network: false,
             min_port: 0,
             max_port: 0,
             allowed_host_paths: vec![],
             minimum_version: None,
-            severities: vec!["CRITICAL".into(), "HIGH".into()],
-            ignore_unfixed: true,
+            severities: vec![],
+            ignore_unfixed: false,
         }
     }
-}
 
-impl Params {
+    /// Whether a required parameter (`ParamSpec::required`) still has no value.
+    fn unset(&self, name: &str) -> bool {
+        match name {
+            "allowedContainerImagesRegex" => self.allowed_images.is_none(),
+            "allowedContainerPortsList" => self.allowed_container_ports.is_none(),
+            "allowedServicePortsList" => self.allowed_service_ports.is_none(),
+            _ => false,
+        }
+    }
+
     /// The first required parameter of `rec` that has no value, if any.
     pub fn missing_required(&self, rec: &Recommendation) -> Option<&'static str> {
-        match rec.number {
-            5 if self.allowed_images.is_none() => Some("allowedContainerImagesRegex"),
-            11 if self.allowed_container_ports.is_none() => Some("allowedContainerPortsList"),
-            21 if self.allowed_service_ports.is_none() => Some("allowedServicePortsList"),
-            _ => None,
-        }
+        rec.parameters.iter().find(|p| p.required && self.unset(p.name)).map(|p| p.name)
     }
 
-    /// Parses one parameter of `rec` at `path`; errors go to `w`.
+    /// Parses one parameter of `rec` at `path`; errors go to `w`. Each name sets its own field only.
     pub fn set(&mut self, rec: &Recommendation, name: &str, v: &Value, path: &str, w: &mut Walk) {
-        let Some(spec) = rec.parameters.iter().find(|p| p.name == name) else {
+        if !rec.parameters.iter().any(|p| p.name == name) {
             let known: Vec<_> = rec.parameters.iter().map(|p| p.name).collect();
             w.err(
                 path,
                 format!("unknown parameter for {} (known: {})", rec.id, if known.is_empty() { "none".into() } else { known.join(", ") }),
             );
             return;
-        };
-        match (spec.kind, name) {
-            (ParamKind::Quantity, _) => {
-                let Some(q) = w.string(v, path).and_then(|s| Quantity::parse(&s).map_err(|e| w.err(path, e.to_string())).ok()) else {
-                    return;
-                };
-                if q.is_negative() {
-                    return w.err(path, "must not be negative");
-                }
-                if name == "cpuLimit" { self.cpu_limit = q } else { self.memory_limit = q }
+        }
+        match name {
+            "cpuLimit" => set_some(&mut self.cpu_limit, quantity(v, path, w)),
+            "memoryLimit" => set_some(&mut self.memory_limit, quantity(v, path, w)),
+            "allowedContainerImagesRegex" => set_some(&mut self.allowed_images, regex(v, path, w).map(Some)),
+            "allowedContainerPortsList" => set_some(&mut self.allowed_container_ports, port_list(v, path, w).map(Some)),
+            "allowedServicePortsList" => set_some(&mut self.allowed_service_ports, port_list(v, path, w).map(Some)),
+            "allowedCapabilities" => set_some(&mut self.allowed_capabilities, capabilities(v, path, w)),
+            "requiredDropCapabilities" => set_some(&mut self.required_drop_capabilities, capabilities(v, path, w)),
+            "allowedProfiles" => set_some(&mut self.allowed_profiles, w.string_list(v, path)),
+            "severities" => {
+                set_some(&mut self.severities, w.string_list(v, path).map(|l| l.iter().map(|s| s.to_ascii_uppercase()).collect()))
             }
-            (ParamKind::Regex, _) => {
-                if let Some(s) = w.string(v, path) {
-                    match Regex::new(&s) {
-                        Ok(r) => self.allowed_images = Some(r),
-                        Err(e) => w.err(path, format!("invalid regular expression: {e}")),
-                    }
-                }
-            }
-            (ParamKind::PortList, _) => {
-                let Some(ports) = port_list(v, path, w) else {
-                    return;
-                };
-                if name == "allowedServicePortsList" {
-                    self.allowed_service_ports = Some(ports)
-                } else {
-                    self.allowed_container_ports = Some(ports)
-                }
-            }
-            (ParamKind::StringList, _) => {
-                let Some(list) = w.string_list(v, path) else {
-                    return;
-                };
-                match name {
-                    "allowedCapabilities" => self.allowed_capabilities = list.iter().map(|c| normalize_capability(c)).collect(),
-                    "requiredDropCapabilities" => self.required_drop_capabilities = list.iter().map(|c| normalize_capability(c)).collect(),
-                    "allowedProfiles" => self.allowed_profiles = list,
-                    _ => self.severities = list.iter().map(|s| s.to_ascii_uppercase()).collect(),
-                }
-            }
-            (ParamKind::Rule, _) => {
-                let Some(s) = w.string(v, path) else { return };
-                let kind = match s.as_str() {
-                    "MustRunAsNonRoot" if name == "runAsUserRule" => RuleKind::MustRunAsNonRoot,
-                    "MustRunAs" => RuleKind::MustRunAs,
-                    "MayRunAs" if name != "runAsUserRule" => RuleKind::MayRunAs,
-                    "RunAsAny" => RuleKind::RunAsAny,
-                    _ => return w.err(path, format!("{s:?} is not a valid rule here (runAsUserRule: MustRunAsNonRoot, MustRunAs, RunAsAny; others: MustRunAs, MayRunAs, RunAsAny)")),
-                };
-                self.rule_mut(name).kind = kind;
-            }
-            (ParamKind::Ranges, _) => {
-                if let Some(r) = ranges(v, path, w) {
-                    self.rule_mut(name).ranges = r;
-                }
-            }
-            (ParamKind::Bool, _) => {
-                let Some(b) = v.as_bool() else {
-                    return w.err(path, "expected true or false");
-                };
-                if name == "allowHostNetwork" { self.allow_host_network = b } else { self.ignore_unfixed = b }
-            }
-            (ParamKind::Int, _) => {
-                let Some(n) = int(v) else {
-                    return w.err(path, "expected an integer");
-                };
-                if !(0..=65535).contains(&n) {
-                    return w.err(path, "must be a port number between 0 and 65535");
-                }
-                if name == "minPort" { self.min_port = n } else { self.max_port = n }
-            }
-            (ParamKind::HostPaths, _) => {
-                if let Some(p) = host_paths(v, path, w) {
-                    self.allowed_host_paths = p;
-                }
-            }
-            (ParamKind::Version, _) => {
-                let Some(s) = w.string(v, path) else { return };
-                match Version::parse(&s) {
-                    Some(ver) => self.minimum_version = Some(ver),
-                    None => w.err(path, format!("{s:?} is not a Kubernetes version such as 1.28.0")),
-                }
-            }
+            "runAsUserRule" => set_some(&mut self.run_as_user.kind, rule(v, path, w, true)),
+            "runAsGroupRule" => set_some(&mut self.run_as_group.kind, rule(v, path, w, false)),
+            "supplementalGroupsRule" => set_some(&mut self.supplemental_groups.kind, rule(v, path, w, false)),
+            "fsGroupRule" => set_some(&mut self.fs_group.kind, rule(v, path, w, false)),
+            "runAsUserRanges" => set_some(&mut self.run_as_user.ranges, ranges(v, path, w)),
+            "runAsGroupRanges" => set_some(&mut self.run_as_group.ranges, ranges(v, path, w)),
+            "supplementalGroupsRanges" => set_some(&mut self.supplemental_groups.ranges, ranges(v, path, w)),
+            "fsGroupRanges" => set_some(&mut self.fs_group.ranges, ranges(v, path, w)),
+            "allowHostNetwork" => set_some(&mut self.allow_host_network, boolean(v, path, w)),
+            "ignoreUnfixed" => set_some(&mut self.ignore_unfixed, boolean(v, path, w)),
+            "minPort" => set_some(&mut self.min_port, port_number(v, path, w)),
+            "maxPort" => set_some(&mut self.max_port, port_number(v, path, w)),
+            "allowedHostPaths" => set_some(&mut self.allowed_host_paths, host_paths(v, path, w)),
+            "minimumVersion" => set_some(&mut self.minimum_version, version(v, path, w).map(Some)),
+            other => w.err(path, format!("parameter {other} of {} has no field to hold it (a catalogue row without its setter)", rec.id)),
         }
     }
 
@@ -236,18 +185,96 @@ impl Params {
             );
         }
     }
+}
 
-    fn rule_mut(&mut self, name: &str) -> &mut IdRule {
-        if name.starts_with("runAsUser") {
-            &mut self.run_as_user
-        } else if name.starts_with("runAsGroup") {
-            &mut self.run_as_group
-        } else if name.starts_with("supplementalGroups") {
-            &mut self.supplemental_groups
-        } else {
-            &mut self.fs_group
+/// The catalogue's defaults (`ParamSpec::default`), parsed once: the one source of default values.
+static DEFAULTS: std::sync::LazyLock<Params> = std::sync::LazyLock::new(|| {
+    let mut p = Params::blank();
+    let mut w = Walk::default();
+    for rec in &crate::catalog::CATALOG {
+        for spec in rec.parameters {
+            if let Some(v) = spec.default.and_then(|d| serde_json::from_str::<Value>(d).ok()) {
+                p.set(rec, spec.name, &v, spec.name, &mut w);
+            }
         }
     }
+    p
+});
+
+impl Default for Params {
+    /// Every parameter at the catalogue's default (required ones unset).
+    fn default() -> Self {
+        DEFAULTS.clone()
+    }
+}
+
+fn set_some<T>(field: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *field = v;
+    }
+}
+
+fn quantity(v: &Value, path: &str, w: &mut Walk) -> Option<Quantity> {
+    let q = w.string(v, path).and_then(|s| Quantity::parse(&s).map_err(|e| w.err(path, e.to_string())).ok())?;
+    if q.is_negative() {
+        w.err(path, "must not be negative");
+        return None;
+    }
+    Some(q)
+}
+
+fn regex(v: &Value, path: &str, w: &mut Walk) -> Option<Regex> {
+    let s = w.string(v, path)?;
+    Regex::new(&s).map_err(|e| w.err(path, format!("invalid regular expression: {e}"))).ok()
+}
+
+fn capabilities(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<String>> {
+    w.string_list(v, path).map(|l| l.iter().map(|c| normalize_capability(c)).collect())
+}
+
+fn rule(v: &Value, path: &str, w: &mut Walk, run_as_user: bool) -> Option<RuleKind> {
+    let s = w.string(v, path)?;
+    match s.as_str() {
+        "MustRunAsNonRoot" if run_as_user => Some(RuleKind::MustRunAsNonRoot),
+        "MustRunAs" => Some(RuleKind::MustRunAs),
+        "MayRunAs" if !run_as_user => Some(RuleKind::MayRunAs),
+        "RunAsAny" => Some(RuleKind::RunAsAny),
+        _ => {
+            w.err(path, format!("{s:?} is not a valid rule here (runAsUserRule: MustRunAsNonRoot, MustRunAs, RunAsAny; others: MustRunAs, MayRunAs, RunAsAny)"));
+            None
+        }
+    }
+}
+
+fn boolean(v: &Value, path: &str, w: &mut Walk) -> Option<bool> {
+    let b = v.as_bool();
+    if b.is_none() {
+        w.err(path, "expected true or false");
+    }
+    b
+}
+
+fn port_number(v: &Value, path: &str, w: &mut Walk) -> Option<i64> {
+    match int(v) {
+        Some(n) if (0..=65535).contains(&n) => Some(n),
+        Some(_) => {
+            w.err(path, "must be a port number between 0 and 65535");
+            None
+        }
+        None => {
+            w.err(path, "expected an integer");
+            None
+        }
+    }
+}
+
+fn version(v: &Value, path: &str, w: &mut Walk) -> Option<Version> {
+    let s = w.string(v, path)?;
+    let parsed = Version::parse(&s);
+    if parsed.is_none() {
+        w.err(path, format!("{s:?} is not a Kubernetes version such as 1.28.0"));
+    }
+    parsed
 }
 
 fn int(v: &Value) -> Option<i64> {
@@ -346,4 +373,56 @@ fn host_paths(v: &Value, path: &str, w: &mut Walk) -> Option<Vec<HostPathRule>> 
         out.push(HostPathRule { path_prefix: prefix.to_string(), read_only });
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CATALOG;
+
+    #[test]
+    fn every_catalogue_parameter_has_its_own_field_and_its_default_parses() {
+        for rec in &CATALOG {
+            for spec in rec.parameters {
+                let mut w = Walk::default();
+                let v = match spec.default {
+                    Some(d) => serde_json::from_str(d).expect("default is JSON"),
+                    None => Value::Null,
+                };
+                let mut p = Params::blank();
+                p.set(rec, spec.name, &v, spec.name, &mut w);
+                let unhandled = w.errors.iter().any(|e| e.message.contains("has no field"));
+                assert!(!unhandled, "{}.{} has no setter", rec.id, spec.name);
+                if spec.default.is_some() {
+                    assert!(w.errors.is_empty(), "{}.{}: {:?}", rec.id, spec.name, w.errors);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_come_from_the_catalogue_and_required_parameters_start_unset() {
+        let p = Params::default();
+        assert_eq!(p.allowed_profiles, ["runtime/default"]);
+        assert_eq!(p.severities, ["CRITICAL", "HIGH"]);
+        assert!(p.ignore_unfixed);
+        assert_eq!(p.run_as_user.kind, RuleKind::MustRunAsNonRoot);
+        assert_eq!(p.run_as_group, IdRule { kind: RuleKind::MustRunAs, ranges: vec![(1, -1)] });
+        assert_eq!(p.cpu_limit, Quantity::parse("32").expect("q"));
+        for rec in &CATALOG {
+            for spec in rec.parameters.iter().filter(|s| s.required) {
+                assert!(p.unset(spec.name), "required {}.{} must start unset and be checked by `unset`", rec.id, spec.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_parameter_sets_only_its_own_field() {
+        let rec = crate::catalog::by_id("container-allowed-ports").expect("row");
+        let mut p = Params::default();
+        let mut w = Walk::default();
+        p.set(rec, "allowedContainerPortsList", &serde_json::json!(["443"]), "x", &mut w);
+        assert_eq!(p.allowed_container_ports, Some(vec![443]));
+        assert_eq!(p.allowed_service_ports, None, "the Service port list is another recommendation's");
+    }
 }
