@@ -75,6 +75,53 @@ impl ImageRef {
     }
 }
 
+/// The catalogue row judged from vulnerability data (#24), if the registry has one.
+pub fn rule_index() -> Option<usize> {
+    crate::catalog::judged_by(|j| matches!(j, crate::catalog::Judge::Vulnerabilities)).map(|(i, _)| i).next()
+}
+
+/// The (container, image) pairs of a Pod that #24 judges (its excludedContainers/excludedImages applied).
+pub fn scanned_images(facts: &crate::checks::PodFacts<'_>, cfg: &crate::config::Config) -> Vec<(String, String)> {
+    let Some(i) = rule_index() else { return vec![] };
+    let sc = &cfg.rec(i).scope;
+    facts
+        .containers
+        .iter()
+        .filter(|c| !sc.excluded_containers.iter().any(|n| n == c.name) && !crate::checks::image_excluded(c.image, &sc.excluded_images))
+        .map(|c| (c.name.to_string(), c.image.to_string()))
+        .collect()
+}
+
+/// Where #24's verdicts come from, in either front door.
+#[derive(Debug, Clone)]
+pub enum VulnSource {
+    /// No data, with the reason (NotEvaluated).
+    Off(Arc<str>),
+    /// VulnerabilityReports.
+    On(VulnIndex),
+}
+
+impl VulnSource {
+    /// Replaces the #24 outcome in `outcomes` (if the row was judged) with this source's verdict for
+    /// a Pod (or template) of `top` in `ns` running `images`; `resolve` maps a report's resource to its workload.
+    pub fn decide(
+        &self,
+        outcomes: &mut crate::model::Outcomes,
+        ns: &str,
+        top: &Owner,
+        images: &[(String, String)],
+        resolve: &dyn Fn(&Owner) -> Owner,
+    ) {
+        let Some(i24) = rule_index() else { return };
+        if let Some((_, slot)) = outcomes.iter_mut().find(|(i, _)| usize::from(*i) == i24) {
+            *slot = match self {
+                VulnSource::Off(why) => Outcome::NotEvaluated(why.clone()),
+                VulnSource::On(index) => index.outcome(ns, top, images, resolve),
+            };
+        }
+    }
+}
+
 /// One VulnerabilityReport, reduced: what it scanned, for which workload and container, and the IDs that count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VulnSummary {

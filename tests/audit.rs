@@ -146,3 +146,13 @@ fn history_objects_add_nothing_and_custom_owners_do_not_replace_built_in_workloa
     let sts = result.resources().find(|r| r.key.name == "prometheus-k8s").expect("sts");
     assert_eq!(sts.key.kind, "StatefulSet");
 }
+
+#[test]
+fn without_vulnerability_reports_image_vulnerabilities_says_so_truthfully() {
+    let result = common::audit(&Config::default(), &[fixture("kubectl-dump.yaml").as_path()], None);
+    let r = row(&result, "shop", "image-vulnerabilities");
+    assert_eq!(r.state, State::NotEvaluated);
+    let reason = r.reason.unwrap_or_default();
+    assert!(reason.contains("no VulnerabilityReports in the input"), "{reason}");
+    assert!(!reason.contains("CRD"), "offline, nothing is known about the cluster's CRDs: {reason}");
+}

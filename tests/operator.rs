@@ -438,6 +438,27 @@ async fn image_vulnerabilities_follow_trivy_reports_and_the_crd() {
     let m = scrape(op.metrics_addr).await;
     assert_eq!(series(&m, "kompliance_unhealthy_resources", &[("namespace", "shop"), ("recommendation", VULN)]), Some(1.0));
 
+    // The same objects dumped (`kubectl get pods,replicasets,vulnerabilityreports -A -o json`) and
+    // given to the audit decide #24 the same way.
+    let mut items = c.server.list("v1", "Pod");
+    items.extend(c.server.list("apps/v1", "ReplicaSet"));
+    items.extend(c.server.list("aquasecurity.github.io/v1alpha1", "VulnerabilityReport"));
+    let dump = serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": items})).unwrap();
+    let cfg = kompliance::config::Config::load(&c.config_path()).unwrap();
+    let opts = kompliance::audit::AuditOptions {
+        paths: vec!["-".into()],
+        default_namespace: "default".into(),
+        kubernetes_version: None,
+        now: jiff::Timestamp::now(),
+        lang: Default::default(),
+    };
+    let audited = kompliance::audit::run(&cfg, &opts, dump.as_slice());
+    assert!(audited.errors.is_empty(), "{:?}", audited.errors);
+    let (_, shop) = audited.reports().into_iter().find(|(ns, _)| ns == "shop").expect("shop audited");
+    let audit_row = shop.recommendations.iter().find(|e| e.id == VULN).expect("row");
+    assert_eq!((audit_row.state, audit_row.counts.unhealthy), (kompliance::report::State::Unhealthy, 1));
+    assert_eq!(audit_row.unhealthy[0].message, message, "the audit's finding is the operator's");
+
     // The scanner re-runs after a fix: the report changes and the row heals.
     c.server.update(vulnerability_report(&rs, "app", "library/nginx", "1.14", json!([]))).unwrap();
     eventually("the fixed report makes it healthy", || state(&c.row("shop", VULN)) == ("Healthy".into(), 0)).await;

@@ -4,8 +4,10 @@ use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};
+use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -30,8 +32,15 @@ pub struct Stats {
 /// A part's key: namespace, the object it is keyed by, and a Pod's pod-template-hash.
 type PendingKey = (String, Owner, Option<String>);
 
-/// One part waiting for owner resolution: its key, its record, whether the record is authoritative.
-type Pending = (PendingKey, ResourceRecord, bool);
+/// The (container, image) pairs #24 judges, shared by parts that run the same ones.
+type Images = Arc<Vec<(String, String)>>;
+
+/// One part waiting for owner resolution: its key, its record, whether the record is authoritative, its images.
+type Pending = (PendingKey, ResourceRecord, bool, Images);
+
+/// #24's reason offline when the input holds no VulnerabilityReports.
+pub const NO_VULN_REPORTS: &str =
+    "no VulnerabilityReports in the input (dump them with the workloads: kubectl get pods,replicasets,vulnerabilityreports -A -o json)";
 
 /// Accumulates verdicts while input is read; [`Collector::finish`] resolves owners.
 #[derive(Default)]
@@ -44,6 +53,9 @@ pub struct Collector {
     nodes: Vec<ResourceRecord>,
     namespaces: BTreeSet<String>,
     interned: HashMap<Arc<str>, ()>,
+    images: HashMap<Images, ()>,
+    /// VulnerabilityReports read (None: the input holds none).
+    vulns: Option<VulnIndex>,
     /// What was read.
     pub stats: Stats,
 }
@@ -89,7 +101,11 @@ pub enum Prepared {
         authoritative: bool,
         /// A workload's own controller (a ReplicaSet's Deployment), for owner resolution.
         controlled_by: Option<Owner>,
+        /// The (container, image) pairs #24 judges (empty when #24 is not judged here).
+        images: Vec<(String, String)>,
     },
+    /// A VulnerabilityReport, reduced (None when its labels do not say what it scanned).
+    VulnerabilityReport(String, Option<VulnSummary>),
     /// An object that runs nothing (a ReplicaSet scaled to 0, a finished Job, a PodTemplate): it
     /// adds no finding, but its namespace gets a report and its owner resolves Pods that name it.
     History {
@@ -127,7 +143,9 @@ impl Ctx<'_> {
                 }
                 let Some(ns) = self.namespace(&meta) else { return Prepared::Excluded };
                 let spec = spec.unwrap_or_default();
-                let outcomes = engine::evaluate_pod(&ns, &spec.facts(meta.annotations.as_ref()), meta.labels.as_ref(), cfg, self.vulns);
+                let facts = spec.facts(meta.annotations.as_ref());
+                let outcomes = engine::evaluate_pod(&ns, &facts, meta.labels.as_ref(), cfg, self.vulns);
+                let images = if judges_vulnerabilities(&outcomes) { scanned_images(&facts, cfg) } else { vec![] };
                 let hash = meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned();
                 let (owner, authoritative) = match controller_of(meta.owner_references.as_ref()).filter(pod_controller) {
                     Some(o) => (o, false),
@@ -140,7 +158,7 @@ impl Ctx<'_> {
                 if self.keep_labels {
                     rec.labels = labels.unwrap_or_default();
                 }
-                Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None }
+                Prepared::Part { ns, owner, hash, rec, authoritative, controlled_by: None, images }
             }
             Parsed::Workload(kind, mut w) => {
                 let Some(ns) = self.namespace(&w.metadata) else { return Prepared::Excluded };
@@ -153,14 +171,15 @@ impl Ctx<'_> {
                 let spec = tspec.unwrap_or_default();
                 let tmeta = tmeta.as_ref();
                 let pod_labels = tmeta.and_then(|m| m.labels.as_ref());
-                let outcomes =
-                    engine::evaluate_pod(&ns, &spec.facts(tmeta.and_then(|m| m.annotations.as_ref())), pod_labels, cfg, self.vulns);
+                let facts = spec.facts(tmeta.and_then(|m| m.annotations.as_ref()));
+                let outcomes = engine::evaluate_pod(&ns, &facts, pod_labels, cfg, self.vulns);
+                let images = if judges_vulnerabilities(&outcomes) { scanned_images(&facts, cfg) } else { vec![] };
                 let mut rec = record(&ns, &me, &w.metadata, tmeta, outcomes, origin, false);
                 if self.keep_labels {
                     // Selectors match the Pod's labels: a workload's are its template's.
                     rec.labels = pod_labels.cloned().unwrap_or_default();
                 }
-                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by }
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by, images }
             }
             Parsed::Service(svc) => {
                 let Some(ns) = self.namespace(&svc.metadata) else { return Prepared::Excluded };
@@ -174,7 +193,7 @@ impl Ctx<'_> {
                 let outcomes = engine::evaluate_service(&ns, &svc_obj, cfg);
                 let me = Owner { kind: "Service".into(), name: rec_meta.name.clone().unwrap_or_default() };
                 let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, self.keep_labels);
-                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None, images: vec![] }
             }
             Parsed::Ingress(ing) => {
                 let Some(ns) = self.namespace(&ing.metadata) else { return Prepared::Excluded };
@@ -188,7 +207,7 @@ impl Ctx<'_> {
                 let outcomes = engine::evaluate_ingress(&ns, &ing_obj, cfg);
                 let me = Owner { kind: "Ingress".into(), name: rec_meta.name.clone().unwrap_or_default() };
                 let rec = record(&ns, &me, &rec_meta, None, outcomes, origin, self.keep_labels);
-                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None }
+                Prepared::Part { ns, owner: me, hash: None, rec, authoritative: true, controlled_by: None, images: vec![] }
             }
             Parsed::Node(node) => {
                 let mut rec = record(
@@ -205,6 +224,13 @@ impl Ctx<'_> {
                     cfg,
                 );
                 Prepared::Node(rec)
+            }
+            Parsed::VulnerabilityReport(mut v) => {
+                let meta: Meta = v.get("metadata").and_then(|m| Meta::deserialize(m).ok()).unwrap_or_default();
+                let Some(ns) = self.namespace(&meta) else { return Prepared::Excluded };
+                v["metadata"]["namespace"] = serde_json::Value::String(ns);
+                let params = rule_index().map(|i| cfg.rec(i).params.clone()).unwrap_or_default();
+                Prepared::VulnerabilityReport(meta.name.unwrap_or_default(), VulnSummary::read(&v, &params))
             }
             Parsed::Namespace(meta) => match meta.metadata.name.filter(|n| !cfg.globally_excluded(n)) {
                 Some(n) => Prepared::Namespace(n),
@@ -225,6 +251,8 @@ impl Collector {
             nodes: vec![],
             namespaces: BTreeSet::new(),
             interned: HashMap::new(),
+            images: HashMap::new(),
+            vulns: None,
             stats: Stats::default(),
         }
     }
@@ -259,7 +287,7 @@ impl Collector {
     pub fn take(&mut self, p: Prepared) {
         self.stats.objects += 1;
         match p {
-            Prepared::Part { ns, owner, hash, mut rec, authoritative, controlled_by } => {
+            Prepared::Part { ns, owner, hash, mut rec, authoritative, controlled_by, images } => {
                 if !self.namespaces.contains(&ns) {
                     self.namespaces.insert(ns.clone());
                 }
@@ -267,12 +295,13 @@ impl Collector {
                     self.owners.insert(&ns, &owner.kind, &owner.name, controlled_by);
                 }
                 self.intern(&mut rec.outcomes);
+                let images = self.intern_images(images);
                 let key = (ns, owner, hash);
                 let h = self.hasher.hash_one(&key);
                 let pending = &mut self.pending;
                 match self.index.find(h, |&i| pending[i].0 == key) {
                     Some(&i) => {
-                        let (_, existing, auth) = &mut pending[i];
+                        let (_, existing, auth, _) = &mut pending[i];
                         existing.pods += rec.pods;
                         if authoritative && !*auth {
                             existing.labels = rec.labels;
@@ -285,8 +314,14 @@ impl Collector {
                     None => {
                         let hasher = &self.hasher;
                         self.index.insert_unique(h, pending.len(), |&i| hasher.hash_one(&pending[i].0));
-                        pending.push((key, rec, authoritative));
+                        pending.push((key, rec, authoritative, images));
                     }
+                }
+            }
+            Prepared::VulnerabilityReport(name, summary) => {
+                let index = self.vulns.get_or_insert_with(VulnIndex::default);
+                if let Some(s) = summary {
+                    index.apply(&name, s);
                 }
             }
             Prepared::History { ns, me, controlled_by } => {
@@ -305,19 +340,24 @@ impl Collector {
 
     /// Resolves every Pod and template to its top-level owner and groups resources by namespace.
     pub fn finish(self) -> Collected {
-        let Collector { mut pending, index, owners, mut nodes, namespaces, stats, .. } = self;
+        let Collector { mut pending, index, owners, mut nodes, namespaces, stats, vulns, .. } = self;
         drop(index);
-        for ((ns, owner, hash), rec, auth) in pending.iter_mut() {
+        let source = match vulns {
+            Some(index) => VulnSource::On(index),
+            None => VulnSource::Off(NO_VULN_REPORTS.into()),
+        };
+        for ((ns, owner, hash), rec, auth, images) in pending.iter_mut() {
             let top = if owner.kind == "Pod" { owner.clone() } else { owners.top_level(ns, owner, hash.as_deref()) };
             // Only the top-level object's own metadata speaks for the resource.
             *auth = *auth && top == *owner;
+            source.decide(&mut rec.outcomes, ns, &top, images, &|o: &Owner| owners.top_level(ns, o, None));
             rec.key = ResourceKey { namespace: ns.clone(), kind: top.kind, name: top.name };
         }
         // The parts of one resource become adjacent, in an order that does not depend on the input's.
         pending.sort_unstable_by(|a, b| (&a.1.key, &a.0.1.kind, &a.0.1.name, &a.0.2).cmp(&(&b.1.key, &b.0.1.kind, &b.0.1.name, &b.0.2)));
         let mut namespaces: BTreeMap<String, Vec<ResourceRecord>> = namespaces.into_iter().map(|n| (n, vec![])).collect();
         let mut current: Option<(ResourceRecord, bool)> = None;
-        for (_, mut rec, auth) in pending {
+        for (_, mut rec, auth, _) in pending {
             match &mut current {
                 Some((existing, existing_auth)) if existing.key == rec.key => {
                     existing.pods += rec.pods;
@@ -341,6 +381,23 @@ impl Collector {
         }
         nodes.sort_by(|a, b| a.key.cmp(&b.key));
         Collected { namespaces, nodes, stats }
+    }
+}
+
+fn judges_vulnerabilities(outcomes: &crate::model::Outcomes) -> bool {
+    rule_index().is_some_and(|i| outcomes.iter().any(|(j, _)| usize::from(*j) == i))
+}
+
+impl Collector {
+    fn intern_images(&mut self, images: Vec<(String, String)>) -> Images {
+        match self.images.get_key_value(&images) {
+            Some((shared, _)) => shared.clone(),
+            None => {
+                let shared = Arc::new(images);
+                self.images.insert(shared.clone(), ());
+                shared
+            }
+        }
     }
 }
 

@@ -432,6 +432,8 @@ pub enum Parsed {
     Node(Box<NodeDoc>),
     /// Namespace.
     Namespace(Box<MetaDoc>),
+    /// A Trivy Operator VulnerabilityReport (#24), as a generic value.
+    VulnerabilityReport(Box<serde_json::Value>),
 }
 
 /// Kinds whose pod template the audit evaluates.
@@ -440,7 +442,7 @@ pub const WORKLOAD_KINDS: [&str; 8] =
 
 /// True for kinds the audit decodes.
 pub fn is_judged_kind(kind: &str) -> bool {
-    matches!(kind, "Pod" | "Service" | "Ingress" | "Node" | "Namespace") || WORKLOAD_KINDS.contains(&kind)
+    matches!(kind, "Pod" | "Service" | "Ingress" | "Node" | "Namespace" | "VulnerabilityReport") || WORKLOAD_KINDS.contains(&kind)
 }
 
 /// Decodes an object of a judged kind from any serde deserializer.
@@ -451,6 +453,7 @@ pub fn decode_kind<'de, D: Deserializer<'de>>(kind: &str, de: D) -> Result<Parse
         "Ingress" => Parsed::Ingress(Box::new(IngressDoc::deserialize(de)?)),
         "Node" => Parsed::Node(Box::new(NodeDoc::deserialize(de)?)),
         "Namespace" => Parsed::Namespace(Box::new(MetaDoc::deserialize(de)?)),
+        "VulnerabilityReport" => Parsed::VulnerabilityReport(Box::new(serde_json::Value::deserialize(de)?)),
         other => Parsed::Workload(other.to_string(), Box::new(WorkloadDoc::deserialize(de)?)),
     })
 }

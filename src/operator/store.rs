@@ -1,24 +1,19 @@
 //! The verdict store: per-object verdicts (never whole objects), owner facts and dirty namespaces.
 //! Watch events go in; namespace reports come out, counted exactly as the audit counts.
 
-use crate::catalog::index_of;
 use crate::checks::PodFacts;
-use crate::checks::image_excluded;
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
-use crate::model::{ExemptAnnotations, Outcome, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};
+use crate::model::{ExemptAnnotations, Outcomes, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};
 use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
-use crate::vulns::{VulnIndex, VulnSummary};
+use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::Arc;
-
-/// The id of #24.
-const IMAGE_VULNERABILITIES: &str = "image-vulnerabilities";
 
 /// What the store keeps of one Pod; labels and outcomes are shared between Pods that have equal ones
 /// (the Pods of one ReplicaSet do), which keeps 100,000 Pods in a few tens of MiB.
@@ -32,13 +27,6 @@ struct PodEntry {
     annotations: ExemptAnnotations,
     outcomes: Arc<Outcomes>,
     images: Arc<Vec<(String, String)>>,
-}
-
-/// Where #24's verdicts come from: VulnerabilityReports, or nowhere (with the reason).
-#[derive(Debug)]
-enum Vulns {
-    Off(Arc<str>),
-    On(VulnIndex),
 }
 
 /// Keeps one shared copy of equal values; copies nobody holds any more are swept from time to time.
@@ -76,7 +64,7 @@ pub struct VerdictStore {
     shared_labels: Interner<BTreeMap<String, String>>,
     shared_outcomes: Interner<Outcomes>,
     shared_images: Interner<Vec<(String, String)>>,
-    vulns: Option<Vulns>,
+    vulns: Option<VulnSource>,
     objects: HashMap<String, BTreeMap<(String, String), ResourceRecord>>,
     owners: OwnerIndex,
     /// Exemption annotations on workloads' own metadata, by (namespace, kind, name); only those that have any.
@@ -130,18 +118,7 @@ impl VerdictStore {
         let spec = pod.spec.as_ref().unwrap_or(&empty);
         let facts = PodFacts::from_spec(spec, pod.metadata.annotations.as_ref());
         let outcomes = engine::evaluate_pod(&ns, &facts, pod.metadata.labels.as_ref(), cfg, vulns);
-        let images: Vec<(String, String)> = match index_of(IMAGE_VULNERABILITIES) {
-            Some(i) => {
-                let sc = &cfg.rec(i).scope;
-                facts
-                    .containers
-                    .iter()
-                    .filter(|c| !sc.excluded_containers.iter().any(|n| n == c.name) && !image_excluded(c.image, &sc.excluded_images))
-                    .map(|c| (c.name.to_string(), c.image.to_string()))
-                    .collect()
-            }
-            None => vec![],
-        };
+        let images = scanned_images(&facts, cfg);
         let entry = PodEntry {
             created: pod.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
             controller: controller_of(pod.metadata.owner_references.as_ref()).filter(pod_controller),
@@ -295,8 +272,8 @@ impl VerdictStore {
     /// source), `Some(Err(reason))` makes it NotEvaluated with the reason, `Some(Ok(()))` reads the reports given to [`VerdictStore::apply_vulnerability_report`].
     pub fn set_vulnerability_source(&mut self, source: Option<Result<(), String>>) {
         self.vulns = source.map(|s| match s {
-            Ok(()) => Vulns::On(VulnIndex::default()),
-            Err(why) => Vulns::Off(why.into()),
+            Ok(()) => VulnSource::On(VulnIndex::default()),
+            Err(why) => VulnSource::Off(why.into()),
         });
         let all: Vec<String> = self.namespaces.iter().cloned().collect();
         for ns in all {
@@ -306,8 +283,8 @@ impl VerdictStore {
 
     /// A VulnerabilityReport object (`metadata` and `report`) was added or changed.
     pub fn apply_vulnerability_report(&mut self, name: &str, obj: &serde_json::Value, cfg: &Config) {
-        let Some(Vulns::On(index)) = self.vulns.as_mut() else { return };
-        let params = index_of(IMAGE_VULNERABILITIES).map(|i| cfg.rec(i).params.clone()).unwrap_or_default();
+        let Some(VulnSource::On(index)) = self.vulns.as_mut() else { return };
+        let params = rule_index().map(|i| cfg.rec(i).params.clone()).unwrap_or_default();
         match VulnSummary::read(obj, &params) {
             Some(summary) => {
                 let ns = summary.namespace.clone();
@@ -326,7 +303,7 @@ impl VerdictStore {
 
     /// A VulnerabilityReport object is gone.
     pub fn delete_vulnerability_report(&mut self, ns: &str, name: &str) {
-        if let Some(Vulns::On(index)) = self.vulns.as_mut() {
+        if let Some(VulnSource::On(index)) = self.vulns.as_mut() {
             index.remove(ns, name);
             self.touch(ns);
         }
@@ -335,15 +312,9 @@ impl VerdictStore {
     /// A Pod's outcomes with #24 decided by the vulnerability source in force.
     fn with_vulnerabilities(&self, ns: &str, top: &ResourceKey, p: &PodEntry) -> Outcomes {
         let mut outcomes = (*p.outcomes).clone();
-        let (Some(source), Some(i24)) = (&self.vulns, index_of(IMAGE_VULNERABILITIES)) else { return outcomes };
-        if let Some((_, slot)) = outcomes.iter_mut().find(|(i, _)| usize::from(*i) == i24) {
-            *slot = match source {
-                Vulns::Off(why) => Outcome::NotEvaluated(why.clone()),
-                Vulns::On(index) => {
-                    let top = Owner { kind: top.kind.clone(), name: top.name.clone() };
-                    index.outcome(ns, &top, &p.images, &|o: &Owner| self.owners.top_level(ns, o, None))
-                }
-            };
+        if let Some(source) = &self.vulns {
+            let top = Owner { kind: top.kind.clone(), name: top.name.clone() };
+            source.decide(&mut outcomes, ns, &top, &p.images, &|o: &Owner| self.owners.top_level(ns, o, None));
         }
         outcomes
     }
