@@ -6,6 +6,8 @@
 //! metadata-only answers (`PartialObjectMetadata`). It runs
 //! no controllers: [`TestKube::seed`] creates the ReplicaSets, Jobs and Pods of workloads itself.
 
+mod ctx;
+mod deletes;
 pub mod error;
 pub mod faults;
 mod fields;
@@ -13,6 +15,7 @@ pub mod kinds;
 mod openapi;
 mod patch;
 pub mod procfs;
+mod request;
 pub mod schema;
 pub mod seed;
 pub mod selector;
@@ -26,8 +29,8 @@ pub use error::ApiError;
 pub use faults::{Fault, FaultAction};
 pub use store::WriteRecord;
 
+use request::{ServerConfig, Shared};
 use serde_json::Value;
-use server::{ServerConfig, Shared};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};

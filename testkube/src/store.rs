@@ -1,8 +1,8 @@
 //! The object store: objects by resource, the resource version counter, watch history and the write log.
 
+pub use crate::ctx::{WriteCtx, Written, kind_group};
 use crate::error::ApiError;
 use crate::kinds::{GroupResource, Registry, ResourceType};
-pub use crate::writes::{WriteCtx, Written, kind_group};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -148,10 +148,14 @@ impl State {
             seed: 0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64,
         };
         if let Some(ns_type) = s.registry.get("", "v1", "namespaces") {
+            let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-                let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
-                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                let _ = s.create(&ns_type, None, obj, &ctx);
+                let uid = s.uid();
+                let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "uid": uid, "creationTimestamp": now_rfc3339(), "generation": 1},
+                    "status": {"phase": "Active"}, "spec": {"finalizers": ["kubernetes"]}});
+                s.store(&ns_type, "", ns, obj, BTreeMap::new(), EventType::Added);
+                s.record(&ns_type, &ctx, "", ns, s.rv);
             }
         }
         s
