@@ -1,7 +1,8 @@
 //! testkube: an in-memory Kubernetes API server on loopback, a test double for kompliance's tests and demo (not a Kubernetes).
 //!
 //! It serves discovery, `/version`, `/openapi/v3`, reads, lists with selectors and paging, watches with
-//! bookmarks and 410s, writes (POST, PUT, PATCH incl. server-side apply, DELETE with finalizers), the
+//! bookmarks and 410s, writes (POST, PUT, PATCH incl. server-side apply, DELETE with finalizers and the garbage
+//! collector's deletion of dependents), the
 //! status subresource, CRDs (served once created, pruned to their schema), kubectl tables and
 //! metadata-only answers (`PartialObjectMetadata`). It runs
 //! no controllers: [`TestKube::seed`] creates the ReplicaSets, Jobs and Pods of workloads itself.
@@ -25,6 +26,7 @@ mod table;
 mod watch;
 mod writes;
 
+pub use deletes::Propagation;
 pub use error::ApiError;
 pub use faults::{Fault, FaultAction};
 pub use store::WriteRecord;
@@ -235,7 +237,7 @@ impl TestKube {
         })
     }
 
-    /// Deletes an object (finalizers and namespace contents as the server does).
+    /// Deletes an object (finalizers, namespace contents and dependents as the server does, background propagation).
     pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.with_state(|st| {
             let t =

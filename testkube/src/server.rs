@@ -1,5 +1,6 @@
 //! The HTTP front: routing of Kubernetes API paths, discovery, reads, writes and watches.
 
+use crate::deletes::Propagation;
 use crate::error::ApiError;
 use crate::faults::{FaultAction, fault_error};
 use crate::kinds::ResourceType;
@@ -284,13 +285,16 @@ fn delete(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
         req.name.as_deref().ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "deletecollection is not supported by testkube"))?;
     let opts = if req.body.is_empty() { json!({}) } else { parse_body(&req.body).unwrap_or_else(|_| json!({})) };
     let precondition = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+    let policy = opts.get("propagationPolicy").and_then(Value::as_str).or(req.q.get("propagationPolicy").map(String::as_str));
+    let orphan = opts.get("orphanDependents").and_then(Value::as_bool).or(req.q.get("orphanDependents").map(|o| o == "true"));
+    let propagation = Propagation::parse(policy, orphan)?;
     let mut ctx = req.ctx("Update");
     if opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
         ctx.dry_run = true;
     }
     let (obj, rv) = {
         let mut st = shared.state();
-        let obj = st.delete(&req.t, req.ns_str(), name, &ctx, precondition.as_deref())?;
+        let obj = st.delete_with(&req.t, req.ns_str(), name, &ctx, precondition.as_deref(), propagation)?;
         (obj, st.rv)
     };
     shared.notify(rv);

@@ -278,6 +278,7 @@ impl State {
         self.record(t, ctx, ns, name, self.rv);
         if finalized {
             self.remove(t, ns, name);
+            self.collect_garbage();
         }
         Ok(Written { object, warnings, changed: true })
     }
