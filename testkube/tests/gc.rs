@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::client;
+use common::{client, eventually, fixture};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::{Value, json};
@@ -136,6 +136,43 @@ async fn an_owner_with_finalizers_takes_its_dependents_when_it_is_finally_remove
     assert!(deployments.get_opt("web").await.unwrap().is_none());
     assert!(pod_names(&pods).await.is_empty(), "once the owner is removed, its ReplicaSet and Pod go");
     assert!(Api::<ReplicaSet>::namespaced(c, "shop").list(&ListParams::default()).await.unwrap().items.is_empty());
+}
+
+#[tokio::test]
+async fn deleting_a_custom_resource_or_its_crd_deletes_the_workloads_it_owns() {
+    for round in ["resource", "crd"] {
+        let server = TestKube::start().await.unwrap();
+        let c = client(&server, "gc-test");
+        let crd = fixture("prometheus-crd.yaml");
+        let prom =
+            json!({"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "metadata": {"name": "k8s", "namespace": "monitoring"}});
+        let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "prometheus-k8s", "namespace": "monitoring",
+                "ownerReferences": [{"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus", "name": "k8s", "uid": "from-the-dump", "controller": true}]},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "prometheus"}},
+                "template": {"metadata": {"labels": {"app": "prometheus"}}, "spec": {"containers": [{"name": "prometheus", "image": "quay.io/prometheus/prometheus:v3.0.0"}]}}}});
+        // The dump's order (dependents before their owner and its CRD) does not matter.
+        server.seed([sts, prom, crd]).unwrap();
+        let pods: Api<Pod> = Api::namespaced(c.clone(), "monitoring");
+        assert_eq!(pod_names(&pods).await.len(), 2, "{round}: the StatefulSet's Pods");
+        let sets: Api<StatefulSet> = Api::namespaced(c.clone(), "monitoring");
+        assert_eq!(sets.list(&ListParams::default()).await.unwrap().items.len(), 1);
+        if round == "resource" {
+            let proms = common_prometheus_api(&c);
+            proms.delete("k8s", &DeleteParams::default()).await.unwrap();
+        } else {
+            let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+                Api::all(c.clone());
+            crds.delete("prometheuses.monitoring.coreos.com", &DeleteParams::default()).await.unwrap();
+        }
+        eventually(&format!("{round}: dependents gone"), || server.list("apps/v1", "StatefulSet").is_empty()).await;
+        assert!(pod_names(&pods).await.is_empty(), "{round}: the StatefulSet's Pods are gone too");
+    }
+}
+
+fn common_prometheus_api(c: &kube::Client) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::core::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "Prometheus");
+    Api::namespaced_with(c.clone(), "monitoring", &kube::core::ApiResource::from_gvk_with_plural(&gvk, "prometheuses"))
 }
 
 #[tokio::test]
