@@ -23,6 +23,7 @@ pub mod seed;
 pub mod selector;
 mod server;
 pub mod store;
+pub mod synth;
 mod table;
 mod watch;
 mod writes;
