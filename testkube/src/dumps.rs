@@ -81,18 +81,15 @@ fn owner_keys(v: &Value) -> Vec<[Key; 2]> {
 pub fn creation_order(objects: &[Value]) -> Vec<usize> {
     let index: HashMap<Key, usize> = objects.iter().enumerate().map(|(i, o)| (key_of(o), i)).collect();
     let mut depth: Vec<Option<usize>> = vec![None; objects.len()];
-    fn depth_of(i: usize, objects: &[Value], index: &HashMap<Key, usize>, depth: &mut Vec<Option<usize>>, seen: usize) -> usize {
+    fn depth_of(i: usize, objects: &[Value], index: &HashMap<Key, usize>, depth: &mut Vec<Option<usize>>) -> usize {
         if let Some(d) = depth[i] {
             return d;
         }
-        if seen > objects.len() {
-            return 0; // an ownership cycle: stop following it
-        }
+        depth[i] = Some(0); // while it is being computed: an ownership cycle ends here
         let d = owner_keys(&objects[i])
             .iter()
             .filter_map(|keys| keys.iter().find_map(|k| index.get(k)).copied())
-            .filter(|&o| o != i)
-            .map(|o| depth_of(o, objects, index, depth, seen + 1) + 1)
+            .map(|o| depth_of(o, objects, index, depth) + 1)
             .max()
             .unwrap_or(0);
         depth[i] = Some(d);
@@ -104,7 +101,7 @@ pub fn creation_order(objects: &[Value]) -> Vec<usize> {
         _ => 2,
     };
     let mut order: Vec<(usize, usize, usize)> =
-        (0..objects.len()).map(|i| (class(&objects[i]), depth_of(i, objects, &index, &mut depth, 0), i)).collect();
+        (0..objects.len()).map(|i| (class(&objects[i]), depth_of(i, objects, &index, &mut depth), i)).collect();
     order.sort();
     order.into_iter().map(|(_, _, i)| i).collect()
 }
@@ -156,5 +153,14 @@ mod tests {
         ];
         assert_eq!(creation_order(&objects), vec![4, 3, 2, 1, 0]);
         assert_eq!(has_dependents(&objects), vec![false, true, true, false, false]);
+        // Owners naming each other (or themselves) still get an order.
+        let cycle = vec![
+            owned("ConfigMap", "a", "ConfigMap", "b"),
+            owned("ConfigMap", "b", "ConfigMap", "a"),
+            owned("ConfigMap", "c", "ConfigMap", "c"),
+        ];
+        let mut order = creation_order(&cycle);
+        order.sort();
+        assert_eq!(order, vec![0, 1, 2]);
     }
 }
