@@ -3,7 +3,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked --bin kompliance
+RUN cargo build --release --locked --no-default-features --bin kompliance
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /src/target/release/kompliance /usr/local/bin/kompliance

@@ -6,10 +6,10 @@
 //! Environment: BENCH_PODS (default 100000), BENCH_RUNS (default 5), BENCH_CHECKOV=1.
 //! The measured commands' stderr is appended to $TMPDIR/kompliance-bench-stderr.log.
 
-use kompliance::synth::{Shape, write_pod_list};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use testkube::synth::{Shape, write_pod_list};
 
 struct Run {
     wall: Duration,

@@ -14,7 +14,6 @@ pub mod operator;
 pub mod par;
 pub mod quantity;
 pub mod report;
-pub mod synth;
 pub mod version;
 pub mod vulns;
 pub mod yaml;

@@ -47,6 +47,7 @@ enum Command {
     /// Run the operator: watch the cluster, write reports, export metrics.
     Run(kompliance::operator::cli::RunArgs),
     /// Run the operator against an in-memory API server seeded with the examples (no cluster needed).
+    #[cfg(feature = "demo")]
     Demo(kompliance::operator::demo::DemoArgs),
     /// List the recommendations.
     Catalog {
@@ -133,6 +134,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Audit(args) => run_audit(args),
         Command::Run(args) => kompliance::operator::cli::run(args),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => kompliance::operator::demo::demo(args),
         Command::Catalog { output, lang } => {
             let text = match output {

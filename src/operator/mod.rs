@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod debounce;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod event_loop;
 pub mod events;

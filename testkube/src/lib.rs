@@ -1,11 +1,15 @@
 //! testkube: an in-memory Kubernetes API server on loopback, a test double for kompliance's tests and demo (not a Kubernetes).
 //!
 //! It serves discovery, `/version`, `/openapi/v3`, reads, lists with selectors and paging, watches with
-//! bookmarks and 410s, writes (POST, PUT, PATCH incl. server-side apply, DELETE with finalizers), the
+//! bookmarks and 410s, writes (POST, PUT, PATCH incl. server-side apply, DELETE with finalizers and the garbage
+//! collector's deletion of dependents), the
 //! status subresource, CRDs (served once created, pruned to their schema), kubectl tables and
 //! metadata-only answers (`PartialObjectMetadata`). It runs
 //! no controllers: [`TestKube::seed`] creates the ReplicaSets, Jobs and Pods of workloads itself.
 
+mod ctx;
+mod deletes;
+mod dumps;
 pub mod error;
 pub mod faults;
 mod fields;
@@ -13,21 +17,24 @@ pub mod kinds;
 mod openapi;
 mod patch;
 pub mod procfs;
+mod request;
 pub mod schema;
 pub mod seed;
 pub mod selector;
 mod server;
 pub mod store;
+pub mod synth;
 mod table;
 mod watch;
 mod writes;
 
+pub use deletes::Propagation;
 pub use error::ApiError;
 pub use faults::{Fault, FaultAction};
 pub use store::WriteRecord;
 
-use serde_json::Value;
-use server::{ServerConfig, Shared};
+use request::{ServerConfig, Shared};
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -155,46 +162,64 @@ impl TestKube {
         self.with_state(|st| create_in(st, obj))
     }
 
-    /// Creates objects and what controllers would make of workloads (ReplicaSets, Jobs, Pods); creates missing namespaces. Returns how many objects were created.
+    /// Creates objects as a cluster holding them would (see [`TestKube::seed_path`] for what dumps may hold), and what
+    /// controllers would make of workloads (ReplicaSets, Jobs, Pods); creates missing namespaces. Returns how many
+    /// objects were created. An error names the object it is about.
     pub fn seed(&self, objects: impl IntoIterator<Item = Value>) -> Result<usize, ApiError> {
-        self.with_state(|st| {
-            let nodes: Vec<String> = {
-                let t = st.registry.get("", "v1", "nodes").ok_or_else(|| ApiError::new(500, "InternalError", "nodes are not served"))?;
-                let page = st.list(&t, None, |_, _, _| true, None, None)?;
-                page.items
-                    .iter()
-                    .filter_map(|b| serde_json::from_slice::<Value>(b).ok()?.pointer("/metadata/name")?.as_str().map(String::from))
-                    .collect()
-            };
-            let mut created = 0;
-            for obj in objects {
-                if let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str)
-                    && st.get(&kinds::GroupResource { group: String::new(), plural: "namespaces".into() }, "", ns).is_none()
-                {
-                    create_in(st, serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))?;
-                    created += 1;
-                }
-                let stored = create_in(st, obj)?;
-                created += 1;
-                seed::expand(&stored, &nodes, &mut |child| {
-                    created += 1;
-                    create_in(st, child)
-                })?;
+        let objects: Vec<Value> = objects.into_iter().collect();
+        self.seed_all(&objects).map_err(|(i, e)| ApiError { message: format!("seeding {}: {}", describe(&objects[i]), e.message), ..e })
+    }
+
+    /// Seeds every object in the YAML/JSON files under `path`, in one go: CustomResourceDefinitions first and owners
+    /// before their dependents whatever the order of the files; owner references get the uids of the owners as seeded;
+    /// a workload that comes with objects it owns (a dump's ReplicaSets, Jobs or Pods) is not expanded again; finished
+    /// Jobs get terminated Pods (Succeeded, or Failed); legacy API versions are stored under their current one.
+    pub fn seed_path(&self, path: &Path) -> Result<usize, seed::SeedError> {
+        let (files, objects): (Vec<_>, Vec<Value>) = seed::read_objects(path)?.into_iter().unzip();
+        self.seed_all(&objects).map_err(|(i, source)| {
+            let field = |p: &str| objects[i].pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            seed::SeedError::Create {
+                path: files[i].clone(),
+                kind: field("/kind"),
+                name: field("/metadata/name"),
+                source: Box::new(source),
             }
-            Ok(created)
         })
     }
 
-    /// Seeds every object in the YAML/JSON files under `path`.
-    pub fn seed_path(&self, path: &Path) -> Result<usize, seed::SeedError> {
-        let objects = seed::read_objects(path)?;
-        let mut total = 0;
-        for (file, obj) in objects {
-            let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            total += self.seed([obj]).map_err(|source| seed::SeedError::Create { path: file, kind, name, source: Box::new(source) })?;
-        }
-        Ok(total)
+    /// Seeds `objects`; an error comes with the index of the object it is about.
+    fn seed_all(&self, objects: &[Value]) -> Result<usize, (usize, ApiError)> {
+        let objects: Vec<Value> = objects.iter().cloned().map(dumps::current_version).collect();
+        let came_with_children = dumps::has_dependents(&objects);
+        self.with_state(|st| {
+            let mut created = 0;
+            for i in dumps::creation_order(&objects) {
+                let fail = |e| (i, e);
+                let mut obj = objects[i].clone();
+                if let Some(ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str)
+                    && st.get(&namespaces(), "", ns).is_none()
+                {
+                    create_in(st, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).map_err(fail)?;
+                    created += 1;
+                }
+                if merge_into_existing_namespace(st, &obj).map_err(fail)? {
+                    continue;
+                }
+                resolve_owners(st, &mut obj);
+                let stored = create_in(st, obj).map_err(fail)?;
+                created += 1;
+                if came_with_children[i] {
+                    continue;
+                }
+                let nodes = if stored["kind"] == "DaemonSet" { node_names(st).map_err(fail)? } else { vec![] };
+                seed::expand(&stored, &nodes, &mut |child| {
+                    created += 1;
+                    create_in(st, child)
+                })
+                .map_err(fail)?;
+            }
+            Ok(created)
+        })
     }
 
     /// The stored object, if any.
@@ -232,7 +257,7 @@ impl TestKube {
         })
     }
 
-    /// Deletes an object (finalizers and namespace contents as the server does).
+    /// Deletes an object (finalizers, namespace contents and dependents as the server does, background propagation).
     pub fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Value, ApiError> {
         self.with_state(|st| {
             let t =
@@ -307,4 +332,59 @@ fn create_in(st: &mut State, obj: Value) -> Result<Value, ApiError> {
     let t = type_of(st, &obj)?;
     let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from);
     st.create(&t, ns.as_deref(), obj, &ctx("create")).map(|w| w.object)
+}
+
+fn namespaces() -> kinds::GroupResource {
+    kinds::GroupResource { group: String::new(), plural: "namespaces".into() }
+}
+
+/// "Kind namespace/name" of an object, for messages.
+fn describe(obj: &Value) -> String {
+    let field = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    match field("/metadata/namespace") {
+        "" => format!("{} {}", field("/kind"), field("/metadata/name")),
+        ns => format!("{} {ns}/{}", field("/kind"), field("/metadata/name")),
+    }
+}
+
+fn node_names(st: &State) -> Result<Vec<String>, ApiError> {
+    let t = st.registry.get("", "v1", "nodes").ok_or_else(|| ApiError::new(500, "InternalError", "nodes are not served"))?;
+    let page = st.list(&t, None, |_, _, _| true, None, None)?;
+    Ok(page
+        .items
+        .iter()
+        .filter_map(|b| serde_json::from_slice::<Value>(b).ok()?.pointer("/metadata/name")?.as_str().map(String::from))
+        .collect())
+}
+
+/// A dump's Namespace that the server already has (`default`, `kube-system`, ...): its labels and annotations are
+/// taken over, as applying it to a cluster would. Returns whether `obj` was such a Namespace.
+fn merge_into_existing_namespace(st: &mut State, obj: &Value) -> Result<bool, ApiError> {
+    if obj.get("kind").and_then(Value::as_str) != Some("Namespace") || obj.get("apiVersion").and_then(Value::as_str) != Some("v1") {
+        return Ok(false);
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let Some(mut current) = st.get(&namespaces(), "", name).map(|s| s.value()) else { return Ok(false) };
+    for field in ["labels", "annotations"] {
+        for (k, v) in obj.pointer(&format!("/metadata/{field}")).and_then(Value::as_object).into_iter().flatten() {
+            current["metadata"][field][k] = v.clone();
+        }
+    }
+    let t = type_of(st, &current)?;
+    st.replace(&t, "", name, current, &ctx("update"), None)?;
+    Ok(true)
+}
+
+/// Points each owner reference at the owner's uid as stored, when the owner is on the server.
+fn resolve_owners(st: &State, obj: &mut Value) {
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default").to_string();
+    let Some(refs) = obj.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) else { return };
+    for r in refs {
+        let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let Some(t) = st.registry.by_kind(&field("apiVersion"), &field("kind")) else { continue };
+        let owner = st.get(&t.group_resource(), if t.namespaced { &ns } else { "" }, &field("name"));
+        if let Some(uid) = owner.and_then(|o| o.value().pointer("/metadata/uid").cloned()) {
+            r["uid"] = uid;
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::error::ApiError;
 use crate::fields;
-use crate::server::{Req, parse_body};
+use crate::request::{Req, parse_body};
 use crate::store::{State, WriteCtx, Written, kind_group};
 use serde_json::{Value, json};
 

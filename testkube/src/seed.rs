@@ -74,12 +74,61 @@ pub fn read_objects(path: &Path) -> Result<Vec<(PathBuf, Value)>, SeedError> {
             if d.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
                 continue;
             }
-            let v: Value =
-                serde_saphyr::from_str(d).map_err(|e| SeedError::Parse { path: f.clone(), doc: i + 1, message: e.to_string() })?;
+            let v = parse_document(d).map_err(|e| SeedError::Parse { path: f.clone(), doc: i + 1, message: e.to_string() })?;
             flatten(v, &f, &mut out);
         }
     }
     Ok(out)
+}
+
+/// One YAML document as kubectl and kompliance's audit read it: legacy octal numbers (`defaultMode: 0400` is 256),
+/// YAML 1.1 booleans (`privileged: yes`), except where Kubernetes wants a string (`name: yes` stays "yes").
+fn parse_document(text: &str) -> Result<Value, serde_saphyr::Error> {
+    let lax: Value = serde_saphyr::from_str_with_options(text, serde_saphyr::options! { legacy_octal_numbers: true })?;
+    if !has_bool(&lax) {
+        return Ok(lax);
+    }
+    let strict: Value =
+        serde_saphyr::from_str_with_options(text, serde_saphyr::options! { legacy_octal_numbers: true, strict_booleans: true })?;
+    let mut out = lax;
+    keep_strings(&mut out, &strict, "", false);
+    Ok(out)
+}
+
+fn has_bool(v: &Value) -> bool {
+    match v {
+        Value::Bool(_) => true,
+        Value::Object(m) => m.values().any(has_bool),
+        Value::Array(a) => a.iter().any(has_bool),
+        _ => false,
+    }
+}
+
+/// Fields of Kubernetes objects that are strings whatever they look like.
+const STRING_FIELDS: &[&str] =
+    &["name", "namespace", "generateName", "image", "value", "key", "serviceName", "secretName", "path", "mountPath"];
+/// Maps whose values are all strings.
+const STRING_MAPS: &[&str] = &["labels", "annotations", "data", "stringData", "matchLabels", "nodeSelector", "selector"];
+
+/// Puts back the string a YAML 1.1 boolean was written as (`strict` holds it) where a string belongs.
+fn keep_strings(lax: &mut Value, strict: &Value, key: &str, in_string_map: bool) {
+    match (lax, strict) {
+        (lax @ Value::Bool(_), Value::String(s)) if in_string_map || STRING_FIELDS.contains(&key) => *lax = Value::String(s.clone()),
+        (Value::Object(m), Value::Object(sm)) => {
+            let map_of_strings = STRING_MAPS.contains(&key);
+            for (k, v) in m.iter_mut() {
+                if let Some(sv) = sm.get(k) {
+                    keep_strings(v, sv, k, map_of_strings);
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(sa)) => {
+            for (v, sv) in a.iter_mut().zip(sa) {
+                keep_strings(v, sv, key, false);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn flatten(v: Value, file: &Path, out: &mut Vec<(PathBuf, Value)>) {
@@ -139,6 +188,34 @@ pub fn pod_from_template(template: &Value, name: &str, namespace: &str, owner: &
            "status": {"phase": "Running", "containerStatuses": statuses}})
 }
 
+fn job_condition(job: &Value, kind: &str) -> bool {
+    job.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("type").and_then(Value::as_str) == Some(kind) && c.get("status").and_then(Value::as_str) == Some("True"))
+}
+
+fn job_failed(job: &Value) -> bool {
+    job_condition(job, "Failed")
+}
+
+/// A Job that has run to its end: `status.completionTime`, or a Complete or Failed condition.
+pub fn job_finished(job: &Value) -> bool {
+    job.pointer("/status/completionTime").is_some() || job_condition(job, "Complete") || job_failed(job)
+}
+
+/// Turns a running Pod into one whose containers have ended, as the kubelet leaves it (`phase` Succeeded or Failed).
+fn terminate(pod: &mut Value, phase: &str) {
+    let (code, reason) = if phase == "Succeeded" { (0, "Completed") } else { (1, "Error") };
+    pod["status"]["phase"] = json!(phase);
+    for c in pod.pointer_mut("/status/containerStatuses").and_then(Value::as_array_mut).into_iter().flatten() {
+        c["ready"] = json!(false);
+        c["started"] = json!(false);
+        c["state"] = json!({"terminated": {"exitCode": code, "reason": reason}});
+    }
+}
+
 /// The objects a controller would create for a created workload: (ReplicaSet or Job, then Pods), each to be created in order.
 /// `children` creates an object and returns it as stored (with its uid).
 pub fn expand<E>(workload: &Value, node_names: &[String], children: &mut dyn FnMut(Value) -> Result<Value, E>) -> Result<(), E> {
@@ -186,16 +263,29 @@ pub fn expand<E>(workload: &Value, node_names: &[String], children: &mut dyn FnM
             Ok(())
         }
         "Job" => {
-            let n = workload
-                .pointer("/spec/parallelism")
-                .and_then(Value::as_u64)
-                .unwrap_or(1)
-                .min(workload.pointer("/spec/completions").and_then(Value::as_u64).unwrap_or(1));
-            for i in 0..n {
-                children(pod_from_template(&template(), &format!("{name}-{}", suffix(i)), &ns, workload, &[("job-name", &name)]))?;
+            let count = |p: &str| workload.pointer(p).and_then(Value::as_u64);
+            let completions = count("/spec/completions").unwrap_or(1);
+            // A finished Job keeps its Pods, terminated: Succeeded for each success, Failed for each failure.
+            let phases: Vec<&str> = if job_finished(workload) {
+                let succeeded = count("/status/succeeded").unwrap_or(if job_failed(workload) { 0 } else { completions });
+                let failed = count("/status/failed").unwrap_or(if job_failed(workload) { 1 } else { 0 });
+                std::iter::repeat_n("Succeeded", succeeded as usize).chain(std::iter::repeat_n("Failed", failed as usize)).collect()
+            } else if workload.pointer("/spec/suspend") == Some(&json!(true)) {
+                vec![]
+            } else {
+                vec!["Running"; count("/spec/parallelism").unwrap_or(1).min(completions) as usize]
+            };
+            for (i, phase) in phases.into_iter().enumerate() {
+                let mut pod =
+                    pod_from_template(&template(), &format!("{name}-{}", suffix(i as u64)), &ns, workload, &[("job-name", &name)]);
+                if phase != "Running" {
+                    terminate(&mut pod, phase);
+                }
+                children(pod)?;
             }
             Ok(())
         }
+        "CronJob" if workload.pointer("/spec/suspend") == Some(&json!(true)) => Ok(()),
         "CronJob" => {
             let job_tpl = workload.pointer("/spec/jobTemplate").cloned().unwrap_or_else(|| json!({}));
             let job = json!({"apiVersion": "batch/v1", "kind": "Job",
@@ -263,6 +353,16 @@ mod tests {
             assert_eq!(pod["metadata"]["labels"]["pod-template-hash"], made[0]["metadata"]["labels"]["pod-template-hash"]);
         }
         assert_ne!(made[1]["metadata"]["name"], made[2]["metadata"]["name"]);
+    }
+
+    #[test]
+    fn documents_read_as_kubectl_reads_them() {
+        let v = parse_document("metadata:\n  name: yes\n  labels: {team: off}\nspec:\n  hostNetwork: yes\n  mode: 0400\n  containers:\n  - name: no\n    image: y\n").unwrap();
+        assert_eq!(v["metadata"]["name"], "yes");
+        assert_eq!(v["metadata"]["labels"]["team"], "off");
+        assert_eq!(v["spec"]["hostNetwork"], true);
+        assert_eq!(v["spec"]["mode"], 256);
+        assert_eq!(v["spec"]["containers"][0], json!({"name": "no", "image": "y"}));
     }
 
     #[test]

@@ -1,102 +1,18 @@
 //! The HTTP front: routing of Kubernetes API paths, discovery, reads, writes and watches.
 
+use crate::deletes::Propagation;
 use crate::error::ApiError;
-use crate::faults::{FaultAction, Faults, fault_error};
+use crate::faults::{FaultAction, fault_error};
 use crate::kinds::ResourceType;
-use crate::store::{State, WriteCtx, Written};
+use crate::request::{Query, Req, Shared, error_response, json_response, ok_value, parse_body, with_warnings};
+use crate::store::{State, Written};
 use crate::watch::watch_response;
 use crate::{openapi, table};
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::response::Response;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
-use tokio::sync::{Notify, watch};
-
-/// Settings a test may change while the server runs.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// `gitVersion` answered at `/version`.
-    pub git_version: String,
-    /// Whether SubjectAccessReviews are answered with `allowed: true`.
-    pub sar_allowed: bool,
-    /// Interval of BOOKMARK events on watches that asked for them.
-    pub bookmark_every: Duration,
-}
-
-/// Everything the handlers share.
-pub struct Shared {
-    /// Objects, types, history, write log.
-    pub state: Mutex<State>,
-    /// Latest resource version; watches wake on changes.
-    pub changed: watch::Sender<u64>,
-    /// Bumped to end every open watch.
-    pub close_watches: watch::Sender<u64>,
-    /// Injected faults.
-    pub faults: Mutex<Faults>,
-    /// Woken when paused clients are resumed.
-    pub resumed: Notify,
-    /// Changeable settings.
-    pub config: Mutex<ServerConfig>,
-}
-
-impl Shared {
-    /// Locks the state (a poisoned lock is taken over: the state stays usable after a panic in a test).
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Locks the faults.
-    pub fn faults(&self) -> MutexGuard<'_, Faults> {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The current settings.
-    pub fn config(&self) -> ServerConfig {
-        self.config.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// Wakes watches after a write.
-    pub fn notify(&self, rv: u64) {
-        self.changed.send_replace(rv);
-    }
-}
-
-/// Query parameters of a request.
-pub type Query = HashMap<String, String>;
-
-fn json_response(code: u16, body: Vec<u8>) -> Response {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
-fn ok_value(code: u16, v: &Value) -> Response {
-    json_response(code, serde_json::to_vec(v).unwrap_or_default())
-}
-
-/// The Status answer of an error.
-pub fn error_response(e: &ApiError) -> Response {
-    let mut r = ok_value(e.code, &e.status());
-    if let Some(secs) = e.retry_after
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
-fn with_warnings(mut r: Response, warnings: &[String]) -> Response {
-    for w in warnings {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{}\"", w.replace('"', "'"))) {
-            r.headers_mut().append(header::WARNING, v);
-        }
-    }
-    r
-}
+use std::sync::Arc;
 
 /// Where a request goes.
 enum Route {
@@ -247,68 +163,6 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
     }
 }
 
-/// One request on a resource.
-pub struct Req {
-    /// The resource type.
-    pub t: Arc<ResourceType>,
-    /// Namespace from the path.
-    pub ns: Option<String>,
-    /// Object name from the path.
-    pub name: Option<String>,
-    /// Whether the path ends in `/status`.
-    pub status: bool,
-    /// Query parameters.
-    pub q: Query,
-    /// Request headers.
-    pub headers: HeaderMap,
-    /// Request body.
-    pub body: Bytes,
-    /// Client identity.
-    pub client: String,
-    /// The verb.
-    pub verb: &'static str,
-}
-
-impl Req {
-    pub(crate) fn ctx(&self, operation: &'static str) -> WriteCtx {
-        let manager = self.q.get("fieldManager").cloned().or_else(|| Some(self.client.split('/').next().unwrap_or("unknown").to_string()));
-        WriteCtx {
-            client: self.client.clone(),
-            verb: self.verb.into(),
-            manager,
-            operation,
-            status: self.status,
-            dry_run: self.q.get("dryRun").is_some_and(|d| d == "All"),
-            validation: self.q.get("fieldValidation").cloned().unwrap_or_else(|| "Warn".into()),
-        }
-    }
-
-    pub(crate) fn wants_table(&self) -> bool {
-        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"))
-    }
-
-    /// The client asked for metadata only (`as=PartialObjectMetadata` or `...List`, as kube's `list_metadata` and `metadata_watcher` do).
-    pub(crate) fn wants_metadata(&self) -> bool {
-        self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
-    }
-
-    pub(crate) fn content_type(&self) -> &str {
-        self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json")
-    }
-
-    pub(crate) fn ns_str(&self) -> &str {
-        if self.t.namespaced { self.ns.as_deref().unwrap_or("default") } else { "" }
-    }
-}
-
-/// Parses a request body as JSON, or YAML for apply patches and kubectl.
-pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).or_else(|_| {
-        let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the body is neither JSON nor UTF-8 YAML"))?;
-        serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
-    })
-}
-
 async fn resource(shared: &Arc<Shared>, req: Req) -> Response {
     if !req.body.is_empty() && req.content_type().starts_with("application/vnd.kubernetes.protobuf") {
         return error_response(&ApiError::new(
@@ -431,13 +285,16 @@ fn delete(shared: &Shared, req: &Req) -> Result<Response, ApiError> {
         req.name.as_deref().ok_or_else(|| ApiError::new(405, "MethodNotAllowed", "deletecollection is not supported by testkube"))?;
     let opts = if req.body.is_empty() { json!({}) } else { parse_body(&req.body).unwrap_or_else(|_| json!({})) };
     let precondition = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+    let policy = opts.get("propagationPolicy").and_then(Value::as_str).or(req.q.get("propagationPolicy").map(String::as_str));
+    let orphan = opts.get("orphanDependents").and_then(Value::as_bool).or(req.q.get("orphanDependents").map(|o| o == "true"));
+    let propagation = Propagation::parse(policy, orphan)?;
     let mut ctx = req.ctx("Update");
     if opts.get("dryRun").and_then(Value::as_array).is_some_and(|d| d.iter().any(|x| x == "All")) {
         ctx.dry_run = true;
     }
     let (obj, rv) = {
         let mut st = shared.state();
-        let obj = st.delete(&req.t, req.ns_str(), name, &ctx, precondition.as_deref())?;
+        let obj = st.delete_with(&req.t, req.ns_str(), name, &ctx, precondition.as_deref(), propagation)?;
         (obj, st.rv)
     };
     shared.notify(rv);

@@ -1,11 +1,11 @@
 //! The object store: objects by resource, the resource version counter, watch history and the write log.
 
+pub use crate::ctx::{WriteCtx, Written, kind_group};
 use crate::error::ApiError;
 use crate::kinds::{GroupResource, Registry, ResourceType};
-pub use crate::writes::{WriteCtx, Written, kind_group};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// One stored object: its served JSON, labels for selectors, version and server-side-apply configs.
@@ -107,6 +107,18 @@ pub struct State {
     pub writes: Vec<WriteRecord>,
     started: std::time::Instant,
     seed: u64,
+    /// Dependents by owner uid (from `metadata.ownerReferences` as stored; checked again before use).
+    pub(crate) dependents: HashMap<String, BTreeSet<ObjectKey>>,
+    /// Uids of removed objects whose dependents the garbage collector has not handled yet, oldest first.
+    pub(crate) gc_queue: VecDeque<String>,
+}
+
+/// Where an object is stored: resource, namespace ("" for cluster-scoped), name.
+pub type ObjectKey = (GroupResource, String, String);
+
+/// The owner uids an object's `metadata.ownerReferences` name.
+pub fn owner_uids(obj: &Value) -> impl Iterator<Item = &str> {
+    obj.pointer("/metadata/ownerReferences").and_then(Value::as_array).into_iter().flatten().filter_map(|r| r.get("uid")?.as_str())
 }
 
 /// A page of a list answer.
@@ -146,12 +158,18 @@ impl State {
             writes: Vec::new(),
             started: std::time::Instant::now(),
             seed: 0x9e37_79b9_7f4a_7c15 ^ std::process::id() as u64,
+            dependents: HashMap::new(),
+            gc_queue: VecDeque::new(),
         };
         if let Some(ns_type) = s.registry.get("", "v1", "namespaces") {
+            let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
             for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-                let ctx = WriteCtx { client: "testkube".into(), verb: "create".into(), operation: "Update", ..Default::default() };
-                let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-                let _ = s.create(&ns_type, None, obj, &ctx);
+                let uid = s.uid();
+                let obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "uid": uid, "creationTimestamp": now_rfc3339(), "generation": 1},
+                    "status": {"phase": "Active"}, "spec": {"finalizers": ["kubernetes"]}});
+                s.store(&ns_type, "", ns, obj, BTreeMap::new(), EventType::Added);
+                s.record(&ns_type, &ctx, "", ns, s.rv);
             }
         }
         s
@@ -287,6 +305,9 @@ impl State {
         let json = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
         let labels = labels_of(&obj);
         self.push_event(t.group_resource(), ns, name, kind, json.clone(), labels.clone());
+        for owner in owner_uids(&obj) {
+            self.dependents.entry(owner.to_string()).or_default().insert((t.group_resource(), ns.to_string(), name.to_string()));
+        }
         let stored = Stored { json, labels, rv: self.rv, applied };
         self.objects.entry(t.group_resource()).or_default().insert((ns.into(), name.into()), stored);
         if t.group == "apiextensions.k8s.io" && t.plural == "customresourcedefinitions" {
@@ -302,7 +323,18 @@ impl State {
         let mut obj = old.value();
         obj["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let json = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
-        self.push_event(gr, ns, name, EventType::Deleted, json, old.labels);
+        self.push_event(gr.clone(), ns, name, EventType::Deleted, json, old.labels);
+        for owner in owner_uids(&obj) {
+            if let Some(deps) = self.dependents.get_mut(owner) {
+                deps.remove(&(gr.clone(), ns.to_string(), name.to_string()));
+                if deps.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+        if let Some(uid) = obj.pointer("/metadata/uid").and_then(Value::as_str) {
+            self.gc_queue.push_back(uid.to_string());
+        }
         if t.group == "apiextensions.k8s.io" && t.plural == "customresourcedefinitions" {
             self.drop_crd_objects(&obj);
         }

@@ -2,8 +2,8 @@
 
 use crate::error::ApiError;
 use crate::kinds::GroupResource;
+use crate::request::{Req, Shared, error_response};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::server::{Req, Shared, error_response};
 use crate::store::{EventType, HistEvent};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};

@@ -1,6 +1,7 @@
 //! Writes on the store: create, replace (PUT, patches, apply), delete; subresource rules, preconditions,
 //! generation, managedFields, finalizers, namespace cascade, and CRD schema pruning.
 
+use crate::ctx::{WriteCtx, Written, kind_group};
 use crate::error::ApiError;
 use crate::fields;
 use crate::kinds::ResourceType;
@@ -8,37 +9,6 @@ use crate::schema;
 use crate::store::{EventType, State, now_rfc3339};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-/// What a write is: who does it, with which field manager, on which subresource.
-#[derive(Debug, Clone, Default)]
-pub struct WriteCtx {
-    /// Client identity for the write log.
-    pub client: String,
-    /// Verb for the write log.
-    pub verb: String,
-    /// Field manager for managedFields.
-    pub manager: Option<String>,
-    /// "Update" or "Apply".
-    pub operation: &'static str,
-    /// Whether this writes the status subresource.
-    pub status: bool,
-    /// Dry run: validate and answer, do not store.
-    pub dry_run: bool,
-    /// fieldValidation: Strict, Warn or Ignore.
-    pub validation: String,
-}
-
-/// Result of a write: the object as served and the warnings to send.
-#[derive(Debug)]
-pub struct Written {
-    /// The object after the write.
-    pub object: Value,
-    /// Warning header texts.
-    pub warnings: Vec<String>,
-    /// Whether anything changed.
-    pub changed: bool,
-}
 
 fn meta_str<'a>(v: &'a Value, field: &str) -> Option<&'a str> {
     v.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str)
@@ -308,84 +278,10 @@ impl State {
         self.record(t, ctx, ns, name, self.rv);
         if finalized {
             self.remove(t, ns, name);
+            self.collect_garbage();
         }
         Ok(Written { object, warnings, changed: true })
     }
-
-    /// Deletes an object: objects with finalizers get a deletionTimestamp, a Namespace takes its content with it.
-    pub fn delete(
-        &mut self,
-        t: &ResourceType,
-        ns: &str,
-        name: &str,
-        ctx: &WriteCtx,
-        precondition_rv: Option<&str>,
-    ) -> Result<Value, ApiError> {
-        let stored = self.get_or_404(t, ns, name)?;
-        if let Some(rv) = precondition_rv
-            && rv != stored.rv.to_string()
-        {
-            return Err(ApiError::conflict(&t.qualified(), name));
-        }
-        let mut obj = stored.value();
-        if ctx.dry_run {
-            return Ok(obj);
-        }
-        let has_finalizers = obj.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
-        if t.kind == "Namespace" && t.group.is_empty() {
-            if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-                obj["status"]["phase"] = json!("Terminating");
-                let applied = stored.applied.clone();
-                obj = self.store(t, "", name, obj, applied, EventType::Modified);
-                self.record(t, ctx, "", name, self.rv);
-            }
-            self.delete_namespace_content(name, ctx);
-            self.finish_namespace_if_empty(name);
-            return Ok(obj);
-        }
-        if has_finalizers {
-            if obj.pointer("/metadata/deletionTimestamp").is_none() {
-                obj["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
-                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-                let applied = stored.applied.clone();
-                obj = self.store(t, ns, name, obj, applied, EventType::Modified);
-                self.record(t, ctx, ns, name, self.rv);
-            }
-            return Ok(obj);
-        }
-        let removed = self.remove(t, ns, name).unwrap_or(obj);
-        self.record(t, ctx, ns, name, self.rv);
-        Ok(removed)
-    }
-
-    fn delete_namespace_content(&mut self, ns: &str, ctx: &WriteCtx) {
-        let types: Vec<Arc<ResourceType>> = self.registry.all().filter(|t| t.namespaced).cloned().collect();
-        let mut seen = std::collections::HashSet::new();
-        for t in types {
-            if !seen.insert(t.group_resource()) {
-                continue;
-            }
-            let names: Vec<String> = self
-                .objects
-                .get(&t.group_resource())
-                .map(|m| {
-                    m.range((ns.to_string(), String::new())..)
-                        .take_while(|((n, _), _)| n == ns)
-                        .map(|((_, name), _)| name.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for name in names {
-                let _ = self.delete(&t, ns, &name, ctx, None);
-            }
-        }
-    }
-}
-
-/// `kind.group` as used in Invalid messages ("Pod", "ComplianceReport.kompliance.dev").
-pub fn kind_group(t: &ResourceType) -> String {
-    if t.group.is_empty() { t.kind.clone() } else { format!("{}.{}", t.kind, t.group) }
 }
 
 fn check_type(t: &ResourceType, obj: &Value) -> Result<(), ApiError> {
