@@ -106,12 +106,21 @@ pub fn creation_order(objects: &[Value]) -> Vec<usize> {
     order.into_iter().map(|(_, _, i)| i).collect()
 }
 
-/// For each object, whether another object of `objects` names it as owner: such a workload came with
-/// what its controller made (a dump holds the ReplicaSets and Pods of a Deployment) and is not expanded.
+/// True for an old revision a Deployment keeps beside its current one: a ReplicaSet scaled to 0.
+/// (A CronJob's finished Jobs do count: between schedules it runs nothing else.)
+fn history(o: &Value) -> bool {
+    matches!(o["kind"].as_str(), Some("ReplicaSet" | "ReplicationController"))
+        && o.pointer("/spec/replicas").and_then(Value::as_i64) == Some(0)
+}
+
+/// For each object, whether another object of `objects` that runs something names it as owner:
+/// such a workload came with what its controller made (a dump holds the ReplicaSets and Pods of a
+/// Deployment) and is not expanded. An old revision scaled to 0 does not count: the Deployment's
+/// current ReplicaSet and Pods are still made.
 pub fn has_dependents(objects: &[Value]) -> Vec<bool> {
     let index: HashMap<Key, usize> = objects.iter().enumerate().map(|(i, o)| (key_of(o), i)).collect();
     let mut out = vec![false; objects.len()];
-    for (i, o) in objects.iter().enumerate() {
+    for (i, o) in objects.iter().enumerate().filter(|(_, o)| !history(o)) {
         for keys in owner_keys(o) {
             if let Some(&owner) = keys.iter().find_map(|k| index.get(k))
                 && owner != i

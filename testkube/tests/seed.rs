@@ -200,3 +200,14 @@ async fn every_example_and_check_fixture_seeds_with_the_pods_a_cluster_would_run
         assert_eq!(server.list("v1", "Pod").len(), expected_pods(&objects), "{}", file.display());
     }
 }
+
+#[tokio::test]
+async fn a_deployment_dumped_with_only_its_old_revision_still_runs_its_pods() {
+    let server = TestKube::start().await.unwrap();
+    let c = client(&server, "seed-test");
+    let old = workload("apps/v1", "ReplicaSet", "web-old", 0, Some(("apps/v1", "Deployment", "web")));
+    server.seed(vec![old, workload("apps/v1", "Deployment", "web", 2, None)]).unwrap();
+    let pods = pods(&c).await;
+    assert_eq!(pods.len(), 2, "the Deployment's current ReplicaSet runs its replicas: {pods:?}");
+    assert!(pods.keys().all(|p| p.starts_with("web-") && !p.starts_with("web-old")), "{pods:?}");
+}
