@@ -13,6 +13,7 @@ pub mod kinds;
 mod openapi;
 mod patch;
 pub mod procfs;
+mod restore;
 pub mod schema;
 pub mod seed;
 pub mod selector;
