@@ -1,5 +1,5 @@
-//! Watch liveness seen on the wire: a client layer that notes, per path read (lists and watches),
-//! when bytes of a successful answer last arrived (events and bookmarks alike, which kube's watcher
+//! Watch liveness seen on the wire: a client layer that notes, per watched path, when bytes of a
+//! successful list or watch answer last arrived (events and bookmarks alike, which kube's watcher
 //! does not surface), so a watch that delivers nothing for several bookmark periods can be restarted.
 
 use http::{Method, Request, Response};
@@ -32,12 +32,18 @@ impl WatchActivity {
         self.paths.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn requested(&self, path: &str) {
+    /// A read was sent: a watch registers its path; a list counts only on a path already watched
+    /// (plain reads such as the probes' are not watches). True when it is tracked.
+    fn requested(&self, path: &str, watch: bool) -> bool {
         let now = Instant::now();
         let mut paths = self.lock();
+        if !watch && !paths.contains_key(path) {
+            return false;
+        }
         let p = paths.entry(path.to_string()).or_insert(PathState { last_data: now, last_request: now, open: 0 });
         p.last_request = now;
         p.open += 1;
+        true
     }
 
     fn data(&self, path: &str) {
@@ -73,7 +79,7 @@ impl WatchActivity {
     }
 }
 
-/// The layer that feeds a [`WatchActivity`] with every GET (reads: lists, watches, gets).
+/// The layer that feeds a [`WatchActivity`] with the watches and lists of the watched paths.
 #[derive(Clone)]
 pub struct ActivityLayer(pub Arc<WatchActivity>);
 
@@ -103,9 +109,13 @@ impl Drop for Open {
     }
 }
 
-/// The path of a read, the key of the liveness record (a watch and its lists share it).
-fn read_path<B>(req: &Request<B>) -> Option<String> {
-    (req.method() == Method::GET).then(|| req.uri().path().to_string())
+/// The path of a read, the key of the liveness record (a watch and its lists share it), and whether it watches.
+fn read_path<B>(req: &Request<B>) -> Option<(String, bool)> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let watch = req.uri().query().unwrap_or_default().split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    Some((req.uri().path().to_string(), watch))
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -125,10 +135,7 @@ where
     }
 
     fn call(&mut self, req: Request<RB>) -> Self::Future {
-        let path = read_path(&req);
-        if let Some(p) = &path {
-            self.activity.requested(p);
-        }
+        let path = read_path(&req).filter(|(p, watch)| self.activity.requested(p, *watch)).map(|(p, _)| p);
         let activity = self.activity.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
@@ -178,8 +185,11 @@ mod tests {
     #[test]
     fn a_silent_open_watch_is_stalled_and_a_forgotten_path_is_not() {
         let a = WatchActivity::default();
-        a.requested("/api/v1/pods");
-        a.requested("/api/v1/nodes");
+        assert!(!a.requested("/apis/apps/v1/namespaces/kube-system/deployments/azure-policy", false), "a plain read is not tracked");
+        assert!(a.requested("/api/v1/pods", true));
+        assert!(a.requested("/api/v1/nodes", true));
+        a.closed("/api/v1/nodes");
+        assert!(a.requested("/api/v1/nodes", false), "a relist of a watched path is tracked");
         a.closed("/api/v1/nodes");
         assert!(a.stalled(Duration::from_millis(30)).is_empty(), "fresh watches are live");
         std::thread::sleep(Duration::from_millis(60));
