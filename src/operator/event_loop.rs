@@ -444,7 +444,7 @@ impl Operator {
                 cluster = true;
             }
             let term = self.watch_term.unwrap_or(0);
-            let _ = self.writer.send(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash, term }));
+            self.to_writer(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash, term }));
         }
         // The cluster report waits for the probes' first answer: written once per start, with their results.
         if cluster && self.opts.namespaces.is_empty() && self.probed {
@@ -493,6 +493,6 @@ impl Operator {
             *c = st;
         }
         let term = self.watch_term.unwrap_or(0);
-        let _ = self.writer.send(Msg::Write(Job { scope: Scope::Cluster, status, hash, term }));
+        self.to_writer(Msg::Write(Job { scope: Scope::Cluster, status, hash, term }));
     }
 }

@@ -44,9 +44,13 @@ impl Operator {
     /// A full pass was sent to the writer: it verifies the reports on the server and advances the
     /// evaluation timestamp once they are all written.
     pub(super) fn pass_done(&self) {
-        let at = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
-        if self.writer.send(Msg::PassDone(at)).is_err() {
-            warn!("the report writer has stopped; the evaluation timestamp stays");
+        self.to_writer(Msg::PassDone(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0));
+    }
+
+    /// Tells the writer; a writer that has stopped (only while shutting down) is logged, not ignored.
+    pub(super) fn to_writer(&self, msg: Msg) {
+        if self.writer.send(msg).is_err() {
+            warn!("the report writer has stopped; a report or pass end was not sent to it");
         }
     }
 }
