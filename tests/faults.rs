@@ -75,9 +75,10 @@ async fn resync_rewrites_reports_lost_on_the_server_and_the_timestamp_waits_for_
     let op = c.operator_with("kompliance-test", false, |o| o.resync_interval = Duration::from_secs(1)).await;
     eventually("every report written", || fleet_reported(&c)).await;
 
+    // Writes fail from before the loss, so no pass after it can land.
+    c.server.inject(Fault::fail("patch", "compliancereports", u64::MAX, 500));
     c.server.lose_state();
     c.server.seed(fleet()).unwrap();
-    c.server.inject(Fault::fail("patch", "compliancereports", u64::MAX, 500));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stuck = metric(&op, LAST_EVALUATION, &[]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -262,4 +262,24 @@ mod tests {
         assert!(parse_period("0s").unwrap_err().contains("longer than zero"));
         assert_eq!(parse_period("5m"), Ok(Duration::from_secs(300)));
     }
+
+    #[test]
+    fn the_defaults_in_the_help_are_the_constants_the_options_use() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let help = T::command().render_long_help().to_string();
+        let opts = options(&T::try_parse_from(["t"]).expect("no flags").run);
+        for (text, constant, used) in
+            [("10s", DEFAULT_WRITE_TIMEOUT, opts.write_timeout), ("5m", DEFAULT_STALL_TIMEOUT, opts.stall_timeout)]
+        {
+            assert!(help.contains(&format!("[default: {text},")), "{help}");
+            assert_eq!((parse_duration(text), used), (Ok(constant), constant));
+        }
+        assert_eq!(RunOptions::default().write_timeout, DEFAULT_WRITE_TIMEOUT);
+        assert_eq!(RunOptions::default().stall_timeout, DEFAULT_STALL_TIMEOUT);
+    }
 }
