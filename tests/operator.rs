@@ -134,6 +134,8 @@ async fn edited_and_deleted_reports_are_put_back() {
 
     c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
     eventually("deleted report recreated", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    // The cluster report is written once the probes have answered, maybe after the namespace reports.
+    eventually("cluster report written", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
     c.server.delete("kompliance.dev/v1alpha1", "ComplianceClusterReport", "", "cluster").unwrap();
     eventually("deleted cluster report recreated", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
     op.shutdown().await;
