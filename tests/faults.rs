@@ -185,6 +185,19 @@ async fn the_cluster_report_is_written_once_per_start_with_the_probe_results() {
     op.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_that_hang_do_not_keep_the_cluster_report_away() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop")]).unwrap();
+    c.server.inject(Fault::delay("create", "subjectaccessreviews", 1, Duration::from_secs(60)));
+    let op = c.operator_with("kompliance-test", false, |o| o.probe_interval = Duration::from_secs(1)).await;
+    eventually("cluster report written without the probes", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
+    let rbac = e2e::row_of(&c.cluster_report().unwrap(), "kubernetes-rbac");
+    assert_eq!(state(&rbac).0, "NotEvaluated", "{rbac:?}");
+    op.shutdown().await;
+}
+
 fn lease_holder(c: &Cluster) -> Option<String> {
     c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance")?["spec"]["holderIdentity"].as_str().map(String::from)
 }

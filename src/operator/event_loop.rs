@@ -50,6 +50,8 @@ pub(super) struct Operator {
     pub(super) probes: ProbeResults,
     /// The probes have answered once: the cluster report waits for them (written once per start).
     pub(super) probed: bool,
+    /// ... but not beyond this instant: probes that hang must not keep the cluster report away.
+    pub(super) probe_wait_until: std::time::Instant,
     /// Leadership term in force when the watches were (re)started: their verdicts may be written in that term only.
     pub(super) watch_term: Option<u64>,
     /// Watch liveness seen on the wire.
@@ -447,8 +449,12 @@ impl Operator {
             self.to_writer(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash, term }));
         }
         // The cluster report waits for the probes' first answer: written once per start, with their results.
-        if cluster && self.opts.namespaces.is_empty() && self.probed {
-            self.flush_cluster(&opts);
+        if cluster && self.opts.namespaces.is_empty() {
+            if self.probed || std_now() >= self.probe_wait_until {
+                self.flush_cluster(&opts);
+            } else {
+                self.debouncer.touch(CLUSTER, std_now());
+            }
         }
         if cluster && self.full_pass {
             // The resync's reports are rebuilt: that is the end of the full pass.

@@ -23,6 +23,8 @@ use tracing::info;
 
 /// Default of `--write-timeout`: longest one report write may take.
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the cluster report waits for the probes' first answer after start (or one `--probe-interval`, if shorter).
+const PROBE_WAIT: Duration = Duration::from_secs(30);
 /// Default of `--stall-timeout`: five bookmark periods of a Kubernetes API server (about one a minute).
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
@@ -232,6 +234,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         report_hashes: HashMap::new(),
         probes: ProbeResults::default(),
         probed: false,
+        probe_wait_until: std::time::Instant::now() + PROBE_WAIT.min(opts.probe_interval),
         watch_term: None,
         activity,
         health,
