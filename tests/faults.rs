@@ -58,7 +58,7 @@ async fn api_server_restarted_empty_gets_every_report_back_through_a_watch_resta
     let restarts = metric(&op, "kompliance_watch_events_total", &RESTARTED).await;
 
     // The cluster is rebuilt behind the same address: same objects, new resourceVersions, no reports.
-    c.server.lose_state();
+    c.server.lose_state().unwrap();
     assert!(c.report("team-0").is_none());
     c.server.seed(fleet()).unwrap();
     eventually("every report re-created", || fleet_reported(&c)).await;
@@ -77,7 +77,7 @@ async fn resync_rewrites_reports_lost_on_the_server_and_the_timestamp_waits_for_
 
     // Writes fail from before the loss, so no pass after it can land.
     c.server.inject(Fault::fail("patch", "compliancereports", u64::MAX, 500));
-    c.server.lose_state();
+    c.server.lose_state().unwrap();
     c.server.seed(fleet()).unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let stuck = metric(&op, LAST_EVALUATION, &[]).await;
