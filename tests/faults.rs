@@ -215,7 +215,10 @@ async fn a_standby_honours_the_lease_duration_its_holder_recorded() {
     let b = c.operator_with("replica-b", true, set(1)).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(lease_holder(&c).as_deref(), Some("replica-a"));
-    assert_eq!(series(&scrape(b.metrics_addr).await, "kompliance_leader", &[]), Some(0.0));
+    let standby = scrape(b.metrics_addr).await;
+    assert_eq!(series(&standby, "kompliance_leader", &[]), Some(0.0));
+    assert_eq!(series(&standby, LAST_EVALUATION, &[]), Some(0.0), "a standby writes nothing, so no pass of its counts");
+    assert!(metric(&a, LAST_EVALUATION, &[]).await > 0.0);
     let writers: Vec<String> = report_writes(&c).into_iter().map(|w| w.1).collect();
     assert!(writers.iter().all(|w| w == "replica-a"), "{writers:?}");
     b.shutdown().await;

@@ -44,7 +44,8 @@ impl Operator {
     /// A full pass was sent to the writer: it verifies the reports on the server and advances the
     /// evaluation timestamp once they are all written.
     pub(super) fn pass_done(&self) {
-        self.to_writer(Msg::PassDone(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0));
+        let at = jiff::Timestamp::now().as_millisecond() as f64 / 1000.0;
+        self.to_writer(Msg::PassDone { at, term: self.watch_term.unwrap_or(0) });
     }
 
     /// Tells the writer; a writer that has stopped (only while shutting down) is logged, not ignored.

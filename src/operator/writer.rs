@@ -68,9 +68,15 @@ pub enum Msg {
     Remove(String),
     /// The namespace is gone, and its report with it: forget it, delete nothing.
     Forget(String),
-    /// A full evaluation pass ended at this Unix time and its reports were sent: verify them on the
-    /// server, then advance `kompliance_last_evaluation_timestamp_seconds` once every write landed.
-    PassDone(f64),
+    /// A full evaluation pass ended at Unix time `at` and its reports (of leadership term `term`) were
+    /// sent: verify them on the server, then advance `kompliance_last_evaluation_timestamp_seconds`
+    /// once every write landed. A pass of another term than the current one does not count.
+    PassDone {
+        /// End of the pass, Unix seconds.
+        at: f64,
+        /// Term of its reports (see [`Job::term`]).
+        term: u64,
+    },
     /// Write everything pending now and stop.
     Finish,
 }
@@ -87,6 +93,7 @@ pub struct WriterSettings {
 /// A pass waiting for its reports to be verified and written.
 struct Pass {
     at: f64,
+    term: u64,
     verified: bool,
     not_before: Instant,
     attempts: u32,
@@ -207,7 +214,7 @@ impl Writer {
                 self.last.remove(&scope);
                 self.removals.push(ns);
             }
-            Msg::PassDone(at) => self.pass = Some(Pass { at, verified: false, not_before: Instant::now(), attempts: 0 }),
+            Msg::PassDone { at, term } => self.pass = Some(Pass { at, term, verified: false, not_before: Instant::now(), attempts: 0 }),
             Msg::Finish => return false,
         }
         true
@@ -279,6 +286,10 @@ impl Writer {
             return true;
         }
         let now = Instant::now();
+        if self.pass.as_ref().is_some_and(|p| self.leadership.term() != Some(p.term)) {
+            // Evaluated before this term: its reports are not the ones this leader writes.
+            self.pass = None;
+        }
         if self.pass.as_ref().is_some_and(|p| !p.verified && p.not_before <= now) {
             self.verify().await;
             return true;
