@@ -41,7 +41,16 @@ async fn health_readiness_and_metrics() {
         .register(Box::new(ComplianceCollector::new(Arc::new(Examples(snapshot)), true).expect("collector")))
         .expect("register collector");
     let ready = Arc::new(AtomicBool::new(false));
-    let (addr, server) = serve("127.0.0.1:0", HttpState { registry, ready: ready.clone() }).await.expect("serve");
+    let (addr, server) = serve(
+        "127.0.0.1:0",
+        HttpState {
+            registry,
+            ready: ready.clone(),
+            health: Arc::new(kompliance::operator::http::Health::new(std::time::Duration::from_secs(60))),
+        },
+    )
+    .await
+    .expect("serve");
     assert!(addr.ip().is_loopback());
 
     assert_eq!(get(addr, "/healthz").await.0, 200);

@@ -5,7 +5,6 @@ mod e2e;
 
 use e2e::{Cluster, deploy, eventually, namespace, row_of, scrape, series, state};
 use serde_json::{Value, json};
-use testkube::Fault;
 
 const PRIV: &str = "privileged-containers";
 
@@ -123,68 +122,22 @@ async fn edited_and_deleted_reports_are_put_back() {
 
     let mut edited = c.report("shop").unwrap();
     edited["status"]["recommendations"] = json!([]);
-    let edited = c.server.update(edited).unwrap();
-    // The operator may restore it within microseconds: the edit's own resourceVersion proves it landed.
-    assert!(edited["status"]["recommendations"].as_array().is_some_and(Vec::is_empty), "{edited}");
-    let edited_rv: u64 = edited["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse().ok()).expect("rv");
-    let rv = |r: &Value| r["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    c.server.update(edited).unwrap();
+    // The put-back may come before this thread reads again on a busy machine: the write log orders them.
+    let writes = e2e::report_writes(&c);
+    let edit = writes.iter().rposition(|w| w.1 == "testkube-seed" && w.3 == "status").expect("the edit is logged");
     eventually("edited report restored", || {
-        c.report("shop").is_some_and(|r| rv(&r) > edited_rv) && state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)
+        state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)
+            && e2e::report_writes(&c)[edit + 1..].iter().any(|w| w.1 == "kompliance-test" && w.4 == "shop")
     })
     .await;
 
     c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
     eventually("deleted report recreated", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
+    // The cluster report is written once the probes have answered, maybe after the namespace reports.
+    eventually("cluster report written", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
     c.server.delete("kompliance.dev/v1alpha1", "ComplianceClusterReport", "", "cluster").unwrap();
     eventually("deleted cluster report recreated", || c.cluster_report().is_some_and(|r| r.get("status").is_some())).await;
-    op.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropped_watches_410s_and_failing_writes_lose_nothing() {
-    let _serial = e2e::SERIAL.lock().await;
-    let c = Cluster::new().await;
-    let mut objs = vec![];
-    for n in 0..5 {
-        objs.push(namespace(&format!("team-{n}")));
-        objs.push(deploy(&format!("team-{n}"), "web").build());
-    }
-    c.server.seed(objs).unwrap();
-    c.server.inject(Fault::fail("patch", "compliancereports", 4, 500));
-    c.server.inject(Fault::throttle("patch", "compliancereports", 2, 1));
-    let op = c.operator("kompliance-test", false).await;
-    eventually("every report written despite 500s and 429s", || {
-        (0..5).all(|n| state(&c.row(&format!("team-{n}"), PRIV)) == ("Healthy".into(), 0))
-    })
-    .await;
-
-    // Changes while watches drop and history is compacted (forcing 410 and relists).
-    for n in 0..5 {
-        c.server.close_watches();
-        let ns = format!("team-{n}");
-        if n % 2 == 0 {
-            c.server.seed([deploy(&ns, "bad").privileged().build()]).unwrap();
-        }
-        c.server.compact();
-    }
-    c.server.inject(Fault::fail("patch", "compliancereports", 3, 503));
-    eventually("every change reflected exactly", || {
-        (0..5).all(|n| {
-            let expect = if n % 2 == 0 { ("Unhealthy".to_string(), 1) } else { ("Healthy".to_string(), 0) };
-            state(&c.row(&format!("team-{n}"), PRIV)) == expect
-        })
-    })
-    .await;
-    // Nothing counted twice after relists: each unhealthy namespace has exactly one unhealthy resource with one Pod.
-    for n in [0, 2, 4] {
-        let row = c.row(&format!("team-{n}"), PRIV).unwrap();
-        assert_eq!(row["unhealthy"].as_array().map(Vec::len), Some(1));
-        assert_eq!(row["unhealthy"][0]["pods"], 1);
-        assert_eq!(c.report(&format!("team-{n}")).unwrap()["status"]["summary"]["resources"]["evaluated"], 2);
-    }
-    let m = scrape(op.metrics_addr).await;
-    assert!(series(&m, "kompliance_report_writes_total", &[("scope", "namespace"), ("result", "error")]).unwrap_or(0.0) >= 1.0, "{m}");
-    assert!(series(&m, "kompliance_watch_events_total", &[("kind", "Pod"), ("type", "restarted")]).unwrap_or(0.0) >= 2.0, "{m}");
     op.shutdown().await;
 }
 
@@ -474,7 +427,7 @@ async fn starting_without_the_crds_fails_with_the_fix() {
     let mut cfg = kube::Config::new(server.url().parse().unwrap());
     cfg.default_retry = false;
     let opts = kompliance::operator::run::RunOptions { metrics_addr: "127.0.0.1:0".into(), ..Default::default() };
-    match kompliance::operator::run::start(kube::Client::try_from(cfg).unwrap(), opts).await {
+    match kompliance::operator::run::start(cfg, opts).await {
         Err(e) => assert!(e.to_string().contains("kompliance crd | kubectl apply -f -"), "{e}"),
         Ok(_) => panic!("started without CRDs"),
     }

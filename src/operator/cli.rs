@@ -1,7 +1,7 @@
 //! The `run` and `demo` commands: flags, logging, the kube client, signals.
 
 use super::leader::LeaseSettings;
-use super::run::{RunOptions, Running, start};
+use super::run::{DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT, RunOptions, Running, start};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -101,6 +101,13 @@ pub struct RunArgs {
     /// Interval of the Azure Resource Manager reads (with `azure:` in the configuration).
     #[arg(long, default_value = "15m", value_parser = parse_period)]
     pub azure_poll_interval: Duration,
+    /// Longest one report write may take [default: 10s, run::DEFAULT_WRITE_TIMEOUT].
+    #[arg(long, value_parser = parse_period)]
+    pub write_timeout: Option<Duration>,
+    /// A watch silent this long (no event, no bookmark) is restarted with a relist; /healthz fails
+    /// while a watch or the event loop is stalled this long [default: 5m, run::DEFAULT_STALL_TIMEOUT].
+    #[arg(long, value_parser = parse_period)]
+    pub stall_timeout: Option<Duration>,
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -134,6 +141,8 @@ pub fn options(args: &RunArgs) -> RunOptions {
         namespaces: args.namespaces.clone(),
         grace: args.grace_period,
         azure_poll: args.azure_poll_interval,
+        write_timeout: args.write_timeout.unwrap_or(DEFAULT_WRITE_TIMEOUT),
+        stall_timeout: args.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT),
         ..RunOptions::default()
     }
 }
@@ -150,6 +159,11 @@ pub fn init_logging(format: LogFormat) {
 
 /// A kube client from a kubeconfig file or the environment, identifying itself as `agent`.
 pub async fn client(kubeconfig: Option<&Path>, agent: &str) -> Result<kube::Client, String> {
+    kube::Client::try_from(config(kubeconfig, agent).await?).map_err(|e| format!("creating the kube client: {e}"))
+}
+
+/// A kube client configuration from a kubeconfig file or the environment, identifying itself as `agent`.
+pub async fn config(kubeconfig: Option<&Path>, agent: &str) -> Result<kube::Config, String> {
     let mut cfg = match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
@@ -164,7 +178,7 @@ pub async fn client(kubeconfig: Option<&Path>, agent: &str) -> Result<kube::Clie
     if let Ok(v) = http::HeaderValue::from_str(agent) {
         cfg.headers.push((http::header::USER_AGENT, v));
     }
-    kube::Client::try_from(cfg).map_err(|e| format!("creating the kube client: {e}"))
+    Ok(cfg)
 }
 
 /// Waits for Ctrl-C or SIGTERM.
@@ -210,7 +224,7 @@ pub fn run(args: RunArgs) -> ExitCode {
     rt.block_on(async {
         let opts = options(&args);
         let agent = format!("kompliance/{} ({})", env!("CARGO_PKG_VERSION"), identity(&args));
-        let client = match client(args.kubeconfig.as_deref(), &agent).await {
+        let config = match config(args.kubeconfig.as_deref(), &agent).await {
             Ok(c) => c,
             Err(e) => {
                 error!("{e}");
@@ -218,7 +232,7 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         };
         let grace = opts.grace;
-        let running = match start(client, opts).await {
+        let running = match start(config, opts).await {
             Ok(r) => r,
             Err(e) => {
                 error!(error = %e, "cannot start");
@@ -247,5 +261,25 @@ mod tests {
         }
         assert!(parse_period("0s").unwrap_err().contains("longer than zero"));
         assert_eq!(parse_period("5m"), Ok(Duration::from_secs(300)));
+    }
+
+    #[test]
+    fn the_defaults_in_the_help_are_the_constants_the_options_use() {
+        use clap::{CommandFactory, Parser};
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        let help = T::command().render_long_help().to_string();
+        let opts = options(&T::try_parse_from(["t"]).expect("no flags").run);
+        for (text, constant, used) in
+            [("10s", DEFAULT_WRITE_TIMEOUT, opts.write_timeout), ("5m", DEFAULT_STALL_TIMEOUT, opts.stall_timeout)]
+        {
+            assert!(help.contains(&format!("[default: {text},")), "{help}");
+            assert_eq!((parse_duration(text), used), (Ok(constant), constant));
+        }
+        assert_eq!(RunOptions::default().write_timeout, DEFAULT_WRITE_TIMEOUT);
+        assert_eq!(RunOptions::default().stall_timeout, DEFAULT_STALL_TIMEOUT);
     }
 }

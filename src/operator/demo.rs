@@ -67,7 +67,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             eprintln!("kompliance demo: writing {}: {e}", args.kubeconfig.display());
             return ExitCode::from(1);
         }
-        let client = match super::cli::client(Some(&args.kubeconfig), "kompliance-demo").await {
+        let client = match super::cli::config(Some(&args.kubeconfig), "kompliance-demo").await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("kompliance demo: {e}");

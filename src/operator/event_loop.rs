@@ -1,7 +1,9 @@
 //! The operator's event loop: watch inputs into the verdict store, debounced flushes of namespace
 //! and cluster reports to the writer, probes, Azure snapshots, config reloads and resyncs.
 
+use super::activity::WatchActivity;
 use super::debounce::Debouncer;
+use super::http::Health;
 use super::leader::Leadership;
 use super::probes::ProbeResults;
 use super::reload::{ConfigReloader, Reload};
@@ -45,6 +47,16 @@ pub(super) struct Operator {
     /// Content hash of each namespace report in `live` (tells whether the cluster report must follow).
     pub(super) report_hashes: HashMap<String, String>,
     pub(super) probes: ProbeResults,
+    /// The probes have answered once: the cluster report waits for them (written once per start).
+    pub(super) probed: bool,
+    /// ... but not beyond this instant: probes that hang must not keep the cluster report away.
+    pub(super) probe_wait_until: std::time::Instant,
+    /// Leadership term in force when the watches were (re)started: their verdicts may be written in that term only.
+    pub(super) watch_term: Option<u64>,
+    /// Watch liveness seen on the wire.
+    pub(super) activity: Arc<WatchActivity>,
+    /// What `/healthz` answers.
+    pub(super) health: Arc<Health>,
     pub(super) vulns: Result<(), String>,
     pub(super) azure: Option<ArmSnapshot>,
     pub(super) detected_subscription: Option<String>,
@@ -74,6 +86,7 @@ impl Operator {
     pub(super) fn start_watches(&mut self) -> BoxStream<'static, Input> {
         let (stream, count) = watch::start(&self.client, &self.opts.namespaces, self.vulns.is_ok());
         self.streams = count;
+        self.watch_term = self.leadership.term();
         self.store = VerdictStore::new();
         self.store.set_vulnerability_source(Some(self.vulns.clone()));
         for ns in &self.opts.namespaces {
@@ -98,6 +111,8 @@ impl Operator {
         let mut resync = tokio::time::interval(self.opts.resync_interval);
         resync.tick().await;
         let mut reload = tokio::time::interval(self.opts.config_poll);
+        let mut liveness = tokio::time::interval(super::liveness::tick(self.opts.stall_timeout));
+        let mut restarted = tokio::time::Instant::now();
         loop {
             let deadline = self.debouncer.next_deadline().filter(|_| !self.syncing).map(tokio::time::Instant::from_std);
             tokio::select! {
@@ -118,8 +133,9 @@ impl Operator {
                         self.vulns = p.vulnerability_reports.clone();
                         self.store.set_vulnerability_source(Some(self.vulns.clone()));
                     }
-                    if p != self.probes {
+                    if p != self.probes || !self.probed {
                         self.probes = p;
+                        self.probed = true;
                         self.debouncer.touch(CLUSTER, std_now());
                     }
                 }
@@ -131,7 +147,12 @@ impl Operator {
                     }
                 }
                 // The gauge is set after every turn: leadership also lapses without a notification.
-                _ = leadership.changed() => {}
+                _ = leadership.changed() => if self.new_term() {
+                    events = self.start_watches();
+                },
+                _ = liveness.tick() => if self.watches_stalled(&mut restarted) {
+                    events = self.start_watches();
+                },
                 _ = reload.tick() => {
                     if self.poll_config() {
                         events = self.start_watches();
@@ -388,7 +409,7 @@ impl Operator {
         all.push(CLUSTER.to_string());
         self.flush(all);
         self.ready.store(true, Ordering::Relaxed);
-        self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+        self.pass_done();
     }
 
     fn build_options(&self) -> BuildOptions {
@@ -424,15 +445,21 @@ impl Operator {
                 info!(namespace = %ns, "report changed");
                 cluster = true;
             }
-            let _ = self.writer.send(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash }));
+            let term = self.watch_term.unwrap_or(0);
+            self.to_writer(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash, term }));
         }
+        // The cluster report waits for the probes' first answer: written once per start, with their results.
         if cluster && self.opts.namespaces.is_empty() {
-            self.flush_cluster(&opts);
+            if self.probed || std_now() >= self.probe_wait_until {
+                self.flush_cluster(&opts);
+            } else {
+                self.debouncer.touch(CLUSTER, std_now());
+            }
         }
         if cluster && self.full_pass {
             // The resync's reports are rebuilt: that is the end of the full pass.
             self.full_pass = false;
-            self.metrics.last_evaluation.set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+            self.pass_done();
         }
     }
 
@@ -456,6 +483,7 @@ impl Operator {
         if let Ok(mut c) = self.live.cluster.write() {
             *c = st;
         }
-        let _ = self.writer.send(Msg::Write(Job { scope: Scope::Cluster, status, hash }));
+        let term = self.watch_term.unwrap_or(0);
+        self.to_writer(Msg::Write(Job { scope: Scope::Cluster, status, hash, term }));
     }
 }

@@ -1,5 +1,5 @@
-//! The operator's HTTP endpoints: `/metrics` (text exposition of an injected registry), `/healthz`,
-//! and `/readyz` (ready after the first full evaluation).
+//! The operator's HTTP endpoints: `/metrics` (text exposition of an injected registry), `/healthz`
+//! (fails while the event loop or a watch is stalled) and `/readyz` (ready after the first full evaluation).
 
 use axum::Router;
 use axum::extract::State;
@@ -8,8 +8,44 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Liveness of the event loop and the watches, for `/healthz`.
+#[derive(Debug)]
+pub struct Health {
+    bound: Duration,
+    beat: Mutex<Instant>,
+    stalled: Mutex<Vec<String>>,
+}
+
+impl Health {
+    /// Unhealthy when the event loop has not beaten for `bound`.
+    pub fn new(bound: Duration) -> Self {
+        Health { bound, beat: Mutex::new(Instant::now()), stalled: Mutex::new(vec![]) }
+    }
+
+    /// The event loop is alive now.
+    pub fn beat(&self) {
+        *self.beat.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// The watched paths that are stalled now (empty: none).
+    pub fn set_stalled(&self, paths: Vec<String>) {
+        *self.stalled.lock().unwrap_or_else(|e| e.into_inner()) = paths;
+    }
+
+    /// Why the replica is unhealthy, if it is.
+    pub fn problem(&self) -> Option<String> {
+        let since = self.beat.lock().unwrap_or_else(|e| e.into_inner()).elapsed();
+        if since > self.bound {
+            return Some(format!("event loop stalled for {}s\n", since.as_secs()));
+        }
+        let stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+        (!stalled.is_empty()).then(|| format!("watches stalled (nothing received for {}s): {}\n", self.bound.as_secs(), stalled.join(", ")))
+    }
+}
 
 /// What the endpoints read.
 #[derive(Clone)]
@@ -18,6 +54,8 @@ pub struct HttpState {
     pub registry: Registry,
     /// Set after the first full evaluation.
     pub ready: Arc<AtomicBool>,
+    /// Liveness of the event loop and the watches.
+    pub health: Arc<Health>,
 }
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
@@ -36,13 +74,16 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     }
 }
 
+async fn healthz(State(s): State<HttpState>) -> axum::response::Response {
+    match s.health.problem() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, why).into_response(),
+    }
+}
+
 /// The routes.
 pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .with_state(state)
+    Router::new().route("/metrics", get(metrics)).route("/healthz", get(healthz)).route("/readyz", get(readyz)).with_state(state)
 }
 
 /// Why the server could not start.

@@ -1,6 +1,7 @@
 //! The long-running operator: watches, verdict store, debounced report writes, probes, leader
 //! election, metrics and health endpoints.
 
+pub mod activity;
 pub mod cli;
 pub mod debounce;
 #[cfg(feature = "demo")]
@@ -9,10 +10,12 @@ mod event_loop;
 pub mod events;
 pub mod http;
 pub mod leader;
+mod liveness;
 pub mod probes;
 pub mod reload;
 pub mod run;
 pub mod store;
 pub mod telemetry;
+mod verify;
 pub mod watch;
 pub mod writer;

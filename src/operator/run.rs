@@ -1,6 +1,7 @@
 //! `kompliance run`: options, start-up (metrics server, writer, leader election, probes) and the
 //! handle of a running operator; the loop itself is in event_loop.rs.
 
+use super::activity::{ActivityLayer, WatchActivity};
 use super::debounce::Debouncer;
 use super::event_loop::Operator;
 use super::leader::{self, Leadership, LeaseSettings};
@@ -8,7 +9,7 @@ use super::probes::{self, ProbeResults};
 use super::reload::ConfigReloader;
 use super::store::VerdictStore;
 use super::telemetry::OperatorMetrics;
-use super::writer::Writer;
+use super::writer::{Writer, WriterSettings};
 use crate::azure::arm::ArmClient;
 use crate::metrics::{ComplianceCollector, ReportSource, Snapshot};
 use crate::report::{ClusterReportStatus, ReportStatus};
@@ -19,6 +20,13 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch as tokio_watch};
 use tracing::info;
+
+/// Default of `--write-timeout`: longest one report write may take.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest the cluster report waits for the probes' first answer after start (or one `--probe-interval`, if shorter).
+const PROBE_WAIT: Duration = Duration::from_secs(30);
+/// Default of `--stall-timeout`: five bookmark periods of a Kubernetes API server (about one a minute).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Settings of `kompliance run` (contract.md's operator flags).
 #[derive(Debug, Clone)]
@@ -49,6 +57,11 @@ pub struct RunOptions {
     pub azure_poll: Duration,
     /// Makes the ARM reader for an `azure:` configuration (None: the environment's credential and system roots).
     pub arm_factory: Option<ArmFactory>,
+    /// Longest one report write may take; a 429's Retry-After is waited out between attempts, not within one.
+    pub write_timeout: Duration,
+    /// A watch that delivers nothing (no event, no bookmark) this long is restarted with a relist, and
+    /// `/healthz` fails while a watch or the event loop is stalled this long.
+    pub stall_timeout: Duration,
 }
 
 /// A function that makes the ARM reader for a configuration.
@@ -80,6 +93,8 @@ impl Default for RunOptions {
             grace: Duration::from_secs(20),
             azure_poll: Duration::from_secs(15 * 60),
             arm_factory: None,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
         }
     }
 }
@@ -102,6 +117,9 @@ pub enum RunError {
     /// The report CRDs are not served by the cluster.
     #[error("the ComplianceReport CRD is not installed in the cluster: apply crds/ first (kompliance crd | kubectl apply -f -)")]
     CrdsMissing,
+    /// The kube client could not be made from the configuration.
+    #[error("creating the kube client: {0}")]
+    Client(#[source] kube::Error),
     /// The API server could not be reached or refused the first request.
     #[error("cannot read compliancereports.kompliance.dev from the API server: {0}")]
     ApiServer(String),
@@ -144,8 +162,18 @@ impl ReportSource for LiveReports {
     }
 }
 
-/// Starts the operator on `client` (a kube client for the cluster).
-pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, RunError> {
+/// Starts the operator on the cluster of `config`. It makes two clients: one for reads and watches
+/// (kube's retries on, watch liveness noted), one for report writes without kube's retries (the
+/// writer honours Retry-After itself, within its leadership).
+pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, RunError> {
+    let activity = Arc::new(WatchActivity::default());
+    let client = kube::client::ClientBuilder::try_from(config.clone())
+        .map_err(RunError::Client)?
+        .with_layer(&ActivityLayer(activity.clone()))
+        .build();
+    let mut write_config = config;
+    write_config.default_retry = false;
+    let write_client = kube::Client::try_from(write_config).map_err(RunError::Client)?;
     let reloader = match &opts.config {
         Some(path) => Some(ConfigReloader::start(path.clone())?),
         None => None,
@@ -160,12 +188,15 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     let collector = ComplianceCollector::new(live.clone(), opts.namespace_label).map_err(RunError::Collector)?;
     registry.register(Box::new(collector)).map_err(RunError::Collector)?;
     let ready = Arc::new(AtomicBool::new(false));
-    let (metrics_addr, http) = super::http::serve(&opts.metrics_addr, super::http::HttpState { registry, ready: ready.clone() }).await?;
+    let health = Arc::new(super::http::Health::new(opts.stall_timeout));
+    let state = super::http::HttpState { registry, ready: ready.clone(), health: health.clone() };
+    let (metrics_addr, http) = super::http::serve(&opts.metrics_addr, state).await?;
     info!(addr = %metrics_addr, "metrics server listening");
 
     let (stop, stop_rx) = tokio_watch::channel(false);
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
-    let writer = Writer::new(client.clone(), metrics.clone(), leadership.clone());
+    let settings = WriterSettings { timeout: opts.write_timeout, namespaces: opts.namespaces.clone() };
+    let writer = Writer::new(write_client, metrics.clone(), leadership.clone(), settings);
     let grace = opts.grace;
     let writer_task = tokio::spawn(writer.run(writer_rx, grace));
     // The lease is released only after the writer has written what was pending.
@@ -202,6 +233,11 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
         live,
         report_hashes: HashMap::new(),
         probes: ProbeResults::default(),
+        probed: false,
+        probe_wait_until: std::time::Instant::now() + PROBE_WAIT.min(opts.probe_interval),
+        watch_term: None,
+        activity,
+        health,
         vulns,
         azure: None,
         detected_subscription: None,

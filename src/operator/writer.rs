@@ -45,6 +45,9 @@ pub struct Job {
     pub status: Arc<RawValue>,
     /// Content hash of the status (leaves out timestamps and versions).
     pub hash: String,
+    /// Leadership term whose evaluation made it (see `Leadership::term`; 0: made while not leading):
+    /// only a job of the current term is written, so a new leader writes only its own fresh verdicts.
+    pub term: u64,
 }
 
 /// What the writer is told.
@@ -65,8 +68,35 @@ pub enum Msg {
     Remove(String),
     /// The namespace is gone, and its report with it: forget it, delete nothing.
     Forget(String),
+    /// A full evaluation pass ended at Unix time `at` and its reports (of leadership term `term`) were
+    /// sent: verify them on the server, then advance `kompliance_last_evaluation_timestamp_seconds`
+    /// once every write landed. A pass of another term than the current one does not count.
+    PassDone {
+        /// End of the pass, Unix seconds.
+        at: f64,
+        /// Term of its reports (see [`Job::term`]).
+        term: u64,
+    },
     /// Write everything pending now and stop.
     Finish,
+}
+
+/// How the writer writes.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Longest one write may take (bounded further by the time left of certain leadership).
+    pub timeout: Duration,
+    /// Namespaces the reports are restricted to (empty: all, and the cluster report).
+    pub namespaces: Vec<String>,
+}
+
+/// A pass waiting for its reports to be verified and written.
+struct Pass {
+    at: f64,
+    term: u64,
+    verified: bool,
+    not_before: Instant,
+    attempts: u32,
 }
 
 struct Pending {
@@ -80,6 +110,8 @@ pub struct Writer {
     client: kube::Client,
     metrics: OperatorMetrics,
     leadership: Leadership,
+    settings: WriterSettings,
+    pass: Option<Pass>,
     on_server: HashMap<Scope, (u64, String)>,
     last: HashMap<Scope, Job>,
     pending: BTreeMap<Scope, Pending>,
@@ -116,9 +148,26 @@ pub(super) fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
 }
 
 impl Writer {
-    /// A writer for `client`, writing only while `leadership` says so.
-    pub fn new(client: kube::Client, metrics: OperatorMetrics, leadership: Leadership) -> Self {
-        Writer { client, metrics, leadership, on_server: HashMap::new(), last: HashMap::new(), pending: BTreeMap::new(), removals: vec![] }
+    /// A writer for `client`, writing only while `leadership` says so. `client` should not retry on
+    /// its own (`kube::Config::default_retry` false): the writer honours Retry-After itself, and a
+    /// retry inside the client could land after leadership lapsed.
+    pub fn new(client: kube::Client, metrics: OperatorMetrics, leadership: Leadership, settings: WriterSettings) -> Self {
+        Writer {
+            client,
+            metrics,
+            leadership,
+            settings,
+            pass: None,
+            on_server: HashMap::new(),
+            last: HashMap::new(),
+            pending: BTreeMap::new(),
+            removals: vec![],
+        }
+    }
+
+    /// Whether a job may be written now: made in the current term of leadership.
+    fn current(&self, job: &Job) -> bool {
+        self.leadership.term() == Some(job.term)
     }
 
     fn queue(&mut self, job: Job) {
@@ -143,8 +192,9 @@ impl Writer {
                         self.on_server.remove(&scope);
                     }
                 }
-                // Someone else changed or deleted it: put back what we last wanted there.
+                // Someone else changed or deleted it: put back what we last wanted there (this term's verdicts only).
                 if let Some(job) = self.last.get(&scope).cloned()
+                    && self.current(&job)
                     && self.on_server.get(&scope).map(|(_, h)| h) != Some(&job.hash)
                     && !self.pending.contains_key(&scope)
                 {
@@ -164,6 +214,7 @@ impl Writer {
                 self.last.remove(&scope);
                 self.removals.push(ns);
             }
+            Msg::PassDone { at, term } => self.pass = Some(Pass { at, term, verified: false, not_before: Instant::now(), attempts: 0 }),
             Msg::Finish => return false,
         }
         true
@@ -172,19 +223,9 @@ impl Writer {
     /// Runs until told to finish (then writes what is pending, within `grace`) or the channel closes.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, grace: Duration) {
         let mut leadership = self.leadership.clone();
-        let mut was_leader = false;
         loop {
+            // Jobs of an earlier term wait for the event loop's fresh evaluation to replace them.
             let leader = self.leadership.is_leader();
-            if leader && !was_leader {
-                // A new term: what another leader wrote is known only through the watch.
-                let all: Vec<Job> = self.last.values().cloned().collect();
-                for job in all {
-                    if !self.pending.contains_key(&job.scope) {
-                        self.queue(job);
-                    }
-                }
-            }
-            was_leader = leader;
             if leader && self.work_once().await {
                 while let Ok(msg) = rx.try_recv() {
                     if !self.handle(msg) {
@@ -193,7 +234,13 @@ impl Writer {
                 }
                 continue;
             }
-            let wake = self.pending.values().map(|p| p.not_before).min();
+            let wake = self
+                .pending
+                .values()
+                .filter(|p| self.current(&p.job))
+                .map(|p| p.not_before)
+                .chain(self.pass.as_ref().filter(|p| !p.verified).map(|p| p.not_before))
+                .min();
             tokio::select! {
                 msg = rx.recv() => match msg {
                     Some(m) => if !self.handle(m) { return self.finish(grace).await },
@@ -208,13 +255,17 @@ impl Writer {
 
     async fn finish(mut self, grace: Duration) {
         let deadline = Instant::now() + grace;
-        while (!self.pending.is_empty() || !self.removals.is_empty()) && Instant::now() < deadline && self.leadership.is_leader() {
+        while (self.pending.values().any(|p| self.current(&p.job)) || !self.removals.is_empty())
+            && Instant::now() < deadline
+            && self.leadership.is_leader()
+        {
             if !self.work_once().await {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        if !self.pending.is_empty() {
-            warn!(left = self.pending.len(), "stopping with report writes pending");
+        let left = self.pending.values().filter(|p| self.current(&p.job)).count();
+        if left > 0 {
+            warn!(left, "stopping with report writes pending");
         }
     }
 
@@ -235,7 +286,18 @@ impl Writer {
             return true;
         }
         let now = Instant::now();
-        let Some(scope) = self.pending.iter().find(|(_, p)| p.not_before <= now).map(|(s, _)| s.clone()) else { return false };
+        if self.pass.as_ref().is_some_and(|p| self.leadership.term() != Some(p.term)) {
+            // Evaluated before this term: its reports are not the ones this leader writes.
+            self.pass = None;
+        }
+        if self.pass.as_ref().is_some_and(|p| !p.verified && p.not_before <= now) {
+            self.verify().await;
+            return true;
+        }
+        let Some(scope) = self.pending.iter().find(|(_, p)| p.not_before <= now && self.current(&p.job)).map(|(s, _)| s.clone()) else {
+            self.pass_landed();
+            return false;
+        };
         let Some(mut p) = self.pending.remove(&scope) else { return false };
         if self.on_server.get(&scope).map(|(_, h)| h) == Some(&p.job.hash) {
             self.metrics.report_writes.with_label_values(&[scope.label(), "unchanged"]).inc();
@@ -261,6 +323,49 @@ impl Writer {
         true
     }
 
+    /// Advances the evaluation timestamp when the verified pass has nothing left to write.
+    fn pass_landed(&mut self) {
+        let Some(pass) = self.pass.as_ref().filter(|p| p.verified) else { return };
+        if self.removals.is_empty() && !self.pending.values().any(|p| self.current(&p.job)) {
+            self.metrics.last_evaluation.set(pass.at);
+            self.pass = None;
+        }
+    }
+
+    /// Lists the reports on the server and queues again every report of this term that is missing
+    /// there or differs from what was last written or seen (an API server restored from a backup or
+    /// rebuilt empty keeps no watch informed).
+    async fn verify(&mut self) {
+        match super::verify::on_server(&self.client, &self.settings.namespaces, self.settings.timeout).await {
+            Ok(listed) => {
+                let wanted: Vec<Job> = self.last.values().filter(|j| self.current(j)).cloned().collect();
+                for job in wanted {
+                    let known = self.on_server.get(&job.scope).map(|(rv, _)| *rv);
+                    if listed.get(&job.scope).copied() != known || known.is_none() {
+                        if known.is_some() {
+                            warn!(scope = ?job.scope, "report missing or changed on the server; writing it again");
+                        }
+                        self.on_server.remove(&job.scope);
+                        if !self.pending.contains_key(&job.scope) {
+                            self.queue(job);
+                        }
+                    }
+                }
+                if let Some(p) = self.pass.as_mut() {
+                    p.verified = true;
+                }
+            }
+            Err(e) => {
+                if let Some(p) = self.pass.as_mut() {
+                    p.attempts += 1;
+                    let after = Duration::from_millis(200u64.saturating_mul(1 << p.attempts.min(6))).min(Duration::from_secs(10));
+                    p.not_before = Instant::now() + after;
+                    warn!(error = %e, retry_in = ?after, "listing the reports to verify them; will retry");
+                }
+            }
+        }
+    }
+
     fn classify(&self, scope: &Scope, attempts: u32, e: kube::Error) -> Failure {
         let backoff = Duration::from_millis(200u64.saturating_mul(1 << attempts.min(6))).min(Duration::from_secs(10));
         let (result, after) = match &e {
@@ -282,7 +387,7 @@ impl Writer {
             return Err(Failure::NotLeader);
         }
         // A write must land while leadership is certain, or not at all.
-        let limit = remaining.min(Duration::from_secs(10));
+        let limit = remaining.min(self.settings.timeout);
         let pp = PatchParams::apply(FIELD_MANAGER).force();
         let (ar, name, ns) = match &job.scope {
             Scope::Namespace(ns) => (ApiResource::erase::<ComplianceReport>(&()), "kompliance", Some(ns.as_str())),

@@ -18,6 +18,7 @@ mod openapi;
 mod patch;
 pub mod procfs;
 mod request;
+mod restore;
 pub mod schema;
 pub mod seed;
 pub mod selector;

@@ -105,7 +105,7 @@ pub struct State {
     pub compacted_to: u64,
     /// Log of committed writes.
     pub writes: Vec<WriteRecord>,
-    started: std::time::Instant,
+    pub(crate) started: std::time::Instant,
     seed: u64,
     /// Dependents by owner uid (from `metadata.ownerReferences` as stored; checked again before use).
     pub(crate) dependents: HashMap<String, BTreeSet<ObjectKey>>,
@@ -251,6 +251,11 @@ impl State {
         }
         let start = self.history.partition_point(|e| e.rv <= rv);
         Ok(self.history.range(start..).cloned().collect())
+    }
+
+    /// How many watch events are kept.
+    pub(crate) fn history_cap(&self) -> usize {
+        self.history_cap
     }
 
     /// Forgets the whole watch history: every watch from an older version gets 410.

@@ -172,6 +172,11 @@ pub fn watch_response(shared: Arc<Shared>, req: Req) -> Response {
         } else {
             let rv = rv_param.as_deref().unwrap_or_default();
             ws.cursor = rv.parse().map_err(|_| ApiError::bad_request(format!("invalid resource version: {rv:?}")))?;
+            // A version this server never handed out (its state was lost): the client must list again.
+            let latest = shared.state().rv;
+            if ws.cursor > latest {
+                return Err(ApiError::new(504, "Timeout", format!("Too large resource version: {}, current: {latest}", ws.cursor)));
+            }
         }
         Ok(ws)
     };

@@ -47,16 +47,30 @@ impl Cluster {
         Cluster { server, dir }
     }
 
+    /// Starts a server with these options, the CRDs and the example configuration.
+    pub async fn with(opts: testkube::Options) -> Self {
+        let server = TestKube::start_with(opts).await.expect("testkube");
+        server.seed(committed_crds()).expect("crds");
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::copy(root().join("deploy/kompliance-config.yaml"), dir.path().join("config.yaml")).expect("config");
+        Cluster { server, dir }
+    }
+
     /// Path of the operator's configuration file.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("config.yaml")
     }
 
-    /// A kube client that identifies itself as `agent`.
-    pub fn client(&self, agent: &str) -> kube::Client {
+    /// A kube client configuration that identifies itself as `agent`.
+    pub fn config(&self, agent: &str) -> kube::Config {
         let mut cfg = kube::Config::new(self.server.url().parse().expect("url"));
         cfg.headers.push((http::header::USER_AGENT, http::HeaderValue::from_str(agent).expect("agent")));
-        kube::Client::try_from(cfg).expect("client")
+        cfg
+    }
+
+    /// A kube client that identifies itself as `agent`.
+    pub fn client(&self, agent: &str) -> kube::Client {
+        kube::Client::try_from(self.config(agent)).expect("client")
     }
 
     /// Starts an operator named `agent` with fast timings; `lease` turns on leader election.
@@ -82,7 +96,7 @@ impl Cluster {
             ..RunOptions::default()
         };
         tweak(&mut opts);
-        start(self.client(agent), opts).await.expect("operator starts")
+        start(self.config(agent), opts).await.expect("operator starts")
     }
 
     /// The report of a namespace as stored.
@@ -190,4 +204,25 @@ pub fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
         let (head, value) = l.rsplit_once(' ')?;
         labels.iter().all(|(k, v)| head.contains(&format!("{k}=\"{v}\""))).then(|| value.parse().ok()).flatten()
     })
+}
+
+/// The status code and body of a GET over plain HTTP/1.0 on loopback, or None when the server cannot be reached.
+pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.ok()?;
+    let code = out.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
+}
+
+/// Writes of report objects (both kinds): when, by which client (first word of its User-Agent), which resource, subresource and namespace.
+pub fn report_writes(c: &Cluster) -> Vec<(u128, String, String, String, String)> {
+    c.server
+        .writes()
+        .into_iter()
+        .filter(|w| w.resource.starts_with("compliance"))
+        .map(|w| (w.at_ms, w.client.split_whitespace().next().unwrap_or_default().to_string(), w.resource, w.subresource, w.namespace))
+        .collect()
 }

@@ -1,0 +1,55 @@
+//! What reports the server holds, by resourceVersion: the writer's check after each full pass that
+//! what it believes written is really there (metadata only, in pages).
+
+use super::writer::{Scope, brief, rv_of};
+use crate::report::{ComplianceClusterReport, ComplianceReport};
+use kube::api::{Api, ListParams};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Reports listed per request.
+const PAGE: u32 = 500;
+
+/// The resourceVersion of every report on the server (namespace reports in `namespaces`, or all of
+/// them and the cluster report when `namespaces` is empty); each request is bounded by `timeout`.
+pub async fn on_server(client: &kube::Client, namespaces: &[String], timeout: Duration) -> Result<HashMap<Scope, u64>, String> {
+    let mut out = HashMap::new();
+    let apis: Vec<Api<ComplianceReport>> = if namespaces.is_empty() {
+        vec![Api::all(client.clone())]
+    } else {
+        namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
+    };
+    for api in apis {
+        let mut token: Option<String> = None;
+        loop {
+            let mut lp = ListParams::default().limit(PAGE);
+            if let Some(t) = &token {
+                lp = lp.continue_token(t);
+            }
+            let page = bounded(timeout, api.list_metadata(&lp)).await?;
+            for item in &page.items {
+                if item.metadata.name.as_deref() == Some("kompliance") {
+                    out.insert(Scope::Namespace(item.metadata.namespace.clone().unwrap_or_default()), rv_of(&item.metadata));
+                }
+            }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+    if namespaces.is_empty() {
+        let api: Api<ComplianceClusterReport> = Api::all(client.clone());
+        if let Some(m) = bounded(timeout, api.get_metadata_opt("cluster")).await? {
+            out.insert(Scope::Cluster, rv_of(&m.metadata));
+        }
+    }
+    Ok(out)
+}
+
+async fn bounded<T>(timeout: Duration, f: impl Future<Output = Result<T, kube::Error>>) -> Result<T, String> {
+    match tokio::time::timeout(timeout, f).await {
+        Ok(r) => r.map_err(|e| format!("listing compliance reports: {}", brief(&e))),
+        Err(_) => Err(format!("listing compliance reports: no answer within {timeout:?}")),
+    }
+}
