@@ -144,7 +144,7 @@ async fn a_429_retry_after_is_waited_out_in_full_and_counted_as_throttled() {
     let op = c
         .operator_with("kompliance-test", false, |o| {
             o.write_timeout = Duration::from_secs(1);
-            o.namespaces = vec!["shop".into()];
+            o.reach = kompliance::operator::reach::Reach::Namespaces(vec!["shop".into()]);
         })
         .await;
     eventually("report written after the throttle", || c.report("shop").is_some_and(|r| r.get("status").is_some())).await;

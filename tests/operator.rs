@@ -445,7 +445,8 @@ async fn restricted_to_namespaces_it_reports_only_those() {
             deploy("other", "web").privileged().build(),
         ])
         .unwrap();
-    let op = c.operator_with("kompliance-test", false, |o| o.namespaces = vec!["shop".into()]).await;
+    let op =
+        c.operator_with("kompliance-test", false, |o| o.reach = kompliance::operator::reach::Reach::Namespaces(vec!["shop".into()])).await;
     eventually("the listed namespace is reported", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert!(c.report("other").is_none(), "a namespace outside --namespaces gets no report");

@@ -178,6 +178,11 @@ impl<B: http_body::Body> http_body::Body for ActivityBody<B> {
     }
 }
 
+/// How often the loop beats and looks for stalled watches, for a stall timeout.
+pub(super) fn tick(stall: std::time::Duration) -> std::time::Duration {
+    (stall / 4).clamp(std::time::Duration::from_millis(50), std::time::Duration::from_secs(10))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

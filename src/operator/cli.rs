@@ -1,7 +1,12 @@
 //! The `run` and `demo` commands: flags, logging, the kube client, signals.
 
 use super::leader::LeaseSettings;
-use super::run::{DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT, RunOptions, Running, start};
+use super::options::{
+    DEFAULT_AZURE_POLL, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_LEASE_DURATION, DEFAULT_MAX_DELAY, DEFAULT_METRICS_ADDR,
+    DEFAULT_PROBE_INTERVAL, DEFAULT_RESYNC_INTERVAL, DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+};
+use super::reach::Reach;
+use super::run::{RunOptions, Running, start};
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,6 +43,31 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
     }
 }
 
+/// A duration flag: parsed by [`parse_duration`], shown in `--help` the way it is written, so the
+/// defaults come from the options' constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl std::fmt::Display for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = self.0.as_millis();
+        match ms {
+            _ if ms.is_multiple_of(3_600_000) && ms > 0 => write!(f, "{}h", ms / 3_600_000),
+            _ if ms.is_multiple_of(60_000) && ms > 0 => write!(f, "{}m", ms / 60_000),
+            _ if ms.is_multiple_of(1000) => write!(f, "{}s", ms / 1000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
+}
+
+fn span(s: &str) -> Result<Span, String> {
+    parse_duration(s).map(Span)
+}
+
+fn period(s: &str) -> Result<Span, String> {
+    parse_period(s).map(Span)
+}
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
@@ -57,20 +87,20 @@ pub struct RunArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:8080")]
+    #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
     /// Quiet window before a changed namespace's report is written.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub debounce: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_DEBOUNCE), value_parser = span)]
+    pub debounce: Span,
     /// Longest a changed namespace waits for its write.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub max_delay: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_MAX_DELAY), value_parser = span)]
+    pub max_delay: Span,
     /// Interval of full passes (probes, exemption expiry).
-    #[arg(long, default_value = "5m", value_parser = parse_period)]
-    pub resync_interval: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_RESYNC_INTERVAL), value_parser = period)]
+    pub resync_interval: Span,
     /// Interval of the cluster probes (#3, #15, #19).
-    #[arg(long, default_value = "5m", value_parser = parse_period)]
-    pub probe_interval: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_PROBE_INTERVAL), value_parser = period)]
+    pub probe_interval: Span,
     /// Elect one writing replica through a Lease.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_election: bool,
@@ -81,8 +111,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub lease_namespace: Option<String>,
     /// How long a Lease stays valid without renewal.
-    #[arg(long, default_value = "15s", value_parser = parse_period)]
-    pub lease_duration: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_LEASE_DURATION), value_parser = period)]
+    pub lease_duration: Span,
     /// This replica's identity (default: $POD_NAME, else hostname and process id).
     #[arg(long)]
     pub identity: Option<String>,
@@ -96,18 +126,18 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',')]
     pub namespaces: Vec<String>,
     /// Time allowed after SIGTERM to write what is pending.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
-    pub grace_period: Duration,
+    #[arg(long, default_value_t = Span(DEFAULT_GRACE), value_parser = span)]
+    pub grace_period: Span,
     /// Interval of the Azure Resource Manager reads (with `azure:` in the configuration).
-    #[arg(long, default_value = "15m", value_parser = parse_period)]
-    pub azure_poll_interval: Duration,
-    /// Longest one report write may take [default: 10s, run::DEFAULT_WRITE_TIMEOUT].
-    #[arg(long, value_parser = parse_period)]
-    pub write_timeout: Option<Duration>,
+    #[arg(long, default_value_t = Span(DEFAULT_AZURE_POLL), value_parser = period)]
+    pub azure_poll_interval: Span,
+    /// Longest one report write may take.
+    #[arg(long, default_value_t = Span(DEFAULT_WRITE_TIMEOUT), value_parser = period)]
+    pub write_timeout: Span,
     /// A watch silent this long (no event, no bookmark) is restarted with a relist; /healthz fails
-    /// while a watch or the event loop is stalled this long [default: 5m, run::DEFAULT_STALL_TIMEOUT].
-    #[arg(long, value_parser = parse_period)]
-    pub stall_timeout: Option<Duration>,
+    /// while a watch or the event loop is stalled this long.
+    #[arg(long, default_value_t = Span(DEFAULT_STALL_TIMEOUT), value_parser = period)]
+    pub stall_timeout: Span,
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -127,22 +157,22 @@ pub fn options(args: &RunArgs) -> RunOptions {
             .or_else(|| std::env::var("POD_NAMESPACE").ok())
             .unwrap_or_else(|| "kompliance-system".into()),
         identity: identity(args),
-        duration: args.lease_duration,
+        duration: args.lease_duration.0,
     });
     RunOptions {
         config: args.config.clone(),
         metrics_addr: args.metrics_addr.clone(),
-        debounce: args.debounce,
-        max_delay: args.max_delay,
-        resync_interval: args.resync_interval,
-        probe_interval: args.probe_interval,
+        debounce: args.debounce.0,
+        max_delay: args.max_delay.0,
+        resync_interval: args.resync_interval.0,
+        probe_interval: args.probe_interval.0,
         lease,
         namespace_label: args.metrics_namespace_label,
-        namespaces: args.namespaces.clone(),
-        grace: args.grace_period,
-        azure_poll: args.azure_poll_interval,
-        write_timeout: args.write_timeout.unwrap_or(DEFAULT_WRITE_TIMEOUT),
-        stall_timeout: args.stall_timeout.unwrap_or(DEFAULT_STALL_TIMEOUT),
+        reach: Reach::from_list(args.namespaces.clone()),
+        grace: args.grace_period.0,
+        azure_poll: args.azure_poll_interval.0,
+        write_timeout: args.write_timeout.0,
+        stall_timeout: args.stall_timeout.0,
         ..RunOptions::default()
     }
 }
@@ -264,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_in_the_help_are_the_constants_the_options_use() {
+    fn the_flags_defaults_are_the_options_defaults_and_the_help_shows_them() {
         use clap::{CommandFactory, Parser};
         #[derive(Parser)]
         struct T {
@@ -273,13 +303,24 @@ mod tests {
         }
         let help = T::command().render_long_help().to_string();
         let opts = options(&T::try_parse_from(["t"]).expect("no flags").run);
-        for (text, constant, used) in
-            [("10s", DEFAULT_WRITE_TIMEOUT, opts.write_timeout), ("5m", DEFAULT_STALL_TIMEOUT, opts.stall_timeout)]
-        {
-            assert!(help.contains(&format!("[default: {text},")), "{help}");
-            assert_eq!((parse_duration(text), used), (Ok(constant), constant));
+        let d = RunOptions::default();
+        let pairs = [
+            (opts.debounce, d.debounce),
+            (opts.max_delay, d.max_delay),
+            (opts.resync_interval, d.resync_interval),
+            (opts.probe_interval, d.probe_interval),
+            (opts.grace, d.grace),
+            (opts.azure_poll, d.azure_poll),
+            (opts.write_timeout, d.write_timeout),
+            (opts.stall_timeout, d.stall_timeout),
+        ];
+        for (flag, default) in pairs {
+            assert_eq!(flag, default);
+            let shown = Span(default).to_string();
+            assert_eq!(parse_duration(&shown), Ok(default), "{shown} reads back");
+            assert!(help.contains(&format!("[default: {shown}]")), "{shown} not in\n{help}");
         }
-        assert_eq!(RunOptions::default().write_timeout, DEFAULT_WRITE_TIMEOUT);
-        assert_eq!(RunOptions::default().stall_timeout, DEFAULT_STALL_TIMEOUT);
+        assert_eq!((opts.metrics_addr.as_str(), opts.reach), (d.metrics_addr.as_str(), d.reach));
+        assert_eq!(Span(Duration::from_millis(1500)).to_string(), "1500ms");
     }
 }

@@ -5,9 +5,9 @@ use super::activity::WatchActivity;
 use super::debounce::Debouncer;
 use super::http::Health;
 use super::leader::Leadership;
+use super::options::{LiveReports, RunOptions};
 use super::probes::ProbeResults;
 use super::reload::{ConfigReloader, Reload};
-use super::run::{LiveReports, RunOptions};
 use super::store::VerdictStore;
 use super::telemetry::OperatorMetrics;
 use super::watch::{self, Input, Kind, Obj, Op};
@@ -84,12 +84,12 @@ fn std_now() -> std::time::Instant {
 
 impl Operator {
     pub(super) fn start_watches(&mut self) -> BoxStream<'static, Input> {
-        let (stream, count) = watch::start(&self.client, &self.opts.namespaces, self.vulns.is_ok());
+        let (stream, count) = watch::start(&self.client, &self.opts.reach, self.vulns.is_ok());
         self.streams = count;
         self.watch_term = self.leadership.term();
         self.store = VerdictStore::new();
         self.store.set_vulnerability_source(Some(self.vulns.clone()));
-        for ns in &self.opts.namespaces {
+        for ns in self.opts.reach.listed() {
             self.store.apply_namespace(ns, &self.cfg);
         }
         self.known.clear();
@@ -111,7 +111,7 @@ impl Operator {
         let mut resync = tokio::time::interval(self.opts.resync_interval);
         resync.tick().await;
         let mut reload = tokio::time::interval(self.opts.config_poll);
-        let mut liveness = tokio::time::interval(super::liveness::tick(self.opts.stall_timeout));
+        let mut liveness = tokio::time::interval(super::activity::tick(self.opts.stall_timeout));
         let mut restarted = tokio::time::Instant::now();
         loop {
             let deadline = self.debouncer.next_deadline().filter(|_| !self.syncing).map(tokio::time::Instant::from_std);
@@ -303,7 +303,7 @@ impl Operator {
     }
 
     fn in_scope(&self, ns: &str) -> bool {
-        self.opts.namespaces.is_empty() || self.opts.namespaces.iter().any(|n| n == ns)
+        self.opts.reach.includes(ns)
     }
 
     fn apply(&mut self, obj: Obj) {
@@ -449,7 +449,7 @@ impl Operator {
             self.to_writer(Msg::Write(Job { scope: Scope::Namespace(ns), status, hash, term }));
         }
         // The cluster report waits for the probes' first answer: written once per start, with their results.
-        if cluster && self.opts.namespaces.is_empty() {
+        if cluster && self.opts.reach.cluster_wide() {
             if self.probed || std_now() >= self.probe_wait_until {
                 self.flush_cluster(&opts);
             } else {

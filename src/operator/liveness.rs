@@ -4,14 +4,8 @@
 
 use super::event_loop::Operator;
 use super::writer::Msg;
-use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
-
-/// How often the loop beats and looks for stalled watches, for a stall timeout.
-pub(super) fn tick(stall: Duration) -> Duration {
-    (stall / 4).clamp(Duration::from_millis(50), Duration::from_secs(10))
-}
 
 impl Operator {
     /// Beats, publishes stalled watches to `/healthz`; true when the watches must be restarted

@@ -82,10 +82,10 @@ async fn anonymous_allowed(client: &kube::Client, user: &str) -> Result<bool, St
     }
 }
 
-/// Whether the Trivy Operator's VulnerabilityReports are served and readable (with `namespaces`, in the first of them).
-pub async fn vulnerability_reports(client: &kube::Client, namespaces: &[String]) -> Result<(), String> {
+/// Whether the Trivy Operator's VulnerabilityReports are served and readable (in the first namespace reached, or cluster-wide).
+pub async fn vulnerability_reports(client: &kube::Client, reach: &super::reach::Reach) -> Result<(), String> {
     let ar = super::watch::vulnerability_reports();
-    let api: Api<kube::api::DynamicObject> = match namespaces.first() {
+    let api: Api<kube::api::DynamicObject> = match reach.listed().first() {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     };
@@ -98,13 +98,13 @@ pub async fn vulnerability_reports(client: &kube::Client, namespaces: &[String])
 }
 
 /// Runs the probes; `user` is the made-up user name of the access review.
-pub async fn run(client: &kube::Client, user: &str, namespaces: &[String]) -> ProbeResults {
+pub async fn run(client: &kube::Client, user: &str, reach: &super::reach::Reach) -> ProbeResults {
     let version = client.apiserver_version().await.map(|v| v.git_version).map_err(|e| format!("reading /version: {e}"));
     ProbeResults {
         version,
         anonymous_allowed: anonymous_allowed(client, user).await,
         addon: addon(client).await,
-        vulnerability_reports: vulnerability_reports(client, namespaces).await,
+        vulnerability_reports: vulnerability_reports(client, reach).await,
     }
 }
 

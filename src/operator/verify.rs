@@ -1,7 +1,7 @@
 //! What reports the server holds, by resourceVersion: the writer's check after each full pass that
 //! what it believes written is really there (metadata only, in pages).
 
-use super::writer::{Scope, brief, rv_of};
+use super::scope::{Scope, brief, rv_of};
 use crate::report::{ComplianceClusterReport, ComplianceReport};
 use kube::api::{Api, ListParams};
 use std::collections::HashMap;
@@ -10,15 +10,18 @@ use std::time::Duration;
 /// Reports listed per request.
 const PAGE: u32 = 500;
 
-/// The resourceVersion of every report on the server (namespace reports in `namespaces`, or all of
-/// them and the cluster report when `namespaces` is empty); each request is bounded by `timeout`.
-pub async fn on_server(client: &kube::Client, namespaces: &[String], timeout: Duration) -> Result<HashMap<Scope, u64>, String> {
+/// The resourceVersion of every report on the server that `reach` covers (the namespace reports, and
+/// the cluster report when cluster-wide); each request is bounded by `timeout`.
+pub async fn on_server(client: &kube::Client, reach: &super::reach::Reach, timeout: Duration) -> Result<HashMap<Scope, u64>, String> {
     let mut out = HashMap::new();
-    let apis: Vec<Api<ComplianceReport>> = if namespaces.is_empty() {
-        vec![Api::all(client.clone())]
-    } else {
-        namespaces.iter().map(|ns| Api::namespaced(client.clone(), ns)).collect()
-    };
+    let apis: Vec<Api<ComplianceReport>> = reach
+        .scopes()
+        .into_iter()
+        .map(|ns| match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        })
+        .collect();
     for api in apis {
         let mut token: Option<String> = None;
         loop {
@@ -38,7 +41,7 @@ pub async fn on_server(client: &kube::Client, namespaces: &[String], timeout: Du
             }
         }
     }
-    if namespaces.is_empty() {
+    if reach.cluster_wide() {
         let api: Api<ComplianceClusterReport> = Api::all(client.clone());
         if let Some(m) = bounded(timeout, api.get_metadata_opt("cluster")).await? {
             out.insert(Scope::Cluster, rv_of(&m.metadata));

@@ -2,7 +2,7 @@
 //! Nodes, Namespaces, workload metadata (owners and exemption annotations of ReplicaSets, Jobs,
 //! Deployments, StatefulSets, DaemonSets, CronJobs) and the report objects themselves.
 
-use super::writer::rv_of;
+use super::scope::rv_of;
 use crate::model::{ExemptAnnotations, Owner, controller_of};
 use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
 use futures::stream::BoxStream;
@@ -202,11 +202,11 @@ fn vulnerability_report(o: DynamicObject) -> Obj {
     Obj::VulnerabilityReport(ns, name, Box::new(value))
 }
 
-/// Every watch, merged, and how many there are; `namespaces` non-empty restricts to those namespaces
-/// (no Node, Namespace or cluster-report watches then); `vulns` adds the VulnerabilityReport watch.
-pub fn start(client: &kube::Client, namespaces: &[String], vulns: bool) -> (BoxStream<'static, Input>, usize) {
+/// Every watch, merged, and how many there are: namespaced kinds in each namespace `reach` covers,
+/// and, cluster-wide only, Nodes, Namespaces and the cluster report; `vulns` adds the VulnerabilityReport watch.
+pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) -> (BoxStream<'static, Input>, usize) {
     let mut streams = Vec::new();
-    let scoped: Vec<Option<&str>> = if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|n| Some(n.as_str())).collect() };
+    let scoped = reach.scopes();
     fn api<K>(c: &kube::Client, ns: Option<&str>) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
@@ -238,7 +238,7 @@ pub fn start(client: &kube::Client, namespaces: &[String], vulns: bool) -> (BoxS
             streams.push(map_events(Kind::VulnerabilityReport, id, watcher(api, watcher::Config::default()), vulnerability_report));
         }
     }
-    if namespaces.is_empty() {
+    if reach.cluster_wide() {
         let n = streams.len();
         streams.push(objects::<Node>(Api::all(client.clone()), Kind::Node, n, |n| Obj::Node(Box::new(n))));
         streams.push(objects::<Namespace>(Api::all(client.clone()), Kind::Namespace, n + 1, |n| Obj::Namespace(n.name_any())));

@@ -2,6 +2,7 @@
 //! status, only when the content differs from what is on the server, with retries and backoff.
 
 use super::leader::Leadership;
+pub use super::scope::{Scope, brief, rv_of};
 use super::telemetry::OperatorMetrics;
 use crate::report::{ComplianceClusterReport, ComplianceReport};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -17,24 +18,6 @@ use tracing::{debug, info, warn};
 
 /// Field manager of every write.
 pub const FIELD_MANAGER: &str = "kompliance";
-
-/// Which report: one namespace's, or the cluster's.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    /// The `ComplianceReport` of a namespace.
-    Namespace(String),
-    /// The `ComplianceClusterReport` named `cluster`.
-    Cluster,
-}
-
-impl Scope {
-    fn label(&self) -> &'static str {
-        match self {
-            Scope::Namespace(_) => "namespace",
-            Scope::Cluster => "cluster",
-        }
-    }
-}
 
 /// A report to have on the server: its status as JSON and its content hash.
 #[derive(Debug, Clone)]
@@ -86,8 +69,8 @@ pub enum Msg {
 pub struct WriterSettings {
     /// Longest one write may take (bounded further by the time left of certain leadership).
     pub timeout: Duration,
-    /// Namespaces the reports are restricted to (empty: all, and the cluster report).
-    pub namespaces: Vec<String>,
+    /// The namespaces whose reports it writes (and the cluster report when cluster-wide).
+    pub reach: super::reach::Reach,
 }
 
 /// A pass waiting for its reports to be verified and written.
@@ -124,14 +107,6 @@ enum Failure {
     NotLeader,
 }
 
-/// An error in one line: the API server's message when there is one.
-pub fn brief(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
-        other => other.to_string(),
-    }
-}
-
 /// The body of a status apply: the status goes out as it was serialized.
 #[derive(Serialize, Debug)]
 struct StatusBody<'a> {
@@ -140,11 +115,6 @@ struct StatusBody<'a> {
     kind: &'a str,
     metadata: Value,
     status: &'a RawValue,
-}
-
-/// An object's resourceVersion as a number (0 when absent or not numeric).
-pub(super) fn rv_of(meta: &kube::api::ObjectMeta) -> u64 {
-    meta.resource_version.as_deref().and_then(|r| r.parse().ok()).unwrap_or(0)
 }
 
 impl Writer {
@@ -336,7 +306,7 @@ impl Writer {
     /// there or differs from what was last written or seen (an API server restored from a backup or
     /// rebuilt empty keeps no watch informed).
     async fn verify(&mut self) {
-        match super::verify::on_server(&self.client, &self.settings.namespaces, self.settings.timeout).await {
+        match super::verify::on_server(&self.client, &self.settings.reach, self.settings.timeout).await {
             Ok(listed) => {
                 let wanted: Vec<Job> = self.last.values().filter(|j| self.current(j)).cloned().collect();
                 for job in wanted {
