@@ -19,6 +19,7 @@ pub mod selector;
 mod server;
 pub mod store;
 mod table;
+mod tokens;
 mod watch;
 mod writes;
 
@@ -102,6 +103,7 @@ impl TestKube {
                 sar_allowed: opts.sar_allowed,
                 bookmark_every: opts.bookmark_every,
             }),
+            tokens: Mutex::default(),
         });
         let app_shared = shared.clone();
         let app =

@@ -40,6 +40,8 @@ pub struct Shared {
     pub resumed: Notify,
     /// Changeable settings.
     pub config: Mutex<ServerConfig>,
+    /// TokenReview users and non-resource grants (tokens.rs).
+    pub tokens: Mutex<crate::tokens::Tokens>,
 }
 
 impl Shared {
@@ -219,6 +221,9 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
     }
     if held {
         return error_response(&ApiError::new(504, "Timeout", "the request was held while its client was cut off and is dropped"));
+    }
+    if let Some(r) = crate::tokens::answer(&shared, &method, uri.path(), &body) {
+        return r;
     }
     let r = match route(&shared, uri.path()) {
         Ok(r) => r,
