@@ -1,9 +1,13 @@
 //! `kompliance run`: options, start-up (metrics server, writer, leader election, probes) and the
 //! handle of a running operator; the loop itself is in event_loop.rs.
 
+use super::auth_cache::AuthCache;
+use super::authz::Authorizer;
 use super::debounce::Debouncer;
 use super::event_loop::Operator;
+use super::http::Security;
 use super::leader::{self, Leadership, LeaseSettings};
+use super::listener::ServerLimits;
 use super::probes::{self, ProbeResults};
 use super::reload::ConfigReloader;
 use super::store::VerdictStore;
@@ -27,6 +31,12 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub metrics_addr: String,
+    /// Serve HTTPS with `/metrics` behind TokenReview and SubjectAccessReview (false: plain HTTP).
+    pub metrics_secure: bool,
+    /// Folder with `tls.crt` and `tls.key` for the secure metrics server (None: self-signed).
+    pub metrics_cert_dir: Option<PathBuf>,
+    /// Connection cap and timeouts of the metrics server.
+    pub metrics_limits: ServerLimits,
     /// Quiet window before a changed namespace is written.
     pub debounce: Duration,
     /// Longest a changed namespace waits.
@@ -51,6 +61,9 @@ pub struct RunOptions {
     pub arm_factory: Option<ArmFactory>,
 }
 
+/// Default of `--metrics-secure`: HTTPS with authentication and authorization of `/metrics`.
+pub const METRICS_SECURE: bool = true;
+
 /// A function that makes the ARM reader for a configuration.
 pub type MakeArm = dyn Fn(&crate::config::AzureConfig) -> Result<ArmClient, String> + Send + Sync;
 
@@ -69,6 +82,9 @@ impl Default for RunOptions {
         RunOptions {
             config: None,
             metrics_addr: "0.0.0.0:8080".into(),
+            metrics_secure: METRICS_SECURE,
+            metrics_cert_dir: None,
+            metrics_limits: ServerLimits::default(),
             debounce: Duration::from_secs(2),
             max_delay: Duration::from_secs(30),
             resync_interval: Duration::from_secs(300),
@@ -93,6 +109,9 @@ pub enum RunError {
     /// The metrics server could not bind.
     #[error(transparent)]
     Bind(#[from] super::http::BindMetrics),
+    /// The metrics server's TLS certificate could not be loaded or made.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
     /// Metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] super::telemetry::RegisterMetrics),
@@ -160,8 +179,15 @@ pub async fn start(client: kube::Client, opts: RunOptions) -> Result<Running, Ru
     let collector = ComplianceCollector::new(live.clone(), opts.namespace_label).map_err(RunError::Collector)?;
     registry.register(Box::new(collector)).map_err(RunError::Collector)?;
     let ready = Arc::new(AtomicBool::new(false));
-    let (metrics_addr, http) = super::http::serve(&opts.metrics_addr, super::http::HttpState { registry, ready: ready.clone() }).await?;
-    info!(addr = %metrics_addr, "metrics server listening");
+    let security = if opts.metrics_secure {
+        let tls = super::tls::acceptor(opts.metrics_cert_dir.as_deref())?;
+        Security::Secure { tls, auth: Authorizer::new(client.clone(), AuthCache::default()) }
+    } else {
+        Security::Plain
+    };
+    let state = super::http::HttpState { registry, ready: ready.clone() };
+    let (metrics_addr, http) = super::http::serve_with(&opts.metrics_addr, state, security, opts.metrics_limits).await?;
+    info!(addr = %metrics_addr, secure = opts.metrics_secure, "metrics server listening");
 
     let (stop, stop_rx) = tokio_watch::channel(false);
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();

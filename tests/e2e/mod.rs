@@ -42,6 +42,8 @@ impl Cluster {
     pub async fn new() -> Self {
         let server = TestKube::start().await.expect("testkube");
         server.seed(committed_crds()).expect("crds");
+        server.add_token(SCRAPE_TOKEN, SCRAPER, &["system:serviceaccounts"]);
+        server.grant_non_resource(SCRAPER, "get", "/metrics");
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::copy(root().join("deploy/kompliance-config.yaml"), dir.path().join("config.yaml")).expect("config");
         Cluster { server, dir }
@@ -179,9 +181,23 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> 
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-/// Fetches `/metrics` of an operator.
+/// The bearer token [`scrape`] sends; [`Cluster::new`] makes testkube authenticate it as [`SCRAPER`].
+pub const SCRAPE_TOKEN: &str = "e2e-scrape-token";
+/// The user of [`SCRAPE_TOKEN`], allowed `get` on `/metrics`.
+pub const SCRAPER: &str = "system:serviceaccount:monitoring:prometheus";
+
+/// A client for the operator's secure metrics server (self-signed certificate: not verified).
+pub fn metrics_client() -> reqwest::Client {
+    kompliance::azure::arm::install_crypto_provider();
+    reqwest::Client::builder().tls_danger_accept_invalid_certs(true).build().expect("reqwest client")
+}
+
+/// Fetches `/metrics` of an operator over HTTPS with [`SCRAPE_TOKEN`], as Prometheus does.
 pub async fn scrape(addr: std::net::SocketAddr) -> String {
-    http_get(addr, "/metrics").await.expect("metrics endpoint answers")
+    let r =
+        metrics_client().get(format!("https://{addr}/metrics")).bearer_auth(SCRAPE_TOKEN).send().await.expect("metrics endpoint answers");
+    assert_eq!(r.status(), 200, "scraping /metrics");
+    r.text().await.expect("metrics body")
 }
 
 /// The value of one series in a scrape, if present.
