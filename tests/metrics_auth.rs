@@ -90,6 +90,28 @@ async fn metrics_need_a_token_the_api_server_authenticates_and_authorizes_and_pr
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_api_server_cannot_be_asked_metrics_answer_500_and_nothing_is_cached() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let mut cfg = kube::Config::new(format!("http://{closed}").parse().expect("url"));
+    cfg.default_retry = false;
+    let cache = AuthCache::default();
+    let auth = Authorizer::new(kube::Client::try_from(cfg).expect("client"), cache);
+    assert!(auth.decide("t", "get", "/metrics").await.is_err());
+    let tls = kompliance::operator::tls::acceptor(None).expect("self-signed certificate");
+    let (addr, task) =
+        serve_with("127.0.0.1:0", state().0, Security::Secure { tls, auth: auth.clone() }, ServerLimits::default()).await.expect("serve");
+    let client = metrics_client();
+    assert_eq!(status(client.get(format!("https://{addr}/metrics")).bearer_auth("t")).await, 500);
+    assert_eq!(
+        status(client.get(format!("https://{addr}/metrics")).bearer_auth("t")).await,
+        500,
+        "the failure was not cached as a decision"
+    );
+    assert_eq!(status(client.get(format!("https://{addr}/healthz"))).await, 200);
+    task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_certificate_from_the_cert_dir_is_served() {
     let dir = tempfile::tempdir().expect("tmp");
     let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
@@ -188,6 +210,7 @@ async fn idle_connections_are_capped_and_closed_after_the_header_timeout_and_hea
         }
     }
     assert!(cut, "a trickling client was never cut off");
+    assert!(started.elapsed() >= header / 2, "cut off before the header timeout: {:?}", started.elapsed());
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
     task.abort();
 }
