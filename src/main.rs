@@ -45,7 +45,7 @@ enum Command {
     /// Audit manifest files, directories or standard input (`-`).
     Audit(AuditArgs),
     /// Run the operator: watch the cluster, write reports, export metrics.
-    Run(kompliance::operator::cli::RunArgs),
+    Run(Box<kompliance::operator::cli::RunArgs>),
     /// Run the operator against an in-memory API server seeded with the examples (no cluster needed).
     #[cfg(feature = "demo")]
     Demo(kompliance::operator::demo::DemoArgs),
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Audit(args) => run_audit(args),
-        Command::Run(args) => kompliance::operator::cli::run(args),
+        Command::Run(args) => kompliance::operator::cli::run(*args),
         #[cfg(feature = "demo")]
         Command::Demo(args) => kompliance::operator::demo::demo(args),
         Command::Catalog { output, lang } => {

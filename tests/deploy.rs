@@ -64,7 +64,14 @@ fn the_deployment_args_are_valid_operator_flags() {
     let Cmd::Run(run) = parsed.cmd;
     let opts = kompliance::operator::cli::options(&run);
     assert_eq!(opts.lease.expect("leader election on").namespace, "kompliance-system");
-    assert_eq!(opts.metrics_addr, "0.0.0.0:8080");
+    assert_eq!(opts.metrics_addr, "0.0.0.0:8443");
+    assert!(opts.metrics_secure, "the Deployment serves secure metrics");
+    let container = doc.pointer("/spec/template/spec/containers/0").expect("container");
+    assert_eq!(container["ports"], serde_json::json!([{"name": "https", "containerPort": 8443}]));
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe} uses the metrics port's TLS");
+        assert_eq!(container[probe]["httpGet"]["port"], "https");
+    }
     let grace: u64 = doc.pointer("/spec/template/spec/terminationGracePeriodSeconds").and_then(|g| g.as_u64()).expect("grace");
     assert!(opts.grace.as_secs() < grace, "the operator's write grace fits in the Pod's termination grace period");
 }
@@ -89,5 +96,146 @@ fn the_monitoring_component_adds_a_service_monitor_that_selects_the_metrics_serv
     for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("selector") {
         assert_eq!(&service["metadata"]["labels"][k], v, "the ServiceMonitor selects the metrics Service");
     }
-    assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
+    let endpoint = &monitor["spec"]["endpoints"][0];
+    assert_eq!(endpoint["port"], service["spec"]["ports"][0]["name"]);
+    assert_eq!(service["spec"]["ports"][0]["name"], "https");
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(endpoint["bearerTokenFile"], "/var/run/secrets/kubernetes.io/serviceaccount/token");
+    assert_eq!(endpoint["tlsConfig"]["insecureSkipVerify"], true, "the default certificate is self-signed");
+}
+
+/// The base rendered by kustomize, as JSON documents (None without kubectl).
+fn rendered_base() -> Option<Vec<serde_json::Value>> {
+    let out = match Command::new("kubectl").args(["kustomize", "deploy/"]).current_dir(common::root()).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("kubectl kustomize deploy/ failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipping: kubectl is not available ({e})");
+            return None;
+        }
+    };
+    Some(out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect())
+}
+
+fn find<'a>(docs: &'a [serde_json::Value], kind: &str, name: &str) -> &'a serde_json::Value {
+    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind}/{name}"))
+}
+
+/// Each (apiGroup, resource, verb) a rule grants, with `*` spelled out as such.
+fn grants(role: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        let list = |k: &str| rule[k].as_array().map(|a| a.iter().map(|v| v.as_str().expect("string").to_string()).collect::<Vec<_>>());
+        let verbs = list("verbs").expect("verbs");
+        if let Some(urls) = list("nonResourceURLs") {
+            out.extend(urls.iter().flat_map(|u| verbs.iter().map(move |v| format!("url {u} {v}"))));
+            continue;
+        }
+        for g in list("apiGroups").expect("apiGroups") {
+            for r in list("resources").expect("resources") {
+                out.extend(verbs.iter().map(|v| format!("{g}/{r} {v}")));
+            }
+        }
+    }
+    out
+}
+
+/// What src/ calls, kept by hand (grep `Api::` and the watch list in src/operator/): watches list
+/// and watch; the add-on probe gets Deployments; the writer applies reports (create when new,
+/// patch) and their status, and deletes namespace reports; leader election gets, creates and
+/// replaces its Lease; a rejected configuration is a core Event; the #19 probe and the metrics
+/// server create access reviews, the metrics server token reviews.
+const CLUSTER_VERBS: &[&str] = &[
+    "/namespaces list",
+    "/namespaces watch",
+    "/nodes list",
+    "/nodes watch",
+    "/pods list",
+    "/pods watch",
+    "/services list",
+    "/services watch",
+    "apps/daemonsets list",
+    "apps/daemonsets watch",
+    "apps/deployments get",
+    "apps/deployments list",
+    "apps/deployments watch",
+    "apps/replicasets list",
+    "apps/replicasets watch",
+    "apps/statefulsets list",
+    "apps/statefulsets watch",
+    "aquasecurity.github.io/vulnerabilityreports list",
+    "aquasecurity.github.io/vulnerabilityreports watch",
+    "authentication.k8s.io/tokenreviews create",
+    "authorization.k8s.io/subjectaccessreviews create",
+    "batch/cronjobs list",
+    "batch/cronjobs watch",
+    "batch/jobs list",
+    "batch/jobs watch",
+    "kompliance.dev/complianceclusterreports create",
+    "kompliance.dev/complianceclusterreports list",
+    "kompliance.dev/complianceclusterreports patch",
+    "kompliance.dev/complianceclusterreports watch",
+    "kompliance.dev/complianceclusterreports/status patch",
+    "kompliance.dev/compliancereports create",
+    "kompliance.dev/compliancereports delete",
+    "kompliance.dev/compliancereports list",
+    "kompliance.dev/compliancereports patch",
+    "kompliance.dev/compliancereports watch",
+    "kompliance.dev/compliancereports/status patch",
+    "networking.k8s.io/ingresses list",
+    "networking.k8s.io/ingresses watch",
+];
+const OWN_NAMESPACE_VERBS: &[&str] =
+    &["/events create", "coordination.k8s.io/leases create", "coordination.k8s.io/leases get", "coordination.k8s.io/leases update"];
+
+#[test]
+fn the_operator_is_granted_exactly_the_verbs_its_code_uses() {
+    let Some(docs) = rendered_base() else { return };
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(grants(find(&docs, "ClusterRole", "kompliance")), set(CLUSTER_VERBS));
+    let role = find(&docs, "Role", "kompliance");
+    assert_eq!(role["metadata"]["namespace"], "kompliance-system", "Leases and Events in its own namespace only");
+    assert_eq!(grants(role), set(OWN_NAMESPACE_VERBS));
+    // Each role is bound to the operator's ServiceAccount, and no other role or binding exists.
+    let sa = serde_json::json!([{"kind": "ServiceAccount", "name": "kompliance", "namespace": "kompliance-system"}]);
+    assert_eq!(find(&docs, "ClusterRoleBinding", "kompliance")["subjects"], sa);
+    assert_eq!(find(&docs, "ClusterRoleBinding", "kompliance")["roleRef"]["name"], "kompliance");
+    assert_eq!(find(&docs, "RoleBinding", "kompliance")["subjects"], sa);
+    assert_eq!(find(&docs, "RoleBinding", "kompliance")["roleRef"]["kind"], "Role");
+    let mut rbac: Vec<String> = docs
+        .iter()
+        .filter(|d| d["apiVersion"] == "rbac.authorization.k8s.io/v1")
+        .map(|d| format!("{}/{}", d["kind"].as_str().unwrap_or(""), d["metadata"]["name"].as_str().unwrap_or("")))
+        .collect();
+    rbac.sort();
+    assert_eq!(
+        rbac,
+        [
+            "ClusterRole/kompliance",
+            "ClusterRole/kompliance-metrics-reader",
+            "ClusterRoleBinding/kompliance",
+            "Role/kompliance",
+            "RoleBinding/kompliance"
+        ]
+    );
+    // The scrapers' role: get on /metrics, nothing else (bound by the user to Prometheus).
+    assert_eq!(grants(find(&docs, "ClusterRole", "kompliance-metrics-reader")), set(&["url /metrics get"]));
+}
+
+#[test]
+fn a_network_policy_admits_only_the_metrics_port() {
+    let Some(docs) = rendered_base() else { return };
+    let policy = find(&docs, "NetworkPolicy", "kompliance");
+    let deployment = find(&docs, "Deployment", "kompliance");
+    assert_eq!(policy["metadata"]["namespace"], "kompliance-system");
+    for (k, v) in policy["spec"]["podSelector"]["matchLabels"].as_object().expect("podSelector") {
+        assert_eq!(&deployment["spec"]["template"]["metadata"]["labels"][k], v, "the policy selects the operator's Pods");
+    }
+    assert_eq!(policy["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    let ingress = policy["spec"]["ingress"].as_array().expect("ingress rules");
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(ingress[0]["ports"], serde_json::json!([{"protocol": "TCP", "port": "https"}]));
+    let ports = &deployment["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert_eq!(ports.as_array().map(Vec::len), Some(1), "the metrics port is the only inbound port");
+    assert_eq!(ports[0]["name"], "https");
 }

@@ -4,7 +4,7 @@
 
 mod e2e;
 
-use e2e::{Cluster, deploy, eventually, http_status, namespace, report_writes, scrape, series, state};
+use e2e::{Cluster, deploy, eventually, namespace, report_writes, scrape, series, state};
 use kompliance::operator::run::Running;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -41,8 +41,10 @@ async fn metric(op: &Running, name: &str, labels: &[(&str, &str)]) -> f64 {
     series(&scrape(op.metrics_addr).await, name, labels).unwrap_or(0.0)
 }
 
+/// `/healthz` over the metrics server's TLS, without a token (kubelet probes send none).
 async fn healthz(op: &Running) -> (u16, String) {
-    http_status(op.metrics_addr, "/healthz").await.expect("healthz answers")
+    let r = e2e::metrics_client().get(format!("https://{}/healthz", op.metrics_addr)).send().await.expect("healthz answers");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
 }
 
 const RESTARTED: [(&str, &str); 2] = [("kind", "Pod"), ("type", "restarted")];

@@ -230,7 +230,8 @@ async fn an_alert_reaches_alertmanager_and_resolves_and_every_dashboard_query_re
     std::fs::write(
         dir.join("prometheus.yml"),
         format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: kompliance\n    static_configs:\n      - targets: ['{}']\n",
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [rules.yaml]\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\nscrape_configs:\n  - job_name: kompliance\n    scheme: https\n    authorization:\n      credentials: {}\n    tls_config:\n      insecure_skip_verify: true\n    static_configs:\n      - targets: ['{}']\n",
+            e2e::SCRAPE_TOKEN,
             op.metrics_addr
         ),
     )

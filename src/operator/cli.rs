@@ -89,6 +89,15 @@ pub struct RunArgs {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, default_value = DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
+    /// Serve HTTPS, with /metrics for bearer tokens the API server authenticates (TokenReview) and
+    /// authorizes for `get` on the non-resource URL /metrics (SubjectAccessReview); /healthz and
+    /// /readyz need no token. false: plain HTTP without authentication, for local use.
+    #[arg(long, default_value_t = super::options::METRICS_SECURE, action = clap::ArgAction::Set)]
+    pub metrics_secure: bool,
+    /// Folder with tls.crt and tls.key (PEM; read again when they change) for the secure metrics
+    /// server; without it a self-signed certificate is made at start.
+    #[arg(long)]
+    pub metrics_cert_dir: Option<PathBuf>,
     /// Quiet window before a changed namespace's report is written.
     #[arg(long, default_value_t = Span(DEFAULT_DEBOUNCE), value_parser = span)]
     pub debounce: Span,
@@ -162,6 +171,8 @@ pub fn options(args: &RunArgs) -> RunOptions {
     RunOptions {
         config: args.config.clone(),
         metrics_addr: args.metrics_addr.clone(),
+        metrics_secure: args.metrics_secure,
+        metrics_cert_dir: args.metrics_cert_dir.clone(),
         debounce: args.debounce.0,
         max_delay: args.max_delay.0,
         resync_interval: args.resync_interval.0,

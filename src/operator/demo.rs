@@ -75,8 +75,14 @@ pub fn demo(args: DemoArgs) -> ExitCode {
             }
         };
         let config = args.config.exists().then(|| args.config.clone());
-        let run =
-            RunOptions { config, metrics_addr: args.metrics_addr.clone(), debounce: Duration::from_millis(500), ..RunOptions::default() };
+        let run = RunOptions {
+            config,
+            metrics_addr: args.metrics_addr.clone(),
+            // The demo's API server is in memory: plain HTTP on loopback, as the curl line below says.
+            metrics_secure: false,
+            debounce: Duration::from_millis(500),
+            ..RunOptions::default()
+        };
         let running = match start(client, run).await {
             Ok(r) => r,
             Err(e) => {

@@ -97,13 +97,41 @@ pub struct BindMetrics {
     pub source: std::io::Error,
 }
 
-/// Binds `addr` and serves until the task is dropped; returns the bound address (for port 0).
+/// How the metrics server serves its endpoints.
+pub enum Security {
+    /// Plain HTTP, no authentication (`--metrics-secure=false`, for local use).
+    Plain,
+    /// HTTPS; every path but the probes needs a bearer token the API server accepts and
+    /// authorizes (authz.rs).
+    Secure {
+        /// The TLS acceptor (tls.rs).
+        tls: tokio_rustls::TlsAcceptor,
+        /// Checks tokens with the API server.
+        auth: super::authz::Authorizer,
+    },
+}
+
+/// Binds `addr` and serves plain HTTP with the default limits until the task is aborted; returns
+/// the bound address (for port 0).
 pub async fn serve(addr: &str, state: HttpState) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BindMetrics> {
+    serve_with(addr, state, Security::Plain, super::listener::ServerLimits::default()).await
+}
+
+/// Binds `addr` and serves with `security` and `limits` until the task is aborted; returns the
+/// bound address (for port 0).
+pub async fn serve_with(
+    addr: &str,
+    state: HttpState,
+    security: Security,
+    limits: super::listener::ServerLimits,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>), BindMetrics> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| BindMetrics { addr: addr.to_string(), source })?;
     let bound = listener.local_addr().map_err(|source| BindMetrics { addr: addr.to_string(), source })?;
-    let app = router(state);
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok((bound, task))
+    let (app, tls) = match security {
+        Security::Plain => (router(state), None),
+        Security::Secure { tls, auth } => {
+            (router(state).layer(axum::middleware::from_fn_with_state(auth, super::authz::require_access)), Some(tls))
+        }
+    };
+    Ok((bound, super::listener::spawn(listener, app, tls, limits)))
 }

@@ -2,6 +2,8 @@
 //! election, metrics and health endpoints.
 
 pub mod activity;
+pub mod auth_cache;
+pub mod authz;
 pub mod cli;
 pub mod debounce;
 #[cfg(feature = "demo")]
@@ -10,6 +12,7 @@ mod event_loop;
 pub mod events;
 pub mod http;
 pub mod leader;
+pub mod listener;
 mod liveness;
 pub mod options;
 pub mod probes;
@@ -19,6 +22,7 @@ pub mod run;
 pub mod scope;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 mod verify;
 pub mod watch;
 pub mod writer;

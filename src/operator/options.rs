@@ -2,6 +2,7 @@
 //! flags) and the state the event loop shares with the metrics (`LiveReports`).
 
 use super::leader::{Leadership, LeaseSettings};
+use super::listener::ServerLimits;
 use super::reach::Reach;
 use crate::azure::arm::ArmClient;
 use crate::metrics::{ReportSource, Snapshot};
@@ -13,6 +14,8 @@ use std::time::Duration;
 
 /// Default of `--metrics-addr` (9090 is Prometheus's own port).
 pub const DEFAULT_METRICS_ADDR: &str = "0.0.0.0:8080";
+/// Default of `--metrics-secure`: HTTPS with authentication and authorization of `/metrics`.
+pub const METRICS_SECURE: bool = true;
 /// Default of `--debounce`: quiet window before a changed namespace is written.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_secs(2);
 /// Default of `--max-delay`: longest a changed namespace waits.
@@ -41,6 +44,12 @@ pub struct RunOptions {
     pub config: Option<PathBuf>,
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub metrics_addr: String,
+    /// Serve HTTPS with `/metrics` behind TokenReview and SubjectAccessReview (false: plain HTTP).
+    pub metrics_secure: bool,
+    /// Folder with `tls.crt` and `tls.key` for the secure metrics server (None: self-signed).
+    pub metrics_cert_dir: Option<PathBuf>,
+    /// Connection cap and timeouts of the metrics server.
+    pub metrics_limits: ServerLimits,
     /// Quiet window before a changed namespace is written.
     pub debounce: Duration,
     /// Longest a changed namespace waits.
@@ -88,6 +97,9 @@ impl Default for RunOptions {
         RunOptions {
             config: None,
             metrics_addr: DEFAULT_METRICS_ADDR.into(),
+            metrics_secure: METRICS_SECURE,
+            metrics_cert_dir: None,
+            metrics_limits: ServerLimits::default(),
             debounce: DEFAULT_DEBOUNCE,
             max_delay: DEFAULT_MAX_DELAY,
             resync_interval: DEFAULT_RESYNC_INTERVAL,

@@ -2,10 +2,13 @@
 //! handle of a running operator; the loop itself is in event_loop.rs.
 
 use super::activity::{ActivityLayer, WatchActivity};
+use super::auth_cache::AuthCache;
+use super::authz::Authorizer;
 use super::debounce::Debouncer;
 use super::event_loop::Operator;
+use super::http::Security;
 use super::leader::{self, Leadership};
-pub use super::options::{ArmFactory, DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT, LiveReports, MakeArm, RunOptions};
+pub use super::options::{ArmFactory, DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT, LiveReports, METRICS_SECURE, MakeArm, RunOptions};
 use super::probes::{self, ProbeResults};
 use super::reach::Reach;
 use super::reload::ConfigReloader;
@@ -32,6 +35,9 @@ pub enum RunError {
     /// The metrics server could not bind.
     #[error(transparent)]
     Bind(#[from] super::http::BindMetrics),
+    /// The metrics server's TLS certificate could not be loaded or made.
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsError),
     /// Metrics could not be registered.
     #[error(transparent)]
     Metrics(#[from] super::telemetry::RegisterMetrics),
@@ -96,9 +102,15 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
     registry.register(Box::new(collector)).map_err(RunError::Collector)?;
     let ready = Arc::new(AtomicBool::new(false));
     let health = Arc::new(super::http::Health::new(opts.stall_timeout));
+    let security = if opts.metrics_secure {
+        let tls = super::tls::acceptor(opts.metrics_cert_dir.as_deref())?;
+        Security::Secure { tls, auth: Authorizer::new(client.clone(), AuthCache::default()) }
+    } else {
+        Security::Plain
+    };
     let state = super::http::HttpState { registry, ready: ready.clone(), health: health.clone() };
-    let (metrics_addr, http) = super::http::serve(&opts.metrics_addr, state).await?;
-    info!(addr = %metrics_addr, "metrics server listening");
+    let (metrics_addr, http) = super::http::serve_with(&opts.metrics_addr, state, security, opts.metrics_limits).await?;
+    info!(addr = %metrics_addr, secure = opts.metrics_secure, "metrics server listening");
 
     let (stop, stop_rx) = tokio_watch::channel(false);
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();

@@ -26,6 +26,7 @@ mod server;
 pub mod store;
 pub mod synth;
 mod table;
+mod tokens;
 mod watch;
 mod writes;
 
@@ -110,6 +111,7 @@ impl TestKube {
                 sar_allowed: opts.sar_allowed,
                 bookmark_every: opts.bookmark_every,
             }),
+            tokens: Mutex::default(),
         });
         let app_shared = shared.clone();
         let app =

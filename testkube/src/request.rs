@@ -38,6 +38,8 @@ pub struct Shared {
     pub resumed: Notify,
     /// Changeable settings.
     pub config: Mutex<ServerConfig>,
+    /// TokenReview users and non-resource grants (tokens.rs).
+    pub tokens: Mutex<crate::tokens::Tokens>,
 }
 
 impl Shared {

@@ -136,6 +136,9 @@ pub async fn handle(shared: Arc<Shared>, method: Method, uri: Uri, headers: Head
     if held {
         return error_response(&ApiError::new(504, "Timeout", "the request was held while its client was cut off and is dropped"));
     }
+    if let Some(r) = crate::tokens::answer(&shared.tokens, &method, uri.path(), &body) {
+        return r;
+    }
     let r = match route(&shared, uri.path()) {
         Ok(r) => r,
         Err(e) => return error_response(&e),

@@ -40,17 +40,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a server with the CRDs and the example configuration copied to `config.yaml`.
     pub async fn new() -> Self {
-        let server = TestKube::start().await.expect("testkube");
-        server.seed(committed_crds()).expect("crds");
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::copy(root().join("deploy/kompliance-config.yaml"), dir.path().join("config.yaml")).expect("config");
-        Cluster { server, dir }
+        Cluster::with(testkube::Options::default()).await
     }
 
-    /// Starts a server with these options, the CRDs and the example configuration.
+    /// Starts a server with `opts`, the CRDs, the scrape token and the example configuration.
     pub async fn with(opts: testkube::Options) -> Self {
         let server = TestKube::start_with(opts).await.expect("testkube");
         server.seed(committed_crds()).expect("crds");
+        server.add_token(SCRAPE_TOKEN, SCRAPER, &["system:serviceaccounts"]);
+        server.grant_non_resource(SCRAPER, "get", "/metrics");
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::copy(root().join("deploy/kompliance-config.yaml"), dir.path().join("config.yaml")).expect("config");
         Cluster { server, dir }
@@ -193,9 +191,23 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> 
     out.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-/// Fetches `/metrics` of an operator.
+/// The bearer token [`scrape`] sends; [`Cluster::new`] makes testkube authenticate it as [`SCRAPER`].
+pub const SCRAPE_TOKEN: &str = "e2e-scrape-token";
+/// The user of [`SCRAPE_TOKEN`], allowed `get` on `/metrics`.
+pub const SCRAPER: &str = "system:serviceaccount:monitoring:prometheus";
+
+/// A client for the operator's secure metrics server (self-signed certificate: not verified).
+pub fn metrics_client() -> reqwest::Client {
+    kompliance::azure::arm::install_crypto_provider();
+    reqwest::Client::builder().tls_danger_accept_invalid_certs(true).build().expect("reqwest client")
+}
+
+/// Fetches `/metrics` of an operator over HTTPS with [`SCRAPE_TOKEN`], as Prometheus does.
 pub async fn scrape(addr: std::net::SocketAddr) -> String {
-    http_get(addr, "/metrics").await.expect("metrics endpoint answers")
+    let r =
+        metrics_client().get(format!("https://{addr}/metrics")).bearer_auth(SCRAPE_TOKEN).send().await.expect("metrics endpoint answers");
+    assert_eq!(r.status(), 200, "scraping /metrics");
+    r.text().await.expect("metrics body")
 }
 
 /// The value of one series in a scrape, if present.
@@ -204,17 +216,6 @@ pub fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
         let (head, value) = l.rsplit_once(' ')?;
         labels.iter().all(|(k, v)| head.contains(&format!("{k}=\"{v}\""))).then(|| value.parse().ok()).flatten()
     })
-}
-
-/// The status code and body of a GET over plain HTTP/1.0 on loopback, or None when the server cannot be reached.
-pub async fn http_status(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await.ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.ok()?;
-    let code = out.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()))
 }
 
 /// Writes of report objects (both kinds): when, by which client (first word of its User-Agent), which resource, subresource and namespace.
