@@ -392,3 +392,32 @@ fn json_errors_are_placed_on_the_files_lines() {
     let r = stdin(b"{\"a\": [1, 2}\n");
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
 }
+
+#[test]
+fn a_yaml_list_too_big_for_one_parse_is_read_item_by_item() {
+    // `kubectl get pods -A -o yaml` with thousands of Pods: more nodes than one parse may hold.
+    let labels: String = (0..40).map(|i| format!("      l{i}: v{i}\n")).collect();
+    let mut text = String::from("apiVersion: v1\nitems:\n");
+    let n = 3000;
+    for i in 0..n {
+        let privileged = i == n - 1;
+        text.push_str(&format!(
+            "- apiVersion: v1\n  kind: Pod\n  metadata:\n    labels:\n{labels}    name: p{i}\n    namespace: big\n  spec:\n    containers:\n    - image: nginx\n      name: c\n      securityContext:\n        privileged: {privileged}\n"
+        ));
+    }
+    text.push_str("kind: List\nmetadata:\n  resourceVersion: \"\"\n");
+    let r = stdin(text.as_bytes());
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert_eq!(r.resources().count(), n);
+    assert!(judged_privileged(&r, "Pod", &format!("p{}", n - 1)));
+    // A bad item is reported at its own line; the others are still read.
+    let bad = text.replacen("name: p7\n", "name: p7\n    annotations: 5\n", 1);
+    let r = stdin(bad.as_bytes());
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    let lines: Vec<&str> = bad.lines().collect();
+    let at = lines.iter().position(|l| *l == "    annotations: 5").expect("line");
+    let item_start = lines[..at].iter().rposition(|l| l.starts_with("- ")).expect("item") + 1;
+    assert!(r.errors[0].field.as_deref().is_some_and(|f| f.starts_with("items[7].metadata.annotations")), "{}", r.errors[0]);
+    assert_eq!(r.errors[0].line, Some(item_start), "{}", r.errors[0]);
+    assert_eq!(r.resources().count(), n - 1);
+}

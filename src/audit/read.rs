@@ -363,6 +363,7 @@ fn duplicate_warning(file: &Arc<str>, doc: &Document<'_>, dup: Option<yaml::Dupl
 pub fn decode_document(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>) -> DocResult {
     let (identified, dup) = match yaml::decode_with(doc.text, &Identify) {
         Ok(v) => v,
+        Err(e) if e.over_budget => return decode_split_list(ctx, file, doc, e),
         Err(e) => return DocResult { decoded: vec![doc_error(file, doc, naming(doc.text), e)], warning: None },
     };
     let warning = duplicate_warning(file, doc, dup);
@@ -381,6 +382,36 @@ pub fn decode_document(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>) -> Do
         Identified::Skip(key) => vec![Decoded::Skip(key)],
         Identified::NotObject => vec![Decoded::NotObject],
     };
+    DocResult { decoded, warning }
+}
+
+/// A document too large for one parse's budget: when it is a list as `kubectl get -o yaml` writes
+/// it, each item is parsed on its own (with its own budget) and read as the whole parse would read
+/// it; anything else keeps the budget error `e`.
+fn decode_split_list(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>, e: yaml::DecodeError) -> DocResult {
+    let whole = |e| DocResult { decoded: vec![doc_error(file, doc, None, e)], warning: None };
+    let Some(list) = yaml::split_block_list(doc.text) else { return whole(e) };
+    let head = match yaml::decode_with(&list.head, &Identify) {
+        Ok((Identified::List { api_version, kind, .. }, _)) => ListHead::new(Some(api_version), Some(&kind)),
+        _ => return whole(e),
+    };
+    let mut warning = None;
+    let mut decoded = Vec::with_capacity(list.items.len());
+    for (n, (offset, text)) in list.items.into_iter().enumerate() {
+        let item_doc = Document { index: doc.index, start_line: doc.start_line + offset, text: &text };
+        let origin = Origin { file: file.clone(), line: item_doc.start_line };
+        match yaml::decode::<serde_json::Value>(&text) {
+            Ok((value, dup)) => {
+                if warning.is_none() {
+                    warning = duplicate_warning(file, &item_doc, dup);
+                }
+                decoded.push(decode_value(ctx, &origin, doc.index, Some(n), value, &head));
+            }
+            Err(e) => {
+                decoded.push(doc_error(file, &item_doc, None, yaml::DecodeError { field: e.field.map(|f| format!("items[{n}].{f}")), ..e }))
+            }
+        }
+    }
     DocResult { decoded, warning }
 }
 
