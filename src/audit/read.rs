@@ -395,22 +395,23 @@ fn decode_split_list(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>, e: yaml
         Ok((Identified::List { api_version, kind, .. }, _)) => ListHead::new(Some(api_version), Some(&kind)),
         _ => return whole(e),
     };
-    let mut warning = None;
-    let mut decoded = Vec::with_capacity(list.items.len());
-    for (n, (offset, text)) in list.items.into_iter().enumerate() {
-        let item_doc = Document { index: doc.index, start_line: doc.start_line + offset, text: &text };
+    // Items are parsed on all cores, like documents.
+    let items: Vec<(usize, (usize, String))> = list.items.into_iter().enumerate().collect();
+    let results = par_map(&items, |(n, (offset, text))| {
+        let item_doc = Document { index: doc.index, start_line: doc.start_line + offset, text };
         let origin = Origin { file: file.clone(), line: item_doc.start_line };
-        match yaml::decode::<serde_json::Value>(&text) {
-            Ok((value, dup)) => {
-                if warning.is_none() {
-                    warning = duplicate_warning(file, &item_doc, dup);
-                }
-                decoded.push(decode_value(ctx, &origin, doc.index, Some(n), value, &head));
-            }
+        Some(match yaml::decode::<serde_json::Value>(text) {
+            Ok((value, dup)) => (decode_value(ctx, &origin, doc.index, Some(*n), value, &head), duplicate_warning(file, &item_doc, dup)),
             Err(e) => {
-                decoded.push(doc_error(file, &item_doc, None, yaml::DecodeError { field: e.field.map(|f| format!("items[{n}].{f}")), ..e }))
+                (doc_error(file, &item_doc, None, yaml::DecodeError { field: e.field.map(|f| format!("items[{n}].{f}")), ..e }), None)
             }
-        }
+        })
+    });
+    let mut warning = None;
+    let mut decoded = Vec::with_capacity(results.len());
+    for (d, w) in results.into_iter().flatten() {
+        decoded.push(d);
+        warning = warning.or(w);
     }
     DocResult { decoded, warning }
 }
