@@ -65,6 +65,53 @@ pub struct DecodeError {
     pub field: Option<String>,
     /// What is wrong.
     pub message: String,
+    /// True when the parser's budget (nodes, depth...) was exceeded rather than the text wrong.
+    pub over_budget: bool,
+}
+
+/// The items of a top-level `items:` block sequence as kubectl writes it (`- ` at column 0), cut
+/// apart so that each can be parsed with a budget of its own.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BlockList {
+    /// The document without its items (apiVersion, kind, metadata).
+    pub head: String,
+    /// Each item's text (dedented) and the 0-based line of the document it starts on.
+    pub items: Vec<(usize, String)>,
+}
+
+/// Cuts a document shaped like `kubectl get -o yaml` output into its head and items; None when
+/// its layout is any other (then only a whole parse can read it).
+pub fn split_block_list(text: &str) -> Option<BlockList> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let is_items = |l: &str| l.trim_end() == "items:";
+    let start = lines.iter().position(|l| is_items(l))?;
+    if lines.iter().filter(|l| is_items(l)).count() != 1 {
+        return None;
+    }
+    let mut items: Vec<(usize, String)> = vec![];
+    let mut end = lines.len();
+    for (n, line) in lines.iter().enumerate().skip(start + 1) {
+        let bare = line.trim_end_matches(['\n', '\r']);
+        if let Some(rest) = bare.strip_prefix("- ").or_else(|| (bare == "-").then_some("")) {
+            items.push((n, format!("{rest}\n")));
+        } else if bare.trim().is_empty() || bare.starts_with('#') {
+            if let Some((_, t)) = items.last_mut() {
+                t.push('\n');
+            }
+        } else if let Some(rest) = bare.strip_prefix("  ") {
+            let (_, t) = items.last_mut()?;
+            t.push_str(rest);
+            t.push('\n');
+        } else if bare.starts_with([' ', '\t']) {
+            // Indented by one space or a tab: not kubectl's layout.
+            return None;
+        } else {
+            end = n;
+            break;
+        }
+    }
+    let head = lines[..start].concat() + &lines[end..].concat();
+    Some(BlockList { head, items })
 }
 
 /// A duplicate mapping key, kept as a warning (the last value wins).
@@ -132,13 +179,17 @@ pub fn decode_with<X: Decode>(text: &str, x: &X) -> Result<(X::Out, Option<Dupli
 
 /// Re-runs a failed decode with path tracking to name the field at fault.
 fn explain<X: Decode>(text: &str, x: &X, first: &YamlError) -> DecodeError {
+    if matches!(first, YamlError::Budget { .. }) {
+        // Too large to parse at all: a second parse would stop at the same place.
+        return DecodeError { line: line_of(first), field: None, message: plain_message(first), over_budget: true };
+    }
     let mut track = serde_path_to_error::Track::new();
     let _ = serde_saphyr::with_deserializer_from_str_with_options(text, options(DuplicateKeyPolicy::LastWins), |de| {
         x.run(serde_path_to_error::Deserializer::new(de, &mut track))
     });
     let p = track.path().to_string();
     let field = (p != "." && !p.is_empty()).then_some(p);
-    DecodeError { line: line_of(first), field, message: plain_message(first) }
+    DecodeError { line: line_of(first), field, message: plain_message(first), over_budget: false }
 }
 
 /// Decodes a whole file strictly (duplicate keys are errors); used for configuration.
@@ -167,6 +218,19 @@ mod tests {
         assert_eq!((docs[0].index, docs[0].start_line), (1, 1));
         assert_eq!((docs[1].index, docs[1].start_line), (3, 5));
         assert!(docs[1].text.contains("c: 3"));
+    }
+
+    #[test]
+    fn cuts_a_kubectl_list_into_its_items() {
+        let text = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Pod\n  data: |\n    x\n\n    y\n# note\n-\n  kind: Service\nkind: List\nmetadata: {}\n";
+        let list = split_block_list(text).expect("kubectl layout");
+        assert_eq!(list.head, "apiVersion: v1\nkind: List\nmetadata: {}\n");
+        assert_eq!(
+            list.items,
+            [(2, "apiVersion: v1\nkind: Pod\ndata: |\n  x\n\n  y\n\n".to_string()), (9, "\nkind: Service\n".to_string())]
+        );
+        assert_eq!(split_block_list("items:\n - a\n"), None, "indented items are not kubectl's layout");
+        assert_eq!(split_block_list("items:\n- a\nitems:\n- b\n"), None);
     }
 
     #[test]

@@ -36,7 +36,7 @@ fn kustomized_deploy_base_has_nothing_unhealthy() {
     assert_eq!(ns, "kompliance-system");
     assert!(st.recommendations.iter().all(|e| e.state != kompliance::report::State::NotConfigured), "{:?}", st.recommendations);
     // Two replicas and a PodDisruptionBudget, as contract.md asks.
-    assert!(result.stats.skipped_kinds.contains_key("PodDisruptionBudget"));
+    assert!(result.stats.skipped_kinds.contains_key("policy/PodDisruptionBudget"));
 }
 
 #[test]

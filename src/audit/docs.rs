@@ -400,23 +400,6 @@ pub struct MetaDoc {
     pub metadata: Meta,
 }
 
-/// Only `apiVersion` and `kind`.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct Head {
-    /// apiVersion.
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub api_version: Option<String>,
-    /// kind.
-    #[serde(default, deserialize_with = "lenient_string")]
-    pub kind: Option<String>,
-}
-
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    let v = serde_json::Value::deserialize(d)?;
-    Ok(v.as_str().map(str::to_string))
-}
-
 /// A decoded object of a kind the audit judges.
 #[derive(Debug)]
 pub enum Parsed {
@@ -436,25 +419,89 @@ pub enum Parsed {
     VulnerabilityReport(Box<serde_json::Value>),
 }
 
-/// Kinds whose pod template the audit evaluates.
-pub const WORKLOAD_KINDS: [&str; 8] =
-    ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "ReplicationController", "Job", "CronJob", "PodTemplate"];
+/// A kind the audit judges, as recognised by its API group and kind (see [`judged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// core/v1 Pod.
+    Pod,
+    /// core/v1 Service.
+    Service,
+    /// networking.k8s.io or extensions/v1beta1 Ingress.
+    Ingress,
+    /// core/v1 Node.
+    Node,
+    /// core/v1 Namespace.
+    Namespace,
+    /// A kind that carries a pod template, by its kind name.
+    Workload(&'static str),
+    /// aquasecurity.github.io VulnerabilityReport (#24).
+    VulnerabilityReport,
+}
 
-/// True for kinds the audit decodes.
-pub fn is_judged_kind(kind: &str) -> bool {
-    matches!(kind, "Pod" | "Service" | "Ingress" | "Node" | "Namespace" | "VulnerabilityReport") || WORKLOAD_KINDS.contains(&kind)
+/// The one table of what is judged: (API group, version or `*` for any, kind) -> judged kind.
+/// Everything else, including a CRD whose kind is `Deployment` or `Service`, is a kind not judged.
+const JUDGED: [(&str, &str, &str, Judged); 18] = [
+    ("", "v1", "Pod", Judged::Pod),
+    ("", "v1", "Service", Judged::Service),
+    ("", "v1", "Node", Judged::Node),
+    ("", "v1", "Namespace", Judged::Namespace),
+    ("", "v1", "ReplicationController", Judged::Workload("ReplicationController")),
+    ("", "v1", "PodTemplate", Judged::Workload("PodTemplate")),
+    ("apps", "*", "Deployment", Judged::Workload("Deployment")),
+    ("apps", "*", "StatefulSet", Judged::Workload("StatefulSet")),
+    ("apps", "*", "DaemonSet", Judged::Workload("DaemonSet")),
+    ("apps", "*", "ReplicaSet", Judged::Workload("ReplicaSet")),
+    ("extensions", "v1beta1", "Deployment", Judged::Workload("Deployment")),
+    ("extensions", "v1beta1", "DaemonSet", Judged::Workload("DaemonSet")),
+    ("extensions", "v1beta1", "ReplicaSet", Judged::Workload("ReplicaSet")),
+    ("batch", "*", "Job", Judged::Workload("Job")),
+    ("batch", "*", "CronJob", Judged::Workload("CronJob")),
+    ("networking.k8s.io", "*", "Ingress", Judged::Ingress),
+    ("extensions", "v1beta1", "Ingress", Judged::Ingress),
+    ("aquasecurity.github.io", "*", "VulnerabilityReport", Judged::VulnerabilityReport),
+];
+
+/// Splits an apiVersion into (group, version) as Kubernetes does: `v1` is the core group (``),
+/// `apps/v1` is group `apps`; None when it is not of either form.
+pub fn group_version(api_version: &str) -> Option<(&str, &str)> {
+    match api_version.split_once('/') {
+        None if !api_version.is_empty() => Some(("", api_version)),
+        Some((g, v)) if !g.is_empty() && !v.is_empty() && !v.contains('/') => Some((g, v)),
+        _ => None,
+    }
+}
+
+/// What an object of this apiVersion and kind is judged as, if at all.
+pub fn judged(api_version: &str, kind: &str) -> Option<Judged> {
+    let (group, version) = group_version(api_version)?;
+    JUDGED.iter().find(|(g, v, k, _)| *k == kind && *g == group && (*v == "*" || *v == version)).map(|e| e.3)
+}
+
+/// The key a kind not judged is counted under: `Kind` in core `v1`, `group/Kind` in another group,
+/// `apiVersion/Kind` for an apiVersion no API server serves (`v2`, `a/b/c`).
+pub fn skipped_key(api_version: &str, kind: &str) -> String {
+    match group_version(api_version) {
+        Some(("", "v1")) => kind.to_string(),
+        Some(("", _)) | None => format!("{api_version}/{kind}"),
+        Some((group, _)) => format!("{group}/{kind}"),
+    }
+}
+
+/// True for a `kind: List` or a typed list such as `PodList`.
+pub fn is_list_kind(kind: &str) -> bool {
+    kind.strip_suffix("List").is_some()
 }
 
 /// Decodes an object of a judged kind from any serde deserializer.
-pub fn decode_kind<'de, D: Deserializer<'de>>(kind: &str, de: D) -> Result<Parsed, D::Error> {
+pub fn decode_kind<'de, D: Deserializer<'de>>(kind: Judged, de: D) -> Result<Parsed, D::Error> {
     Ok(match kind {
-        "Pod" => Parsed::Pod(Box::new(PodDoc::deserialize(de)?)),
-        "Service" => Parsed::Service(Box::new(ServiceDoc::deserialize(de)?)),
-        "Ingress" => Parsed::Ingress(Box::new(IngressDoc::deserialize(de)?)),
-        "Node" => Parsed::Node(Box::new(NodeDoc::deserialize(de)?)),
-        "Namespace" => Parsed::Namespace(Box::new(MetaDoc::deserialize(de)?)),
-        "VulnerabilityReport" => Parsed::VulnerabilityReport(Box::new(serde_json::Value::deserialize(de)?)),
-        other => Parsed::Workload(other.to_string(), Box::new(WorkloadDoc::deserialize(de)?)),
+        Judged::Pod => Parsed::Pod(Box::new(PodDoc::deserialize(de)?)),
+        Judged::Service => Parsed::Service(Box::new(ServiceDoc::deserialize(de)?)),
+        Judged::Ingress => Parsed::Ingress(Box::new(IngressDoc::deserialize(de)?)),
+        Judged::Node => Parsed::Node(Box::new(NodeDoc::deserialize(de)?)),
+        Judged::Namespace => Parsed::Namespace(Box::new(MetaDoc::deserialize(de)?)),
+        Judged::Workload(kind) => Parsed::Workload(kind.to_string(), Box::new(WorkloadDoc::deserialize(de)?)),
+        Judged::VulnerabilityReport => Parsed::VulnerabilityReport(Box::new(serde_json::Value::deserialize(de)?)),
     })
 }
 
@@ -467,9 +514,9 @@ pub struct ListDoc {
 }
 
 /// Decodes "the document type of this kind".
-pub struct KindDecoder<'k>(pub &'k str);
+pub struct KindDecoder(pub Judged);
 
-impl crate::yaml::Decode for KindDecoder<'_> {
+impl crate::yaml::Decode for KindDecoder {
     type Out = Parsed;
     fn run<'de, D: Deserializer<'de>>(&self, d: D) -> Result<Parsed, D::Error> {
         decode_kind(self.0, d)

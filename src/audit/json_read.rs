@@ -2,14 +2,21 @@
 //! worker threads in batches while the next batch is scanned, and applied in input order.
 
 use super::collect::Ctx;
-use super::docs::{MetaDoc, decode_kind, is_judged_kind};
-use super::json_stream::{self, Event, top_level_string};
-use super::read::{Decoded, DocResult, InputError, Reader, decode_value, item_error};
+use super::docs::{MetaDoc, decode_kind, is_list_kind, judged, skipped_key};
+use super::json_stream::{self, Event, scan_object};
+use super::read::{Decoded, DocResult, InputError, ListHead, Reader, decode_value, duplicate_key_warning, item_error};
 use crate::model::Origin;
 use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, mpsc};
+
+/// What a worker made of one item: a result, or the item back when its list's head (which gives
+/// items their apiVersion or kind) was not known yet.
+enum ItemOut {
+    Done(DocResult),
+    Held(JsonItem),
+}
 
 impl Reader<'_> {
     /// Reads JSON: each top-level value; the `items` of lists are streamed and decoded on worker
@@ -19,7 +26,7 @@ impl Reader<'_> {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
         let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Vec<JsonItem>)>(workers);
         let work_rx = Mutex::new(work_rx);
-        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<DocResult>)>();
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<ItemOut>)>();
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 let (work_rx, done_tx, file) = (&work_rx, done_tx.clone(), file.clone());
@@ -27,8 +34,7 @@ impl Reader<'_> {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, items))) = next else { break };
-                        let out: Vec<DocResult> =
-                            items.iter().map(|it| DocResult { decoded: vec![decode_json_item(&ctx, &file, it)], warning: None }).collect();
+                        let out: Vec<ItemOut> = items.into_iter().map(|it| decode_json_item(&ctx, &file, it, false)).collect();
                         if done_tx.send((seq, out)).is_err() {
                             break;
                         }
@@ -41,44 +47,68 @@ impl Reader<'_> {
             let mut doc = JsonDoc::default();
             let mut batch: Vec<JsonItem> = Vec::with_capacity(BATCH);
             let outcome = stream.run(|event| match event {
-                Event::Begin(i) => doc = JsonDoc { index: i, ..Default::default() },
-                Event::Member(key, value) => {
-                    if key == "kind" {
-                        doc.kind = serde_json::from_slice::<String>(&value).ok();
+                Event::Begin(index, line) => doc = JsonDoc { index, line, ..Default::default() },
+                Event::Member(key, value, line) => {
+                    if key == "kind" || key == "apiVersion" {
+                        let v = serde_json::from_slice::<String>(&value).ok();
+                        let mut head = (*doc.head).clone();
+                        if key == "kind" {
+                            doc.kind = v.clone();
+                            head = ListHead::new(head.api_version, v.as_deref());
+                        } else {
+                            head.api_version = v;
+                        }
+                        doc.head = Arc::new(head);
                     }
-                    doc.members.push((key, value));
+                    if doc.duplicate.is_none() && doc.members.iter().any(|(k, _, _)| *k == key) {
+                        doc.duplicate = Some(duplicate_key_warning(file, doc.index, line, &key));
+                    }
+                    doc.members.push((key, value, line));
                 }
                 Event::Item(bytes, line) => {
                     doc.items += 1;
-                    let kind = top_level_string(&bytes, "kind");
-                    match kind.or_else(|| list_item_kind(doc.kind.as_deref())) {
-                        Some(kind) => batch.push(JsonItem { bytes, kind, line, document: doc.index, n: doc.items - 1 }),
-                        None => doc.held.push((bytes, line, doc.items - 1)),
-                    }
+                    let final_head = doc.kind.is_some() && doc.head.api_version.is_some();
+                    batch.push(JsonItem { bytes, line, document: doc.index, n: Some(doc.items - 1), head: doc.head.clone(), final_head });
                     if batch.len() >= BATCH {
-                        pipe.send(std::mem::take(&mut batch), self);
+                        pipe.send(std::mem::take(&mut batch), self, &mut doc.held);
                     }
                 }
                 Event::End => {
-                    pipe.send(std::mem::take(&mut batch), self);
-                    pipe.drain(self);
+                    pipe.send(std::mem::take(&mut batch), self, &mut doc.held);
+                    pipe.drain(self, &mut doc.held);
                     let doc = std::mem::take(&mut doc);
-                    let held_kind = list_item_kind(doc.kind.as_deref());
-                    let held: Vec<JsonItem> = doc
+                    let head = Arc::new((*doc.head).clone());
+                    // Items that needed the list's head, now that all of it is known.
+                    let held: Vec<DocResult> = doc
                         .held
                         .into_iter()
-                        .filter_map(|(bytes, line, n)| held_kind.clone().map(|kind| JsonItem { bytes, kind, line, document: doc.index, n }))
+                        .filter_map(|it| {
+                            match decode_json_item(&ctx, file, JsonItem { head: head.clone(), final_head: true, ..it }, true) {
+                                ItemOut::Done(r) => Some(r),
+                                ItemOut::Held(_) => None,
+                            }
+                        })
                         .collect();
-                    self.apply_all(
-                        held.iter().map(|it| DocResult { decoded: vec![decode_json_item(&ctx, file, it)], warning: None }).collect(),
-                    );
-                    if doc.items == 0 {
-                        self.single_json_object(file, doc.index, doc.members);
+                    self.apply_all(held);
+                    let is_list = doc.kind.as_deref().is_some_and(is_list_kind) || (doc.kind.is_none() && doc.items > 0);
+                    if is_list {
+                        // A single object's repeated members are found again when it is decoded.
+                        self.warnings.extend(doc.duplicate);
+                    } else {
+                        if doc.items > 0 {
+                            self.warnings.push(format!(
+                                "{file}: document {} (line {}): a {} with a top-level items array: its items were read as objects too",
+                                doc.index,
+                                doc.line,
+                                doc.kind.as_deref().unwrap_or_default()
+                            ));
+                        }
+                        self.single_json_object(file, (doc.index, doc.line), doc.members);
                     }
                 }
             });
-            pipe.send(std::mem::take(&mut batch), self);
-            pipe.drain(self);
+            pipe.send(std::mem::take(&mut batch), self, &mut doc.held);
+            pipe.drain(self, &mut doc.held);
             pipe.work_tx = None;
             match outcome {
                 Ok(()) => {}
@@ -95,32 +125,29 @@ impl Reader<'_> {
         });
     }
 
-    fn single_json_object(&mut self, file: &Arc<str>, index: usize, members: Vec<(String, Vec<u8>)>) {
-        let mut map = serde_json::Map::new();
-        for (k, v) in members {
-            match serde_json::from_slice(&v) {
-                Ok(value) => {
-                    map.insert(k, value);
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    return self.errors.push(InputError {
-                        file: file.to_string(),
-                        document: Some(index),
-                        line: None,
-                        object: None,
-                        field: Some(k),
-                        message,
-                    });
-                }
+    /// One JSON object that is not a list: its members put back together (each on its own line
+    /// again) and decoded as list items are, without a generic value of the whole.
+    fn single_json_object(&mut self, file: &Arc<str>, (index, line): (usize, usize), members: Vec<(String, Vec<u8>, usize)>) {
+        let size: usize = members.iter().map(|(k, v, l)| k.len() + v.len() + l.saturating_sub(line) + 8).sum();
+        let mut bytes = Vec::with_capacity(size + 2);
+        bytes.push(b'{');
+        let mut at = line;
+        for (i, (key, value, member_line)) in members.into_iter().enumerate() {
+            if i > 0 {
+                bytes.push(b',');
             }
+            bytes.extend(std::iter::repeat_n(b'\n', member_line.saturating_sub(at)));
+            at = at.max(member_line) + memchr::memchr_iter(b'\n', &value).count();
+            // A String always serialises.
+            bytes.extend_from_slice(serde_json::to_string(&key).unwrap_or_default().as_bytes());
+            bytes.push(b':');
+            bytes.extend_from_slice(&value);
         }
-        let origin = Origin { file: file.clone(), line: 1 };
-        let d = match (map.contains_key("apiVersion"), map.get("kind").and_then(|k| k.as_str()).is_some()) {
-            (true, true) => decode_value(&self.ctx, &origin, index, 0, serde_json::Value::Object(map), None),
-            _ => Decoded::NotObject,
-        };
-        self.apply(d);
+        bytes.push(b'}');
+        let item = JsonItem { bytes, line, document: index, n: None, head: Arc::default(), final_head: true };
+        if let ItemOut::Done(r) = decode_json_item(&self.ctx, file, item, true) {
+            self.apply_all(vec![r]);
+        }
     }
 }
 
@@ -130,14 +157,14 @@ const BATCH: usize = 64;
 /// Batches in flight to the decoding threads, and their results put back in order.
 struct Pipeline {
     work_tx: Option<mpsc::SyncSender<(usize, Vec<JsonItem>)>>,
-    done_rx: mpsc::Receiver<(usize, Vec<DocResult>)>,
+    done_rx: mpsc::Receiver<(usize, Vec<ItemOut>)>,
     sent: usize,
     applied: usize,
-    waiting: BTreeMap<usize, Vec<DocResult>>,
+    waiting: BTreeMap<usize, Vec<ItemOut>>,
 }
 
 impl Pipeline {
-    fn send(&mut self, batch: Vec<JsonItem>, reader: &mut Reader<'_>) {
+    fn send(&mut self, batch: Vec<JsonItem>, reader: &mut Reader<'_>, held: &mut Vec<JsonItem>) {
         if batch.is_empty() {
             return;
         }
@@ -149,23 +176,28 @@ impl Pipeline {
         while let Ok((seq, out)) = self.done_rx.try_recv() {
             self.waiting.insert(seq, out);
         }
-        self.apply_ready(reader);
+        self.apply_ready(reader, held);
     }
 
-    fn apply_ready(&mut self, reader: &mut Reader<'_>) {
+    fn apply_ready(&mut self, reader: &mut Reader<'_>, held: &mut Vec<JsonItem>) {
         while let Some(out) = self.waiting.remove(&self.applied) {
-            reader.apply_all(out);
+            for o in out {
+                match o {
+                    ItemOut::Done(r) => reader.apply_all(vec![r]),
+                    ItemOut::Held(it) => held.push(it),
+                }
+            }
             self.applied += 1;
         }
     }
 
     /// Waits for every batch sent so far and applies them in order.
-    fn drain(&mut self, reader: &mut Reader<'_>) {
+    fn drain(&mut self, reader: &mut Reader<'_>, held: &mut Vec<JsonItem>) {
         while self.applied < self.sent {
             match self.done_rx.recv() {
                 Ok((seq, out)) => {
                     self.waiting.insert(seq, out);
-                    self.apply_ready(reader);
+                    self.apply_ready(reader, held);
                 }
                 Err(_) => break,
             }
@@ -176,46 +208,90 @@ impl Pipeline {
 #[derive(Default)]
 struct JsonDoc {
     index: usize,
+    line: usize,
     kind: Option<String>,
+    head: Arc<ListHead>,
     items: usize,
-    members: Vec<(String, Vec<u8>)>,
-    held: Vec<(Vec<u8>, usize, usize)>,
+    members: Vec<(String, Vec<u8>, usize)>,
+    held: Vec<JsonItem>,
+    duplicate: Option<String>,
 }
 
 struct JsonItem {
     bytes: Vec<u8>,
-    kind: String,
     line: usize,
     document: usize,
-    n: usize,
+    /// Index in the list; none for a single object.
+    n: Option<usize>,
+    /// The list's head as known when the item was read.
+    head: Arc<ListHead>,
+    /// True when that head is complete (both apiVersion and kind of the list were read).
+    final_head: bool,
 }
 
-fn list_item_kind(list_kind: Option<&str>) -> Option<String> {
-    list_kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty()).map(str::to_string)
-}
-
-fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: &JsonItem) -> Decoded {
+fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) -> ItemOut {
     let origin = Origin { file: file.clone(), line: it.line };
-    if !is_judged_kind(&it.kind) {
-        return match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
-            Ok(_) => Decoded::Skip(it.kind.clone()),
-            Err(e) => item_error(&origin, it.document, it.n, None, None, e.to_string()),
+    let scan = scan_object(&it.bytes);
+    let (api, kind) = match it.head.resolve(scan.api_version.as_ref(), scan.kind.as_ref()) {
+        Ok(Some(h)) => h,
+        Ok(None) if it.final_head || at_end => {
+            return done(
+                match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
+                    Ok(_) => Decoded::NotObject,
+                    Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
+                },
+                None,
+            );
+        }
+        Ok(None) => return ItemOut::Held(it),
+        Err((field, e)) => return done(item_error(&origin, it.document, it.n, None, Some(field.into()), e), None),
+    };
+    let warning = scan.duplicate.as_ref().map(|(key, at)| {
+        let line = it.line + memchr::memchr_iter(b'\n', &it.bytes[..*at]).count();
+        duplicate_key_warning(file, it.document, line, key)
+    });
+    let Some(judged) = judged(&api, &kind) else {
+        return done(
+            match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
+                Ok(_) => Decoded::Skip(skipped_key(&api, &kind)),
+                Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
+            },
+            warning,
+        );
+    };
+    if scan.duplicate.is_some() {
+        // A repeated key: decoded through a generic value, where the last value wins.
+        let d = match serde_json::from_slice::<serde_json::Value>(&it.bytes) {
+            Ok(v) => decode_value(ctx, &origin, it.document, it.n, v, &it.head),
+            Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
         };
+        return done(d, warning);
     }
     // One UTF-8 check for the whole item, then from_str, which skips the per-string checks.
     let Ok(text) = std::str::from_utf8(&it.bytes) else {
-        return item_error(&origin, it.document, it.n, None, None, "not valid UTF-8".into());
+        return done(item_error(&origin, it.document, it.n, None, None, "not valid UTF-8".into()), warning);
     };
-    match decode_kind(&it.kind, &mut serde_json::Deserializer::from_str(text)) {
+    let d = match decode_kind(judged, &mut serde_json::Deserializer::from_str(text)) {
         Ok(parsed) => Decoded::Object(Box::new(ctx.prepare(parsed, origin))),
         Err(e) => {
+            let origin = at_line(&origin, &e);
             // Decode again with path tracking to name the field at fault.
             let mut track = serde_path_to_error::Track::new();
             let mut de = serde_json::Deserializer::from_slice(&it.bytes);
-            let _ = decode_kind(&it.kind, serde_path_to_error::Deserializer::new(&mut de, &mut track));
+            let _ = decode_kind(judged, serde_path_to_error::Deserializer::new(&mut de, &mut track));
             let object =
-                serde_json::from_slice::<MetaDoc>(&it.bytes).ok().and_then(|m| m.metadata.name).map(|name| format!("{}/{name}", it.kind));
+                serde_json::from_slice::<MetaDoc>(&it.bytes).ok().and_then(|m| m.metadata.name).map(|name| format!("{kind}/{name}"));
             item_error(&origin, it.document, it.n, object, Some(track.path().to_string()), e.to_string())
         }
-    }
+    };
+    done(d, warning)
+}
+
+/// Where in the file a JSON error is: the item's first line plus the error's line within it.
+fn at_line(item: &Origin, e: &serde_json::Error) -> Origin {
+    Origin { file: item.file.clone(), line: item.line + e.line().max(1) - 1 }
+}
+
+fn done(d: Decoded, warning: Option<String>) -> ItemOut {
+    ItemOut::Done(DocResult { decoded: vec![d], warning })
 }

@@ -71,44 +71,116 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The string value of a top-level member of the object in `b` (e.g. an item's `kind`), if any.
-pub fn top_level_string(b: &[u8], key: &str) -> Option<String> {
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
+/// What a byte scan of one JSON object finds: its top-level `apiVersion` and `kind` (the last
+/// occurrence, which is the one a decoder keeps) and the first key repeated in any object.
+#[derive(Debug, Default, PartialEq)]
+pub struct ObjectScan {
+    /// Top-level `apiVersion`, as a value.
+    pub api_version: Option<serde_json::Value>,
+    /// Top-level `kind`, as a value.
+    pub kind: Option<serde_json::Value>,
+    /// The first repeated key (unescaped) and the byte offset of its repetition.
+    pub duplicate: Option<(String, usize)>,
+}
+
+/// The keys of one open object; a hash set takes over from the list for large objects.
+#[derive(Default)]
+struct Keys<'b> {
+    list: Vec<std::borrow::Cow<'b, [u8]>>,
+    set: Option<std::collections::HashSet<std::borrow::Cow<'b, [u8]>>>,
+}
+
+impl<'b> Keys<'b> {
+    fn clear(&mut self) {
+        self.list.clear();
+        self.set = None;
     }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        if b.get(i) != Some(&b'"') {
+    /// Adds a key; gives it back when it was already there.
+    fn insert(&mut self, k: std::borrow::Cow<'b, [u8]>) -> Option<std::borrow::Cow<'b, [u8]>> {
+        if let Some(set) = &mut self.set {
+            if set.contains(&k) {
+                return Some(k);
+            }
+            set.insert(k);
             return None;
         }
-        let Scan::End(kend) = string_end(b, i) else { return None };
-        let k = &b[i + 1..kend - 1];
-        i = skip_ws(b, kend);
-        if b.get(i) != Some(&b':') {
-            return None;
+        if self.list.contains(&k) {
+            return Some(k);
         }
-        i = skip_ws(b, i + 1);
-        let Scan::End(vend) = value_end(b, i, true) else { return None };
-        if k == key.as_bytes() {
-            return serde_json::from_slice::<String>(&b[i..vend]).ok();
+        self.list.push(k);
+        if self.list.len() > 32 {
+            self.set = Some(self.list.drain(..).collect());
         }
-        i = skip_ws(b, vend);
-        match b.get(i) {
-            Some(b',') => i += 1,
-            _ => return None,
+        None
+    }
+}
+
+/// Scans the JSON object in `b` (structure only: serde_json validates it when it is decoded).
+pub fn scan_object(b: &[u8]) -> ObjectScan {
+    let mut out = ObjectScan::default();
+    // The keys of each open object, by depth (reused between sibling objects). Arrays need no
+    // tracking: in JSON, a string followed by `:` is always a key of the innermost open object.
+    let mut frames: Vec<Keys<'_>> = vec![];
+    let mut depth = 0;
+    let mut j = 0;
+    while let Some(off) = memchr::memchr3(b'"', b'{', b'}', &b[j..]) {
+        j += off;
+        match b[j] {
+            b'"' => {
+                let Scan::End(e) = string_end(b, j) else { break };
+                let colon = skip_ws(b, e);
+                if depth > 0 && b.get(colon) == Some(&b':') {
+                    let raw = &b[j + 1..e - 1];
+                    let key = if raw.contains(&b'\\') {
+                        serde_json::from_slice::<String>(&b[j..e]).map_or(std::borrow::Cow::Borrowed(raw), |s| s.into_bytes().into())
+                    } else {
+                        std::borrow::Cow::Borrowed(raw)
+                    };
+                    if depth == 1 && matches!(&*key, b"apiVersion" | b"kind") {
+                        let v = skip_ws(b, colon + 1);
+                        let value = match value_end(b, v, true) {
+                            Scan::End(end) => serde_json::from_slice(&b[v..end]).ok(),
+                            Scan::Incomplete => None,
+                        };
+                        *(if &*key == b"kind" { &mut out.kind } else { &mut out.api_version }) = value;
+                    }
+                    if let Some(again) = frames[depth - 1].insert(key)
+                        && out.duplicate.is_none()
+                    {
+                        out.duplicate = Some((String::from_utf8_lossy(&again).into_owned(), j));
+                    }
+                    j = colon + 1;
+                } else {
+                    j = e;
+                }
+            }
+            b'{' => {
+                if frames.len() == depth {
+                    frames.push(Keys::default());
+                }
+                frames[depth].clear();
+                depth += 1;
+                j += 1;
+            }
+            _ => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    break;
+                }
+                j += 1;
+            }
         }
     }
+    out
 }
 
 /// What the stream yields.
 #[derive(Debug)]
 pub enum Event {
-    /// A top-level value begins (1-based index).
-    Begin(usize),
+    /// A top-level value begins (1-based index), on this line.
+    Begin(usize, usize),
     /// A member of the top-level object other than `items`, with its value's bytes.
-    Member(String, Vec<u8>),
+    Member(String, Vec<u8>, usize),
     /// One element of `items`, with the line it starts on.
     Item(Vec<u8>, usize),
     /// The top-level value ended.
@@ -233,10 +305,11 @@ impl<R: Read> Stream<R> {
         let mut index = 0;
         while self.peek()?.is_some() {
             index += 1;
-            on(Event::Begin(index));
+            on(Event::Begin(index, self.line));
             self.consume(b'{', "a JSON object")?;
             let mut first = true;
             while self.next_entry(b'}', &mut first, "',' or '}'")? {
+                let line = self.line;
                 let key_bytes = self.take_value()?;
                 let key: String = serde_json::from_slice(&key_bytes).map_err(|_| self.fail("expected a member name"))?;
                 self.consume(b':', "':'")?;
@@ -250,7 +323,7 @@ impl<R: Read> Stream<R> {
                     }
                 } else {
                     let value = self.take_value()?;
-                    on(Event::Member(key, value));
+                    on(Event::Member(key, value, line));
                 }
             }
             on(Event::End);
@@ -283,8 +356,8 @@ mod tests {
         let mut s = Stream::new(text.as_bytes());
         let r = s.run(|e| {
             out.push(match e {
-                Event::Begin(i) => format!("begin {i}"),
-                Event::Member(k, v) => format!("{k}={}", String::from_utf8_lossy(&v)),
+                Event::Begin(i, _) => format!("begin {i}"),
+                Event::Member(k, v, _) => format!("{k}={}", String::from_utf8_lossy(&v)),
                 Event::Item(v, line) => format!("item@{line} {}", String::from_utf8_lossy(&v)),
                 Event::End => "end".into(),
             })
@@ -322,10 +395,21 @@ mod tests {
     }
 
     #[test]
-    fn finds_top_level_kind_only() {
+    fn finds_top_level_kind_only_the_last_one_and_repeated_keys() {
         let item = br#"{"metadata": {"kind": "nested"}, "kind": "Pod", "spec": {}}"#;
-        assert_eq!(top_level_string(item, "kind").as_deref(), Some("Pod"));
-        assert_eq!(top_level_string(br#"{"spec": {"kind": "x"}}"#, "kind"), None);
+        let s = scan_object(item);
+        assert_eq!((s.kind, s.api_version, s.duplicate), (Some("Pod".into()), None, None));
+        assert_eq!(scan_object(br#"{"spec": {"kind": "x"}}"#).kind, None);
+        // A repeated kind, spelt with an escape: the last one is what a decoder keeps.
+        let s = scan_object(br#"{"kind": "ConfigMap", "apiVersion": 1, "kind": "Pod"}"#);
+        assert_eq!((s.kind, s.api_version), (Some("Pod".into()), Some(1.into())));
+        assert_eq!(s.duplicate, Some(("kind".into(), 39)));
+        // Repeats at any depth; the same key in sibling objects is no repeat.
+        let nested = br#"{"a": [{"x": 1}, {"x": 2}], "b": {"c": {"y": 1, "z": "y", "y": 2}}}"#;
+        assert_eq!(scan_object(nested).duplicate.map(|d| d.0), Some("y".to_string()));
+        let many: String = (0..100).map(|i| format!("\"k{i}\": {i}, ")).collect();
+        assert_eq!(scan_object(format!("{{{many}\"k7\": 0}}").as_bytes()).duplicate.map(|d| d.0), Some("k7".to_string()));
+        assert_eq!(scan_object(format!("{{{many}\"z\": 0}}").as_bytes()).duplicate, None);
     }
 
     #[test]
@@ -349,6 +433,6 @@ mod tests {
             })
             .expect("stream");
         assert_eq!(items.len(), 2);
-        assert_eq!(top_level_string(&items[0], "kind").as_deref(), Some("Pod"));
+        assert_eq!(scan_object(&items[0]).kind, Some("Pod".into()));
     }
 }

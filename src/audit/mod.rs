@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod docs;
+mod identify;
 mod json_read;
 pub mod json_stream;
 pub mod output;

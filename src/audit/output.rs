@@ -3,7 +3,30 @@
 use super::{AuditResult, noteworthy};
 use crate::catalog::Lang;
 use crate::report::{RecommendationEntry, State, Summary, cluster_object, namespace_object};
+use std::borrow::Cow;
 use std::io::{self, Write};
+
+/// A string from the input as it may reach a terminal: control characters (C0 including newline
+/// and carriage return, DEL, C1) and bidirectional overrides are shown escaped (`\x1b`, `\n`,
+/// `\u{9b}`), so a hostile name can neither move the cursor nor forge a line.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    let hidden = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}');
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 && hidden(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// Writes the report objects the operator would write, as one pretty-printed JSON `v1/List`.
 pub fn write_json(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
@@ -89,25 +112,25 @@ fn rows(out: &mut Vec<u8>, entries: &[RecommendationEntry], paint: Paint, lang: 
             title
         )?;
         if let Some(r) = &e.reason {
-            writeln!(out, "      {}", paint.wrap("2", r))?;
+            writeln!(out, "      {}", paint.wrap("2", &visible(r)))?;
         }
         for it in &e.unhealthy {
-            let ns = it.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
-            writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), it.kind, it.name, it.message)?;
+            let ns = it.namespace.as_deref().map(|n| format!("{}/", visible(n))).unwrap_or_default();
+            writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), visible(&it.kind), visible(&it.name), visible(&it.message))?;
         }
         if e.unhealthy_truncated > 0 {
             writeln!(out, "      ... and {} more", e.unhealthy_truncated)?;
         }
         for it in &e.exempt {
-            let until = it.exempt_until.as_deref().map(|u| format!(" until {u}")).unwrap_or_default();
-            let source = it.exemption_source.as_deref().unwrap_or("");
+            let until = it.exempt_until.as_deref().map(|u| format!(" until {}", visible(u))).unwrap_or_default();
+            let source = visible(it.exemption_source.as_deref().unwrap_or(""));
             writeln!(
                 out,
                 "      {} {}/{}: exempt ({source}: {}{until})",
                 paint.wrap("2", "~"),
-                it.kind,
-                it.name,
-                it.exemption_reason.as_deref().unwrap_or("")
+                visible(&it.kind),
+                visible(&it.name),
+                visible(it.exemption_reason.as_deref().unwrap_or(""))
             )?;
         }
         if e.exempt_truncated > 0 {
@@ -121,10 +144,10 @@ fn rows(out: &mut Vec<u8>, entries: &[RecommendationEntry], paint: Paint, lang: 
 pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn Write) -> io::Result<()> {
     let section = |ns: &str, s: &crate::report::ReportStatus| -> io::Result<Vec<u8>> {
         let mut buf = vec![];
-        writeln!(buf, "NAMESPACE {ns}: {}", summary_line(&s.summary))?;
+        writeln!(buf, "NAMESPACE {}: {}", visible(ns), summary_line(&s.summary))?;
         rows(&mut buf, &s.recommendations, paint, lang)?;
         for w in &s.warnings {
-            writeln!(buf, "  warning: {w}")?;
+            writeln!(buf, "  warning: {}", visible(w))?;
         }
         writeln!(buf)?;
         Ok(buf)

@@ -1,11 +1,12 @@
 //! Reads manifests: files, directories, stdin; multi-document YAML, Lists, and JSON lists streamed item by item.
 
 use super::collect::{Collector, Ctx, Prepared};
-use super::docs::{Head, KindDecoder, ListDoc, decode_kind, is_judged_kind};
+use super::docs::{KindDecoder, decode_kind, judged, skipped_key};
+use super::identify::{Identified, Identify, Naming};
+use super::output::visible;
 use crate::model::Origin;
 use crate::par::par_map;
 use crate::yaml::{self, Document};
-use serde::de::IgnoredAny;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -28,9 +29,10 @@ pub struct InputError {
     pub message: String,
 }
 
+/// Shown escaped: file names, object names and messages come from the input.
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", visible(&self.file))?;
         if let Some(d) = self.document {
             write!(f, ": document {d}")?;
         }
@@ -38,12 +40,12 @@ impl fmt::Display for InputError {
             write!(f, " (line {l})")?;
         }
         if let Some(o) = &self.object {
-            write!(f, ": {o}")?;
+            write!(f, ": {}", visible(o))?;
         }
         if let Some(p) = &self.field {
-            write!(f, ": field {p}")?;
+            write!(f, ": field {}", visible(p))?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", visible(&self.message))
     }
 }
 
@@ -59,48 +61,28 @@ pub struct Reader<'c> {
     pub warnings: Vec<String>,
 }
 
-/// Top-level `kind`, `apiVersion` and `metadata.name` of a block-style document, read from its lines.
-fn prescan(text: &str) -> (Option<&str>, bool, Option<&str>, usize) {
-    let (mut kind, mut api, mut name, mut first_line) = (None, false, None, 0);
-    let mut in_meta = false;
-    for (n, line) in text.lines().enumerate() {
-        let t = line.trim_start();
-        if t.is_empty() || t.starts_with('#') {
+/// The line an object is reported at (within its document): its top-level `kind:` line when the
+/// document starts with one among its first lines, else its first line with content. Only a location:
+/// what the object is comes from the full parse.
+fn object_line(text: &str) -> usize {
+    let mut first = None;
+    for (n, line) in text.lines().enumerate().take(64) {
+        let t = line.trim_start_matches('\u{feff}');
+        let trimmed = t.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        if first_line == 0 {
-            first_line = n;
+        if t.starts_with("kind:") {
+            return n;
         }
-        let indented = line.len() != t.len();
-        if !indented {
-            in_meta = t.starts_with("metadata:");
-            if in_meta && name.is_none() {
-                name = flow_name(t);
-            }
-            if let Some(v) = t.strip_prefix("kind:") {
-                kind = Some(scalar(v));
-            } else if t.starts_with("apiVersion:") {
-                api = true;
-            }
-        } else if in_meta
-            && name.is_none()
-            && let Some(v) = t.strip_prefix("name:")
-        {
-            name = Some(scalar(v));
-        }
+        first.get_or_insert(n);
     }
-    (kind.filter(|k| !k.is_empty()), api, name, first_line)
+    first.unwrap_or(0)
 }
 
-/// `name` from a flow mapping such as `metadata: {name: web, namespace: shop}`.
-fn flow_name(line: &str) -> Option<&str> {
-    let inner = line.strip_prefix("metadata:")?.trim().strip_prefix('{')?;
-    inner.split([',', '}']).find_map(|part| part.trim().strip_prefix("name:")).map(scalar).filter(|n| !n.is_empty())
-}
-
-fn scalar(v: &str) -> &str {
-    let v = v.split(" #").next().unwrap_or("").trim();
-    v.trim_matches(|c| c == '"' || c == '\'')
+/// `Kind/name` of a document that failed to decode, read leniently.
+fn naming(text: &str) -> Option<String> {
+    yaml::decode::<Naming>(text).ok().and_then(|(n, _)| n.object())
 }
 
 impl<'c> Reader<'c> {
@@ -128,33 +110,68 @@ impl<'c> Reader<'c> {
             Err(e) => return self.error(&shown, format!("cannot read: {e}")),
         };
         if meta.is_dir() {
-            let mut entries: Vec<_> = match std::fs::read_dir(path) {
-                Ok(rd) => rd.filter_map(Result::ok).map(|e| e.path()).collect(),
-                Err(e) => return self.error(&shown, format!("cannot list directory: {e}")),
-            };
-            entries.sort();
-            for p in entries {
-                let is_dir = std::fs::symlink_metadata(&p).map(|m| m.is_dir()).unwrap_or(false);
-                let manifest = p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
-                if is_dir || (manifest && p.is_file()) {
-                    self.gather(&p, yaml_files);
-                }
-            }
-            return;
+            return self.gather_dir(path, &shown, yaml_files);
         }
         let file: Arc<str> = shown.into();
         let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
         match std::fs::File::open(path) {
             Err(e) => self.error(&file, format!("cannot open: {e}")),
-            Ok(f) if is_json => self.read_json(&file, f),
-            Ok(mut f) => {
-                let mut bytes = vec![];
-                if let Err(e) = f.read_to_end(&mut bytes) {
-                    return self.error(&file, format!("cannot read: {e}"));
+            Ok(f) if is_json => match unmark(f) {
+                Ok(Unmarked::Stream(r)) => self.read_json(&file, r),
+                Ok(Unmarked::Text(text)) => self.read_json(&file, text.as_bytes()),
+                Err(e) => self.error(&file, e),
+            },
+            Ok(f) => match unmark(f) {
+                Ok(Unmarked::Text(text)) => yaml_files.push((file, text)),
+                Ok(Unmarked::Stream(mut r)) => {
+                    let mut bytes = vec![];
+                    if let Err(e) = r.read_to_end(&mut bytes) {
+                        return self.error(&file, format!("cannot read: {e}"));
+                    }
+                    match String::from_utf8(bytes) {
+                        Ok(text) => yaml_files.push((file, text)),
+                        Err(_) => self.error(&file, "not UTF-8 text"),
+                    }
                 }
-                match String::from_utf8(bytes) {
-                    Ok(text) => yaml_files.push((file, text)),
-                    Err(_) => self.error(&file, "not UTF-8 text"),
+                Err(e) => self.error(&file, e),
+            },
+        }
+    }
+
+    /// Every `.yaml`/`.yml`/`.json` file below a directory, sorted; what cannot be listed or
+    /// read (a dangling symlink, a FIFO) is an error, never skipped in silence.
+    fn gather_dir(&mut self, path: &Path, shown: &str, yaml_files: &mut Vec<(Arc<str>, String)>) {
+        let mut entries = vec![];
+        match std::fs::read_dir(path) {
+            Ok(rd) => {
+                for e in rd {
+                    match e {
+                        Ok(e) => entries.push(e.path()),
+                        Err(e) => self.error(shown, format!("cannot list directory: {e}")),
+                    }
+                }
+            }
+            Err(e) => return self.error(shown, format!("cannot list directory: {e}")),
+        }
+        entries.sort();
+        for p in entries {
+            let manifest = p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+            let own = match std::fs::symlink_metadata(&p) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.error(&p.display().to_string(), format!("cannot read: {e}"));
+                    continue;
+                }
+            };
+            if own.is_dir() {
+                self.gather(&p, yaml_files);
+            } else if manifest {
+                // A manifest's name: read what it is or points to, if that is a file.
+                match std::fs::metadata(&p) {
+                    Ok(m) if m.is_file() => self.gather(&p, yaml_files),
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => self.error(&p.display().to_string(), "not a regular file (a FIFO, socket or device); not read"),
+                    Err(e) => self.error(&p.display().to_string(), format!("cannot read: {e}")),
                 }
             }
         }
@@ -163,7 +180,20 @@ impl<'c> Reader<'c> {
     /// Reads standard input: JSON (streamed) when it starts with `{`, YAML otherwise.
     pub fn read_stdin(&mut self, input: impl Read) {
         let file: Arc<str> = "-".into();
-        let mut r = BufReader::with_capacity(1 << 20, input);
+        let r = match unmark(input) {
+            Ok(Unmarked::Stream(r)) => r,
+            Ok(Unmarked::Text(text)) => {
+                return if text.trim_start().starts_with('{') {
+                    self.read_json(&file, text.as_bytes())
+                } else {
+                    self.read_yaml(&file, &text)
+                };
+            }
+            Err(e) => return self.error(&file, e),
+        };
+        let mut r = BufReader::with_capacity(1 << 20, r);
+        // Leading whitespace is kept (it counts for line numbers), only looked past.
+        let mut lead = vec![];
         let first = loop {
             match r.fill_buf() {
                 Ok([]) => break None,
@@ -172,12 +202,14 @@ impl<'c> Reader<'c> {
                     if skip < buf.len() {
                         break Some(buf[skip]);
                     }
+                    lead.extend_from_slice(buf);
                     let n = buf.len();
                     r.consume(n);
                 }
                 Err(e) => return self.error(&file, format!("cannot read standard input: {e}")),
             }
         };
+        let mut r = lead.as_slice().chain(r);
         if first == Some(b'{') {
             return self.read_json(&file, r);
         }
@@ -220,6 +252,46 @@ impl<'c> Reader<'c> {
     }
 }
 
+/// An input with its byte order mark dealt with, as kubectl reads it.
+enum Unmarked<R> {
+    /// UTF-8 (a leading byte order mark dropped), to be read on.
+    Stream(std::io::Chain<std::io::Cursor<Vec<u8>>, R>),
+    /// UTF-16 with a byte order mark, transcoded.
+    Text(String),
+}
+
+/// Drops a UTF-8 byte order mark and transcodes UTF-16 that starts with one (PowerShell's `>`
+/// writes UTF-16LE); lines stay the input's lines.
+fn unmark<R: Read>(mut input: R) -> Result<Unmarked<R>, String> {
+    let mut head = [0u8; 3];
+    let mut got = 0;
+    while got < head.len() {
+        match input.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("cannot read: {e}")),
+        }
+    }
+    let head = &head[..got];
+    let utf16: Option<fn([u8; 2]) -> u16> = match head {
+        [0xEF, 0xBB, 0xBF] => return Ok(Unmarked::Stream(std::io::Cursor::new(vec![]).chain(input))),
+        [0xFF, 0xFE, ..] => Some(u16::from_le_bytes),
+        [0xFE, 0xFF, ..] => Some(u16::from_be_bytes),
+        _ => None,
+    };
+    let Some(unit) = utf16 else { return Ok(Unmarked::Stream(std::io::Cursor::new(head.to_vec()).chain(input))) };
+    let mut bytes = head[2..].to_vec();
+    input.read_to_end(&mut bytes).map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() % 2 != 0 {
+        return Err("not valid UTF-16 text (an odd number of bytes)".into());
+    }
+    char::decode_utf16(bytes.chunks_exact(2).map(|c| unit([c[0], c[1]])))
+        .collect::<Result<String, _>>()
+        .map(Unmarked::Text)
+        .map_err(|e| format!("not valid UTF-16 text: {e}"))
+}
+
 /// What one document (or list item) decoded to.
 #[derive(Debug)]
 pub enum Decoded {
@@ -253,10 +325,11 @@ fn doc_error(file: &Arc<str>, doc: &Document<'_>, object: Option<String>, e: yam
     })
 }
 
+/// An error in a list item (`n`: its index) or in a single JSON object (`n`: none).
 pub(super) fn item_error(
     origin: &Origin,
     document: usize,
-    n: usize,
+    n: Option<usize>,
     object: Option<String>,
     field: Option<String>,
     message: String,
@@ -266,89 +339,135 @@ pub(super) fn item_error(
         document: Some(document),
         line: Some(origin.line),
         object,
-        field: field.filter(|f| f != ".").map(|f| format!("items[{n}].{f}")),
+        field: field.filter(|f| f != ".").map(|f| match n {
+            Some(n) => format!("items[{n}].{f}"),
+            None => f,
+        }),
         message,
     })
 }
 
+/// The warning for a repeated mapping key: the document is read with the last value.
+pub(super) fn duplicate_key_warning(file: &str, document: usize, line: usize, key: &str) -> String {
+    let file = visible(file);
+    format!(
+        "{file}: document {document} (line {line}): duplicate key {key:?}; kubectl rejects this document, evaluated with the last value"
+    )
+}
+
 fn duplicate_warning(file: &Arc<str>, doc: &Document<'_>, dup: Option<yaml::DuplicateKey>) -> Option<String> {
-    dup.map(|d| {
-        format!(
-            "{file}: document {} (line {}): duplicate key {:?}; kubectl rejects this document, evaluated with the last value",
-            doc.index,
-            doc.start_line + d.line - 1,
-            d.key
-        )
-    })
+    dup.map(|d| duplicate_key_warning(file, doc.index, doc.start_line + d.line - 1, &d.key))
 }
 
 /// Decodes one YAML document; pure, so documents can be decoded on several threads.
 pub fn decode_document(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>) -> DocResult {
-    let one = |d: Decoded| DocResult { decoded: vec![d], warning: None };
-    let (kind, has_api, name, first) = prescan(doc.text);
-    let line = doc.start_line + first;
-    let (kind, has_api) = match kind {
-        Some(k) if has_api => (k.to_string(), true),
-        _ => match yaml::decode::<Head>(doc.text) {
-            Err(e) => return one(doc_error(file, doc, None, e)),
-            Ok((h, _)) => match (h.kind, h.api_version) {
-                (Some(k), Some(_)) => (k, true),
-                _ => (String::new(), false),
-            },
-        },
+    let (identified, dup) = match yaml::decode_with(doc.text, &Identify) {
+        Ok(v) => v,
+        Err(e) if e.over_budget => return decode_split_list(ctx, file, doc, e),
+        Err(e) => return DocResult { decoded: vec![doc_error(file, doc, naming(doc.text), e)], warning: None },
     };
-    if !has_api {
-        // Parses, but is not a Kubernetes object (a dashboard, a rule file): counted, not an error.
-        return one(match yaml::decode::<IgnoredAny>(doc.text) {
-            Ok(_) => Decoded::NotObject,
-            Err(e) => doc_error(file, doc, None, e),
-        });
-    }
-    let object = name.map(|n| format!("{kind}/{n}"));
-    let origin = Origin { file: file.clone(), line };
-    if kind == "List" || (kind.ends_with("List") && kind.len() > 4) {
-        match yaml::decode::<ListDoc>(doc.text) {
-            Err(e) => one(doc_error(file, doc, object, e)),
-            Ok((list, dup)) => {
-                let item_kind = kind.strip_suffix("List").filter(|k| !k.is_empty());
-                let decoded =
-                    list.items.into_iter().enumerate().map(|(n, item)| decode_value(ctx, &origin, doc.index, n, item, item_kind)).collect();
-                DocResult { decoded, warning: duplicate_warning(file, doc, dup) }
+    let warning = duplicate_warning(file, doc, dup);
+    let origin = Origin { file: file.clone(), line: doc.start_line + object_line(doc.text) };
+    let decoded = match identified {
+        Identified::Object(parsed) => vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))],
+        // apiVersion/kind came after fields this kind reads: decoded again, now knowing the kind.
+        Identified::Again(kind) => match yaml::decode_with(doc.text, &KindDecoder(kind)) {
+            Ok((parsed, _)) => vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))],
+            Err(e) => vec![doc_error(file, doc, naming(doc.text), e)],
+        },
+        Identified::List { api_version, kind, items } => {
+            let head = ListHead::new(Some(api_version), Some(&kind));
+            items.into_iter().enumerate().map(|(n, item)| decode_value(ctx, &origin, doc.index, Some(n), item, &head)).collect()
+        }
+        Identified::Skip(key) => vec![Decoded::Skip(key)],
+        Identified::NotObject => vec![Decoded::NotObject],
+    };
+    DocResult { decoded, warning }
+}
+
+/// A document too large for one parse's budget: when it is a list as `kubectl get -o yaml` writes
+/// it, each item is parsed on its own (with its own budget) and read as the whole parse would read
+/// it; anything else keeps the budget error `e`.
+fn decode_split_list(ctx: &Ctx<'_>, file: &Arc<str>, doc: &Document<'_>, e: yaml::DecodeError) -> DocResult {
+    let whole = |e| DocResult { decoded: vec![doc_error(file, doc, None, e)], warning: None };
+    let Some(list) = yaml::split_block_list(doc.text) else { return whole(e) };
+    let head = match yaml::decode_with(&list.head, &Identify) {
+        Ok((Identified::List { api_version, kind, .. }, _)) => ListHead::new(Some(api_version), Some(&kind)),
+        _ => return whole(e),
+    };
+    // Items are parsed on all cores, like documents.
+    let items: Vec<(usize, (usize, String))> = list.items.into_iter().enumerate().collect();
+    let results = par_map(&items, |(n, (offset, text))| {
+        let item_doc = Document { index: doc.index, start_line: doc.start_line + offset, text };
+        let origin = Origin { file: file.clone(), line: item_doc.start_line };
+        Some(match yaml::decode::<serde_json::Value>(text) {
+            Ok((value, dup)) => (decode_value(ctx, &origin, doc.index, Some(*n), value, &head), duplicate_warning(file, &item_doc, dup)),
+            Err(e) => {
+                (doc_error(file, &item_doc, None, yaml::DecodeError { field: e.field.map(|f| format!("items[{n}].{f}")), ..e }), None)
             }
-        }
-    } else if is_judged_kind(&kind) {
-        match yaml::decode_with(doc.text, &KindDecoder(&kind)) {
-            Ok((parsed, dup)) => DocResult {
-                decoded: vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))],
-                warning: duplicate_warning(file, doc, dup),
-            },
-            Err(e) => one(doc_error(file, doc, object, e)),
-        }
-    } else {
-        match yaml::decode::<IgnoredAny>(doc.text) {
-            Ok((_, dup)) => DocResult { decoded: vec![Decoded::Skip(kind)], warning: duplicate_warning(file, doc, dup) },
-            Err(e) => one(doc_error(file, doc, object, e)),
-        }
+        })
+    });
+    let mut warning = None;
+    let mut decoded = Vec::with_capacity(results.len());
+    for (d, w) in results.into_iter().flatten() {
+        decoded.push(d);
+        warning = warning.or(w);
+    }
+    DocResult { decoded, warning }
+}
+
+/// What a list says about its items: items without `apiVersion` take the list's, and items of a
+/// typed list (`PodList`) without `kind` take its item kind.
+#[derive(Debug, Clone, Default)]
+pub struct ListHead {
+    /// The list's apiVersion.
+    pub api_version: Option<String>,
+    /// `Pod` for a `PodList`; none for a `List`.
+    pub item_kind: Option<String>,
+}
+
+impl ListHead {
+    /// The head of a list with this apiVersion and kind.
+    pub fn new(api_version: Option<String>, kind: Option<&str>) -> Self {
+        let item_kind = kind.and_then(|k| k.strip_suffix("List")).filter(|k| !k.is_empty()).map(str::to_string);
+        ListHead { api_version, item_kind }
+    }
+
+    /// An item's apiVersion and kind: its own, else the list's. Err: (field, message) for a field
+    /// that is not a string.
+    pub fn resolve(
+        &self,
+        api: Option<&serde_json::Value>,
+        kind: Option<&serde_json::Value>,
+    ) -> Result<Option<(String, String)>, (&'static str, String)> {
+        let field = |name: &'static str, v: Option<&serde_json::Value>, default: &Option<String>| match v {
+            None | Some(serde_json::Value::Null) => Ok(default.clone()),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err((name, format!("{name} must be a string, found {other}"))),
+        };
+        Ok(field("apiVersion", api, &self.api_version)?.zip(field("kind", kind, &self.item_kind)?))
     }
 }
 
-/// Decodes one list item held as a generic value.
+/// Decodes one list item (`n`: its index), or a single JSON object, held as a generic value.
 pub(super) fn decode_value(
     ctx: &Ctx<'_>,
     origin: &Origin,
     document: usize,
-    n: usize,
+    n: Option<usize>,
     item: serde_json::Value,
-    list_kind: Option<&str>,
+    head: &ListHead,
 ) -> Decoded {
-    let kind = item.get("kind").and_then(|k| k.as_str()).map(str::to_string).or_else(|| list_kind.map(str::to_string));
-    let Some(kind) = kind else { return Decoded::NotObject };
-    if !is_judged_kind(&kind) {
-        return Decoded::Skip(kind);
-    }
-    let object = item.pointer("/metadata/name").and_then(|v| v.as_str()).map(|name| format!("{kind}/{name}"));
+    let name = item.pointer("/metadata/name").and_then(|v| v.as_str()).map(str::to_string);
+    let (api, kind) = match head.resolve(item.get("apiVersion"), item.get("kind")) {
+        Ok(Some(h)) => h,
+        Ok(None) => return Decoded::NotObject,
+        Err((field, e)) => return item_error(origin, document, n, None, Some(field.into()), e),
+    };
+    let Some(judged) = judged(&api, &kind) else { return Decoded::Skip(skipped_key(&api, &kind)) };
+    let object = name.map(|name| format!("{kind}/{name}"));
     let mut track = serde_path_to_error::Track::new();
-    match decode_kind(&kind, serde_path_to_error::Deserializer::new(item, &mut track)) {
+    match decode_kind(judged, serde_path_to_error::Deserializer::new(item, &mut track)) {
         Ok(parsed) => Decoded::Object(Box::new(ctx.prepare(parsed, origin.clone()))),
         Err(e) => item_error(origin, document, n, object, Some(track.path().to_string()), e.to_string()),
     }
