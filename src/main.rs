@@ -228,9 +228,7 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         Format::Table => output::write_table(&result, output::Paint(color), args.lang, &mut out),
         Format::Json => output::write_json(&result, &mut out),
         Format::Yaml => output::write_yaml(&result, &mut out),
-        Format::Sarif => {
-            serde_json::to_writer_pretty(&mut out, &audit::sarif::sarif(&result)).map_err(std::io::Error::other).and_then(|_| writeln!(out))
-        }
+        Format::Sarif => audit::sarif::write_sarif(&result, &mut out),
     }
     .and_then(|_| out.flush());
     drop(out);

@@ -21,8 +21,9 @@ fn security_severity(s: Severity) -> &'static str {
     }
 }
 
-/// Builds the SARIF log; exempt findings are results with a suppression.
-pub fn sarif(result: &AuditResult) -> Value {
+/// Writes the SARIF log one result at a time (a huge input never holds every result in memory);
+/// exempt findings are results with a suppression.
+pub fn write_sarif(result: &AuditResult, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let (cfg, today) = (result.config(), result.today());
     let rules: Vec<Value> = CATALOG
         .iter()
@@ -40,7 +41,22 @@ pub fn sarif(result: &AuditResult) -> Value {
             })
         })
         .collect();
-    let mut results = vec![];
+    let head = json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "kompliance", "version": crate::VERSION, "rules": rules}},
+            "columnKind": "unicodeCodePoints",
+            "results": []
+        }]
+    });
+    // The head with its empty results list, opened up so the results stream into it.
+    let text = serde_json::to_string(&head).map_err(std::io::Error::other)?;
+    let Some(open) = text.strip_suffix("]}]}") else {
+        return Err(std::io::Error::other("SARIF head does not end with its results list"));
+    };
+    out.write_all(open.as_bytes())?;
+    let mut first = true;
     let mut ignore = vec![];
     for rec in result.resources() {
         let judged = exempt::judge(cfg, rec, today, &mut ignore);
@@ -70,16 +86,10 @@ pub fn sarif(result: &AuditResult) -> Value {
             if let Some(x) = exemption {
                 res["suppressions"] = json!([{"kind": "external", "justification": format!("{} ({})", x.reason, x.source)}]);
             }
-            results.push(res);
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            serde_json::to_writer(&mut *out, &res).map_err(std::io::Error::other)?;
         }
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "kompliance", "version": crate::VERSION, "rules": rules}},
-            "results": results,
-            "columnKind": "unicodeCodePoints"
-        }]
-    })
+    out.write_all(b"\n]}]}\n")
 }
