@@ -175,7 +175,7 @@ impl Writer {
         match (written.retry_in, error) {
             (None, _) => {
                 self.metrics.write_duration.observe(started.elapsed().as_secs_f64());
-                debug!(scope = ?job.scope, "report applied");
+                debug!(scope = ?job.scope, rv = ?result, "report applied");
             }
             (Some(after), error) => {
                 warn!(scope = ?job.scope, error = error.as_deref().unwrap_or("unknown"), retry_in = ?after, "report write failed; will retry")
