@@ -1,6 +1,6 @@
 //! Evaluates one object under a configuration: scoping, exclusions, then the pure checks.
 
-use crate::catalog::{CATALOG, Judge, judged_by, version_rule};
+use crate::catalog::{CATALOG, Judge, version_rule};
 use crate::checks::{self, ContainerRef, PodFacts, PodView, image_excluded};
 use crate::config::{Config, Effect};
 use crate::model::{Outcome, Outcomes};
@@ -80,29 +80,44 @@ pub fn evaluate_pod(
     out
 }
 
+/// A pure check of one object kind (the registry's Service and Ingress checks have this shape).
+type ObjectCheck<T> = fn(&T, &crate::config::Params) -> Vec<checks::Finding>;
+
+/// Runs every rule whose check `pick` finds (a Service's or an Ingress's) on `obj`.
+fn evaluate_object<T>(
+    ns: &str,
+    obj: &T,
+    labels: Option<&BTreeMap<String, String>>,
+    cfg: &Config,
+    pick: fn(&Judge) -> Option<ObjectCheck<T>>,
+) -> Outcomes {
+    CATALOG
+        .iter()
+        .enumerate()
+        .filter_map(|(i, rec)| {
+            let check = pick(&rec.judge)?;
+            (rec_active(cfg, i, ns) && selected(cfg, i, labels)).then(|| (i as u8, Outcome::from_findings(check(obj, &cfg.rec(i).params))))
+        })
+        .collect()
+}
+
 /// Evaluates a Service with every Service rule; the API server's own Service is not judged.
 pub fn evaluate_service(ns: &str, svc: &Service, cfg: &Config) -> Outcomes {
     if checks::objects::is_api_service(svc) {
         return vec![];
     }
-    judged_by(|j| matches!(j, Judge::Service(_)))
-        .filter_map(|(i, rec)| {
-            let Judge::Service(check) = rec.judge else { return None };
-            (rec_active(cfg, i, ns) && selected(cfg, i, svc.metadata.labels.as_ref()))
-                .then(|| (i as u8, Outcome::from_findings(check(svc, &cfg.rec(i).params))))
-        })
-        .collect()
+    evaluate_object(ns, svc, svc.metadata.labels.as_ref(), cfg, |j| match j {
+        Judge::Service(f) => Some(*f),
+        _ => None,
+    })
 }
 
 /// Evaluates an Ingress with every Ingress rule.
 pub fn evaluate_ingress(ns: &str, ing: &Ingress, cfg: &Config) -> Outcomes {
-    judged_by(|j| matches!(j, Judge::Ingress(_)))
-        .filter_map(|(i, rec)| {
-            let Judge::Ingress(check) = rec.judge else { return None };
-            (rec_active(cfg, i, ns) && selected(cfg, i, ing.metadata.labels.as_ref()))
-                .then(|| (i as u8, Outcome::from_findings(check(ing, &cfg.rec(i).params))))
-        })
-        .collect()
+    evaluate_object(ns, ing, ing.metadata.labels.as_ref(), cfg, |j| match j {
+        Judge::Ingress(f) => Some(*f),
+        _ => None,
+    })
 }
 
 /// Pods that are not judged: finished ones (`Succeeded`, `Failed`) and mirror Pods.

@@ -1,6 +1,7 @@
 //! Gathers decoded objects into resources: namespaces, owner resolution, merging Pods into workloads.
 
-use super::docs::{IngressDoc, Meta, Parsed, PodDoc, ServiceDoc};
+use super::docs::{IngressDoc, Meta, PodDoc, ServiceDoc};
+use super::kinds::Parsed;
 use crate::config::Config;
 use crate::engine::{self, VulnerabilitySource};
 use crate::model::{ExemptAnnotations, Origin, Outcome, Owner, OwnerIndex, ResourceKey, ResourceRecord, controller_of, pod_controller};

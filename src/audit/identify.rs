@@ -2,7 +2,7 @@
 //! them (tags, escapes, anchors, block scalars, flow style, explicit keys...), and in the same
 //! pass the rest of the mapping decoded as that kind.
 
-use super::docs::{Judged, Parsed, decode_kind, is_list_kind, judged, skipped_key};
+use super::kinds::{Judged, Parsed, decode_kind, is_list_kind, judged, skipped_key};
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -138,7 +138,7 @@ impl<'de> Visitor<'de> for IdentifyVisitor {
                             drain(map)?;
                             list_items(Some(v))?
                         }
-                        None => super::docs::ListDoc::deserialize(MapAccessDeserializer::new(map))?.items,
+                        None => super::kinds::ListDoc::deserialize(MapAccessDeserializer::new(map))?.items,
                     };
                     Ok(Identified::List { api_version: a, kind: k, items })
                 } else {

@@ -2,8 +2,9 @@
 //! worker threads in batches while the next batch is scanned, and applied in input order.
 
 use super::collect::Ctx;
-use super::docs::{MetaDoc, decode_kind, is_list_kind, judged, skipped_key};
+use super::docs::MetaDoc;
 use super::json_stream::{self, Event, scan_object};
+use super::kinds::{decode_kind, is_list_kind, judged, skipped_key};
 use super::read::{Decoded, DocResult, InputError, ListHead, Reader, decode_value, duplicate_key_warning, item_error};
 use crate::model::Origin;
 use serde::de::IgnoredAny;

@@ -5,6 +5,7 @@ pub mod docs;
 mod identify;
 mod json_read;
 pub mod json_stream;
+pub mod kinds;
 pub mod output;
 pub mod read;
 pub mod sarif;

@@ -1,8 +1,8 @@
 //! Reads manifests: files, directories, stdin; multi-document YAML, Lists, and JSON lists streamed item by item.
 
 use super::collect::{Collector, Ctx, Prepared};
-use super::docs::{KindDecoder, decode_kind, judged, skipped_key};
 use super::identify::{Identified, Identify, Naming};
+use super::kinds::{KindDecoder, decode_kind, judged, skipped_key};
 use super::output::visible;
 use crate::model::Origin;
 use crate::par::par_map;
