@@ -7,6 +7,7 @@ use super::http::Health;
 use super::leader::Leadership;
 use super::options::{LiveReports, RunOptions};
 use super::probes::ProbeResults;
+use super::relist::Relists;
 use super::reload::{ConfigReloader, Reload};
 use super::store::VerdictStore;
 use super::telemetry::OperatorMetrics;
@@ -36,10 +37,7 @@ pub(super) struct Operator {
     pub(super) reloader: Option<ConfigReloader>,
     pub(super) store: VerdictStore,
     pub(super) debouncer: Debouncer,
-    pub(super) known: HashMap<usize, HashSet<(String, String)>>,
-    pub(super) relisting: HashMap<usize, HashSet<(String, String)>>,
-    pub(super) synced: HashSet<usize>,
-    pub(super) streams: usize,
+    pub(super) relists: Relists,
     pub(super) syncing: bool,
     pub(super) full_pass: bool,
     pub(super) report_namespaces: HashSet<String>,
@@ -85,16 +83,13 @@ fn std_now() -> std::time::Instant {
 impl Operator {
     pub(super) fn start_watches(&mut self) -> BoxStream<'static, Input> {
         let (stream, count) = watch::start(&self.client, &self.opts.reach, self.vulns.is_ok());
-        self.streams = count;
+        self.relists = Relists::new(count);
         self.watch_term = self.leadership.term();
         self.store = VerdictStore::new();
         self.store.set_vulnerability_source(Some(self.vulns.clone()));
         for ns in self.opts.reach.listed() {
             self.store.apply_namespace(ns, &self.cfg);
         }
-        self.known.clear();
-        self.relisting.clear();
-        self.synced.clear();
         self.syncing = true;
         stream
     }
@@ -252,37 +247,29 @@ impl Operator {
         match op {
             Op::Init => {
                 self.count_event(kind, "restarted");
-                self.relisting.insert(id, HashSet::new());
+                self.relists.begin(id);
             }
             Op::InitApply(obj) => {
-                let key = obj.key();
-                let t = if self.known.get(&id).is_some_and(|k| k.contains(&key)) { "modified" } else { "added" };
-                self.count_event(kind, t);
+                let known = self.relists.listed(id, obj.key());
+                self.count_event(kind, if known { "modified" } else { "added" });
                 self.apply(obj);
-                self.relisting.entry(id).or_default().insert(key);
             }
             Op::InitDone => {
-                let seen = self.relisting.remove(&id).unwrap_or_default();
-                let gone: Vec<(String, String)> = self.known.get(&id).map(|k| k.difference(&seen).cloned().collect()).unwrap_or_default();
-                for (ns, name) in gone {
+                for (ns, name) in self.relists.done(id) {
                     self.delete(kind, &ns, &name);
                 }
-                self.known.insert(id, seen);
-                self.synced.insert(id);
-                if self.syncing && self.synced.len() == self.streams {
+                if self.syncing && self.relists.all_synced() {
                     self.initial_sync_done();
                 }
             }
             Op::Apply(obj) => {
-                let key = obj.key();
-                let known = self.known.entry(id).or_default();
-                let t = if known.insert(key) { "added" } else { "modified" };
-                self.count_event(kind, t);
+                let known = self.relists.applied(id, obj.key());
+                self.count_event(kind, if known { "modified" } else { "added" });
                 self.apply(obj);
             }
             Op::Delete(obj) => {
                 let (ns, name) = obj.key();
-                self.known.entry(id).or_default().remove(&(ns.clone(), name.clone()));
+                self.relists.deleted(id, &(ns.clone(), name.clone()));
                 self.count_event(kind, "deleted");
                 self.delete(kind, &ns, &name);
             }

@@ -17,6 +17,7 @@ mod liveness;
 pub mod options;
 pub mod probes;
 pub mod reach;
+mod relist;
 pub mod reload;
 pub mod run;
 pub mod scope;
