@@ -4,7 +4,7 @@ CARGO ?= cargo
 .PHONY: example demo test lint fmt bench crds golden peers ci
 
 example:            ## audit the bundled example cluster
-	$(CARGO) run --release -- audit examples/ --config deploy/kompliance-config.yaml --kubernetes-version v1.31.4
+	$(CARGO) run --release -- audit examples/ --config example-config.yaml --kubernetes-version v1.31.4
 
 demo:               ## the operator against the in-memory API server seeded with examples/ (Ctrl-C stops)
 	$(CARGO) run --release -- demo

@@ -68,7 +68,7 @@ async fn run(pods: usize, namespaces: usize) {
         .arg(&kubeconfig)
         .args([
             "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/kompliance-config.yaml"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"),
             "--metrics-addr",
             &format!("127.0.0.1:{port}"),
         ])

@@ -25,7 +25,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const CFG: &str = "deploy/kompliance-config.yaml";
+const CFG: &str = "example-config.yaml";
 const NOW: &str = "2026-11-28T00:00:00Z";
 
 #[test]

@@ -12,7 +12,7 @@ fn idx(id: &str) -> usize {
 
 #[test]
 fn documented_example_config_sets_every_key() {
-    let cfg = common::config("deploy/kompliance-config.yaml");
+    let cfg = common::config("example-config.yaml");
     assert!(cfg.warnings.is_empty(), "{:?}", cfg.warnings);
     assert_eq!(cfg.excluded_namespaces, ["kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"]);
     assert!(cfg.allow_annotation_exemptions);
@@ -44,10 +44,10 @@ fn documented_example_config_sets_every_key() {
 
 #[test]
 fn example_config_mentions_every_parameter_and_common_key() {
-    let text = std::fs::read_to_string(common::root().join("deploy/kompliance-config.yaml")).expect("read");
+    let text = std::fs::read_to_string(common::root().join("example-config.yaml")).expect("read");
     for r in CATALOG.iter() {
         for p in r.parameters {
-            assert!(text.contains(&format!("{}:", p.name)), "deploy config lacks {}.{}", r.id, p.name);
+            assert!(text.contains(&format!("{}:", p.name)), "example config lacks {}.{}", r.id, p.name);
         }
     }
     for key in [
@@ -65,7 +65,7 @@ fn example_config_mentions_every_parameter_and_common_key() {
         "matchExpressions:",
         "expires:",
     ] {
-        assert!(text.contains(key), "deploy config lacks {key}");
+        assert!(text.contains(key), "example config lacks {key}");
     }
 }
 

@@ -29,7 +29,7 @@ fn check(name: &str, paths: &[&Path], config: &str, version: Option<&str>) {
 
 #[test]
 fn examples_report() {
-    check("examples", &[Path::new("examples")], "deploy/kompliance-config.yaml", Some("v1.31.4"));
+    check("examples", &[Path::new("examples")], "example-config.yaml", Some("v1.31.4"));
 }
 
 #[test]

@@ -31,7 +31,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let cfg = common::config("deploy/kompliance-config.yaml");
+    let cfg = common::config("example-config.yaml");
     let result = common::audit(&cfg, &[Path::new("examples")], Some("v1.31.4"));
     let snapshot = Snapshot { namespaces: result.reports(), cluster: result.cluster().clone() };
 

@@ -17,7 +17,7 @@ impl ReportSource for Fixed {
 }
 
 fn example_snapshot() -> Snapshot {
-    let cfg = common::config("deploy/kompliance-config.yaml");
+    let cfg = common::config("example-config.yaml");
     let result = common::audit(&cfg, &[Path::new("examples")], Some("v1.31.4"));
     Snapshot { namespaces: result.reports(), cluster: result.cluster().clone() }
 }

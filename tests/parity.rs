@@ -187,7 +187,7 @@ async fn examples_give_the_same_reports_in_the_audit_and_the_operator() {
     let namespaces: Vec<String> =
         objects.iter().filter(|o| o["kind"] == "Namespace").filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string)).collect();
     let objects: Vec<Value> = objects.into_iter().filter(|o| o["kind"] != "Namespace").collect();
-    let listed = check("examples/", Some(&root().join("deploy/kompliance-config.yaml")), objects, &namespaces).await;
+    let listed = check("examples/", Some(&root().join("example-config.yaml")), objects, &namespaces).await;
     assert!(listed >= 10, "only {listed} rows with findings compared");
 }
 

@@ -30,7 +30,7 @@ fn failing_spec() -> k8s_openapi::api::core::v1::PodSpec {
 
 #[test]
 fn ten_thousand_failing_workloads_fit_in_256_kib_with_exact_counts() {
-    let cfg = common::config("deploy/kompliance-config.yaml");
+    let cfg = common::config("example-config.yaml");
     let spec = failing_spec();
     let outcomes = evaluate_pod("big", &PodFacts::from_spec(&spec, None), None, &cfg, &NoVulnerabilityData);
     assert!(outcomes.len() >= 10);

@@ -196,6 +196,7 @@ pub enum Lang {
     Ko,
 }
 
+pub mod links;
 mod table;
 pub use table::CATALOG;
 

@@ -16,7 +16,7 @@ pub struct DemoArgs {
     #[arg(long, default_value = "examples")]
     pub seed: Vec<PathBuf>,
     /// ComplianceConfig for the operator.
-    #[arg(long, default_value = "deploy/kompliance-config.yaml")]
+    #[arg(long, default_value = "example-config.yaml")]
     pub config: PathBuf,
     /// Where to write the kubeconfig of the demo cluster.
     #[arg(long, default_value = "kompliance-demo.kubeconfig")]

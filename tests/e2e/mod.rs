@@ -50,7 +50,7 @@ impl Cluster {
         server.add_token(SCRAPE_TOKEN, SCRAPER, &["system:serviceaccounts"]);
         server.grant_non_resource(SCRAPER, "get", "/metrics");
         let dir = tempfile::tempdir().expect("tmp");
-        std::fs::copy(root().join("deploy/kompliance-config.yaml"), dir.path().join("config.yaml")).expect("config");
+        std::fs::copy(root().join("example-config.yaml"), dir.path().join("config.yaml")).expect("config");
         Cluster { server, dir }
     }
 
