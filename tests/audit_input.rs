@@ -285,6 +285,18 @@ fn json_duplicate_keys_last_wins_with_a_warning() {
         assert!(judged_privileged(&r, "Pod", "p"), "{input}: {:?} {:?}", r.errors, r.stats.skipped_kinds);
         assert!(r.warnings.iter().any(|w| w.contains("duplicate key \"kind\"")), "{:?}", r.warnings);
     }
+    // A list item that starts as a Pod (the shape the fast path takes) but repeats `kind`, plainly
+    // or escaped, later on: the last kind decides, so the privileged Pod is a ConfigMap.
+    for later in [r#""kind": "ConfigMap""#, r#""\u006bind": "ConfigMap""#, r#""k\u0069nd": "ConfigMap""#] {
+        let item = format!(
+            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "p"}}, "spec": {{"containers": [{{"name": "c", "image": "nginx", "securityContext": {{"privileged": true}}}}]}}, {later}}}"#
+        );
+        let listed = format!("{{\"apiVersion\": \"v1\", \"kind\": \"List\", \"items\": [{item}]}}");
+        let r = stdin(listed.as_bytes());
+        assert!(!judged_privileged(&r, "Pod", "p"), "{later}: judged as a Pod");
+        assert!(r.stats.skipped_kinds.keys().any(|k| k.contains("ConfigMap")), "{later}: {:?}", r.stats.skipped_kinds);
+        assert!(r.warnings.iter().any(|w| w.contains("duplicate key \"kind\"")), "{later}: {:?}", r.warnings);
+    }
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use super::collect::Ctx;
 use super::docs::MetaDoc;
+use super::dup_keys;
 use super::json_stream::{self, Event, scan_object};
 use super::kinds::{decode_kind, is_list_kind, judged, skipped_key};
 use super::read::{Decoded, DocResult, InputError, ListHead, Reader, decode_value, duplicate_key_warning, item_error};
@@ -230,7 +231,50 @@ struct JsonItem {
     final_head: bool,
 }
 
+/// The fast path for the usual item (what kubectl writes): `apiVersion` and `kind` are its first two
+/// members, plain strings. The typed decode notes repeated keys in the same pass; any doubt (a
+/// repeated key, which may be a second `kind`, an escape, an error) leaves the item to the full
+/// path, which scans it and decides exactly as a full parse does.
+fn decode_usual_item(ctx: &Ctx<'_>, file: &Arc<str>, it: &JsonItem) -> Option<DocResult> {
+    let text = std::str::from_utf8(&it.bytes).ok()?;
+    let (api, kind) = leading_api_version_and_kind(text)?;
+    let judged = judged(api, kind)?;
+    let mut seen = dup_keys::Seen::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = decode_kind(judged, dup_keys::Wrap::new(&mut de, &mut seen)).ok()?;
+    if seen.repeated {
+        return None;
+    }
+    let origin = Origin { file: file.clone(), line: it.line };
+    Some(DocResult { decoded: vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))], warning: None })
+}
+
+/// `apiVersion` and `kind` when they are the object's first two members (in either order), with
+/// keys and values that are plain strings without escapes.
+fn leading_api_version_and_kind(text: &str) -> Option<(&str, &str)> {
+    fn string(s: &str) -> Option<(&str, &str)> {
+        let rest = s.trim_start().strip_prefix('"')?;
+        let end = rest.find(['"', '\\'])?;
+        rest[end..].starts_with('"').then(|| (&rest[..end], &rest[end + 1..]))
+    }
+    fn member(s: &str) -> Option<(&str, &str, &str)> {
+        let (key, rest) = string(s)?;
+        let (value, rest) = string(rest.trim_start().strip_prefix(':')?)?;
+        Some((key, value, rest))
+    }
+    let (k1, v1, rest) = member(text.trim_start().strip_prefix('{')?)?;
+    let (k2, v2, _) = member(rest.trim_start().strip_prefix(',')?)?;
+    match (k1, k2) {
+        ("apiVersion", "kind") => Some((v1, v2)),
+        ("kind", "apiVersion") => Some((v2, v1)),
+        _ => None,
+    }
+}
+
 fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) -> ItemOut {
+    if let Some(result) = decode_usual_item(ctx, file, &it) {
+        return ItemOut::Done(result);
+    }
     let origin = Origin { file: file.clone(), line: it.line };
     let scan = scan_object(&it.bytes);
     let (api, kind) = match it.head.resolve(scan.api_version.as_ref(), scan.kind.as_ref()) {
@@ -295,4 +339,26 @@ fn at_line(item: &Origin, e: &serde_json::Error) -> Origin {
 
 fn done(d: Decoded, warning: Option<String>) -> ItemOut {
     ItemOut::Done(DocResult { decoded: vec![d], warning })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::leading_api_version_and_kind as head;
+
+    #[test]
+    fn the_fast_path_takes_only_plain_leading_api_version_and_kind() {
+        assert_eq!(head(r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {}}"#), Some(("v1", "Pod")));
+        assert_eq!(head("{\n    \"kind\" : \"Deployment\",\n    \"apiVersion\":\"apps/v1\"}"), Some(("apps/v1", "Deployment")));
+        for other in [
+            r#"{"metadata": {}, "apiVersion": "v1", "kind": "Pod"}"#,
+            r#"{"apiVersion": "v1", "metadata": {}, "kind": "Pod"}"#,
+            r#"{"\u0061piVersion": "v1", "kind": "Pod"}"#,
+            r#"{"apiVersion": "v1", "kind": "P\u006fd"}"#,
+            r#"{"apiVersion": "v1", "kind": 5}"#,
+            r#"{"apiVersion": "v1"}"#,
+            r#"["apiVersion", "v1"]"#,
+        ] {
+            assert_eq!(head(other), None, "{other}");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod docs;
+mod dup_keys;
 mod identify;
 mod json_read;
 pub mod json_stream;
