@@ -267,10 +267,26 @@ async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAMESPACE", "NAME", "UNHEALTHY", "HIGH", "MEDIUM", "LOW", "EXEMPT", "AGE"], "{text}");
+    assert_eq!(header, ["NAMESPACE", "NAME", "SCORE", "HIGH", "MEDIUM", "LOW", "EXEMPT", "EVALUATED"], "{text}");
     let legacy = reports.iter().find(|r| r["metadata"]["namespace"] == "legacy").unwrap();
-    let unhealthy = legacy["status"]["summary"]["recommendations"]["unhealthy"].to_string();
-    assert!(text.lines().any(|l| l.split_whitespace().take(3).eq(["legacy", "kompliance", unhealthy.as_str()])), "{text}");
+    let summary = &legacy["status"]["summary"];
+    let by_sev = &summary["unhealthyBySeverity"];
+    let cells = [&summary["score"], &by_sev["high"], &by_sev["medium"], &by_sev["low"]].map(Value::to_string);
+    assert!(summary["score"].is_u64(), "{summary}");
+    let line = text.lines().find(|l| l.starts_with("legacy ")).unwrap_or_default();
+    assert!(line.split_whitespace().skip(2).take(4).eq(cells.iter().map(String::as_str)), "{text}");
+    // The Ready condition: True, evaluated by this pass, and the next evaluation due one resync later.
+    let ready = &legacy["status"]["conditions"][0];
+    assert_eq!(
+        (ready["type"].as_str(), ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("Ready"), Some("True"), Some("Evaluated"))
+    );
+    let at: jiff::Timestamp = ready["lastTransitionTime"].as_str().unwrap().parse().unwrap();
+    let next: jiff::Timestamp = ready["nextEvaluation"].as_str().unwrap().parse().unwrap();
+    assert!((jiff::Timestamp::now() - at).get_seconds().abs() < 120, "{ready}");
+    assert!(next > at, "{ready}");
+    let age = line.split_whitespace().last().unwrap_or_default();
+    assert!(age.ends_with('s') || age.ends_with('m'), "the EVALUATED column shows the condition's age: {text}");
     op.shutdown().await;
 }
 

@@ -20,6 +20,49 @@ fn committed_crds_match_the_rust_types() {
     }
 }
 
+/// Every property of `schema` (recursively, through `properties` and `items`) that has no
+/// description or kube's placeholder text, as JSON paths.
+fn undescribed(schema: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    let d = schema.get("description").and_then(|d| d.as_str()).unwrap_or_default();
+    if d.trim().is_empty() || d.contains("Auto-generated") {
+        out.push(format!("{path}: {d:?}"));
+    }
+    if let Some(props) = schema.get("properties").and_then(|p| p.as_object()) {
+        for (name, sub) in props {
+            undescribed(sub, &format!("{path}.{name}"), out);
+        }
+    }
+    if let Some(items) = schema.get("items") {
+        // An array's items share the array's description in `kubectl explain`: they need none of their own
+        // when they are scalars, but an object's fields still do.
+        if items.get("properties").is_some() {
+            undescribed(items, &format!("{path}[]"), out);
+        }
+    }
+}
+
+#[test]
+fn kubectl_explain_describes_every_field_of_the_generated_crds() {
+    let mut problems = vec![];
+    let mut walked = 0;
+    for (name, _) in kompliance::report::crds_yaml() {
+        for dir in ["crds", "deploy/crds"] {
+            let path = common::root().join(dir).join(name);
+            let (crd, _) = kompliance::yaml::decode::<serde_json::Value>(&std::fs::read_to_string(&path).expect("crd")).expect("yaml");
+            for v in crd["spec"]["versions"].as_array().expect("versions") {
+                undescribed(
+                    &v["schema"]["openAPIV3Schema"],
+                    &format!("{}:{}", path.display(), v["name"].as_str().unwrap_or("")),
+                    &mut problems,
+                );
+                walked += 1;
+            }
+        }
+    }
+    assert_eq!(walked, 4);
+    assert!(problems.is_empty(), "fields without a description (doc comment) in the CRDs:\n{}", problems.join("\n"));
+}
+
 fn failing_spec() -> k8s_openapi::api::core::v1::PodSpec {
     // The legacy example's bare Pod fails almost every recommendation.
     let text = std::fs::read_to_string(common::root().join("examples/legacy.yaml")).expect("example");
