@@ -492,3 +492,44 @@ async fn workloads_own_annotations_and_custom_owners_count_as_in_the_audit() {
     assert_eq!(row["counts"]["exempt"].as_u64(), Some(1), "{row}");
     assert_eq!((row["exempt"][0]["kind"].as_str(), row["exempt"][0]["name"].as_str()), (Some("Deployment"), Some("web")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn korean_titles_from_the_configuration_and_from_lang() {
+    use kompliance::catalog::{Lang, by_id};
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").privileged().build()]).unwrap();
+    let ko = by_id(PRIV).unwrap().title_in(Lang::Ko);
+    let en = by_id(PRIV).unwrap().title_in(Lang::En);
+    assert_ne!(ko, en);
+    let title = |c: &Cluster| c.row("shop", PRIV).and_then(|r| r["title"].as_str().map(str::to_string));
+    let info = |m: &str, t: &str| series(m, "kompliance_recommendation_info", &[("recommendation", PRIV), ("title", t)]);
+
+    // The example configuration says `language: en`; a reload to `ko` writes Korean titles everywhere.
+    let op = c.operator("kompliance-test", false).await;
+    eventually("English report", || title(&c).as_deref() == Some(en)).await;
+    assert_eq!(info(&scrape(op.metrics_addr).await, en), Some(1.0));
+    let text = std::fs::read_to_string(e2e::root().join("example-config.yaml")).unwrap();
+    assert!(text.contains("\nlanguage: en\n"));
+    c.write_config(&text.replace("\nlanguage: en\n", "\nlanguage: ko\n"));
+    eventually("Korean report after the reload", || title(&c).as_deref() == Some(ko)).await;
+    let rollup_title = |c: &Cluster| {
+        let cluster = c.cluster_report()?;
+        let rollup = cluster["status"]["namespaced"].as_array()?.iter().find(|e| e["id"] == PRIV)?.clone();
+        rollup["title"].as_str().map(str::to_string)
+    };
+    eventually("the cluster report's roll-up in Korean", || rollup_title(&c).as_deref() == Some(ko)).await;
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!(info(&m, ko), Some(1.0), "the info gauge's title label is Korean");
+    assert_eq!(info(&m, en), None);
+    op.shutdown().await;
+
+    // --lang wins over the configuration (the old report is deleted: this operator must write it).
+    c.write_config(&text);
+    c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.lang = Some(Lang::Ko)).await;
+    eventually("Korean report with --lang ko", || title(&c).as_deref() == Some(ko)).await;
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!((info(&m, ko), info(&m, en)), (Some(1.0), None));
+    op.shutdown().await;
+}

@@ -404,7 +404,8 @@ impl Operator {
     }
 
     fn build_options(&self) -> BuildOptions {
-        BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+        let lang = self.opts.lang.or(self.cfg.language).unwrap_or_default();
+        BuildOptions { lang, today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
     }
 
     fn ready_condition(&self) -> crate::report::Condition {
