@@ -2,10 +2,10 @@
 //! so they always equal the reports and leave no stale series; labels are bounded (no Pod names).
 
 use crate::catalog::{CATALOG, Severity};
-use crate::report::{ClusterReportStatus, RecommendationEntry, ReportStatus, State};
+use crate::report::{ClusterReportStatus, RecommendationEntry, ReportStatus, State, Summary};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{GaugeVec, Opts};
+use prometheus::{Gauge, GaugeVec, Opts};
 use std::sync::Arc;
 
 /// The reports as they are now.
@@ -29,6 +29,88 @@ const RESOURCE_GAUGES: [(&str, &str); 3] = [
     ("kompliance_exempt_resources", "Exempt resources per recommendation"),
 ];
 
+/// The per-scope summary gauges (docs/counts.md's score and unhealthy resources by severity).
+struct SummaryGauges {
+    namespace_score: GaugeVec,
+    cluster_score: Gauge,
+    namespace_unhealthy: GaugeVec,
+    cluster_unhealthy: GaugeVec,
+}
+
+impl SummaryGauges {
+    fn new() -> Result<Self, prometheus::Error> {
+        Ok(SummaryGauges {
+            namespace_score: GaugeVec::new(
+                Opts::new("kompliance_score", "Compliance score of a namespace (percent of evaluated checks that pass, rounded down)"),
+                &["namespace"],
+            )?,
+            cluster_score: Gauge::new(
+                "kompliance_cluster_score",
+                "Compliance score of the cluster (percent of evaluated checks that pass, rounded down)",
+            )?,
+            namespace_unhealthy: GaugeVec::new(
+                Opts::new(
+                    "kompliance_namespace_unhealthy_resources",
+                    "Unhealthy resources of a namespace, each at its worst failing severity",
+                ),
+                &["namespace", "severity"],
+            )?,
+            cluster_unhealthy: GaugeVec::new(
+                Opts::new(
+                    "kompliance_cluster_unhealthy_resources",
+                    "Unhealthy resources of the cluster, each at its worst failing severity",
+                ),
+                &["severity"],
+            )?,
+        })
+    }
+
+    fn descs(&self) -> Vec<Desc> {
+        let mut d: Vec<Desc> = self.namespace_score.desc().into_iter().cloned().collect();
+        d.extend(self.cluster_score.desc().into_iter().cloned());
+        d.extend(self.namespace_unhealthy.desc().into_iter().cloned());
+        d.extend(self.cluster_unhealthy.desc().into_iter().cloned());
+        d
+    }
+
+    /// Sets the namespace series of `s` (no score series when nothing was evaluated).
+    fn namespace(&self, ns: &str, s: &Summary) {
+        if let Some(score) = s.score {
+            self.namespace_score.with_label_values(&[ns]).set(f64::from(score));
+        }
+        for (sev, n) in severity_counts(s) {
+            self.namespace_unhealthy.with_label_values(&[ns, sev.as_str()]).set(f64::from(n));
+        }
+    }
+
+    fn cluster(&self, s: &Summary) {
+        if let Some(score) = s.score {
+            self.cluster_score.set(f64::from(score));
+        }
+        for (sev, n) in severity_counts(s) {
+            self.cluster_unhealthy.with_label_values(&[sev.as_str()]).set(f64::from(n));
+        }
+    }
+
+    fn collect(&self, cluster_has_score: bool, with_ns: bool) -> Vec<MetricFamily> {
+        let mut out = vec![];
+        if with_ns {
+            out.extend(self.namespace_score.collect());
+            out.extend(self.namespace_unhealthy.collect());
+        }
+        if cluster_has_score {
+            out.extend(self.cluster_score.collect());
+        }
+        out.extend(self.cluster_unhealthy.collect());
+        out
+    }
+}
+
+fn severity_counts(s: &Summary) -> [(Severity, u32); 3] {
+    let u = &s.unhealthy_by_severity;
+    [(Severity::High, u.high), (Severity::Medium, u.medium), (Severity::Low, u.low)]
+}
+
 /// Exports the compliance gauges of contract.md.
 pub struct ComplianceCollector {
     source: Arc<dyn ReportSource>,
@@ -39,7 +121,8 @@ pub struct ComplianceCollector {
 impl ComplianceCollector {
     /// A collector over `source`; `namespace_label: false` drops the namespace label (sums).
     pub fn new(source: Arc<dyn ReportSource>, namespace_label: bool) -> Result<Self, prometheus::Error> {
-        let descs = Self::vecs(namespace_label)?.iter().flat_map(|v| v.desc().into_iter().cloned()).collect();
+        let mut descs: Vec<Desc> = Self::vecs(namespace_label)?.iter().flat_map(|v| v.desc().into_iter().cloned()).collect();
+        descs.extend(SummaryGauges::new()?.descs());
         Ok(ComplianceCollector { source, namespace_label, descs })
     }
 
@@ -60,7 +143,13 @@ impl ComplianceCollector {
 
     /// Computes every family from a snapshot.
     pub fn families(snapshot: &Snapshot, namespace_label: bool) -> Vec<MetricFamily> {
-        let Ok(vecs) = Self::vecs(namespace_label) else { return vec![] };
+        let (Ok(vecs), Ok(summaries)) = (Self::vecs(namespace_label), SummaryGauges::new()) else { return vec![] };
+        if namespace_label {
+            for (ns, st) in &snapshot.namespaces {
+                summaries.namespace(ns, &st.summary);
+            }
+        }
+        summaries.cluster(&snapshot.cluster.summary);
         let scopes = snapshot
             .namespaces
             .iter()
@@ -74,24 +163,32 @@ impl ComplianceCollector {
         for r in CATALOG.iter() {
             // The severity in force is the reports' (a `severity:` override in the config); with no
             // report of a row (a replica that is not the leader) it has no info series either.
-            if let Some(sev) = configured_severity(snapshot, r.id) {
-                vecs[4].with_label_values(&[r.id, r.title, sev.as_str(), &r.policy_definition_id()]).set(1.0);
+            // Its title is the reports' too (in the operator's `--lang`).
+            if let Some((sev, title)) = configured_severity(snapshot, r.id) {
+                vecs[4].with_label_values(&[r.id, title, sev.as_str(), &r.policy_definition_id()]).set(1.0);
             }
         }
-        vecs.iter().flat_map(|v| v.collect()).collect()
+        let mut out: Vec<MetricFamily> = vecs.iter().flat_map(|v| v.collect()).collect();
+        // A leader with no report yet (or a standby) exports no summary series.
+        if !snapshot.namespaces.is_empty() || snapshot.cluster != ClusterReportStatus::default() {
+            out.extend(summaries.collect(snapshot.cluster.summary.score.is_some(), namespace_label));
+        }
+        out
     }
 }
 
-/// The severity the reports give recommendation `id`: its cluster row, its roll-up, else a namespace report's entry.
-fn configured_severity(snapshot: &Snapshot, id: &str) -> Option<Severity> {
+/// The severity and title the reports give recommendation `id`: its cluster row, its roll-up, else a namespace report's entry.
+fn configured_severity<'a>(snapshot: &'a Snapshot, id: &str) -> Option<(Severity, &'a str)> {
     let cluster = &snapshot.cluster;
     cluster
         .recommendations
         .iter()
         .find(|e| e.id == id)
-        .map(|e| e.severity)
-        .or_else(|| cluster.namespaced.iter().find(|e| e.id == id).map(|e| e.severity))
-        .or_else(|| snapshot.namespaces.iter().flat_map(|(_, st)| &st.recommendations).find(|e| e.id == id).map(|e| e.severity))
+        .map(|e| (e.severity, e.title.as_str()))
+        .or_else(|| cluster.namespaced.iter().find(|e| e.id == id).map(|e| (e.severity, e.title.as_str())))
+        .or_else(|| {
+            snapshot.namespaces.iter().flat_map(|(_, st)| &st.recommendations).find(|e| e.id == id).map(|e| (e.severity, e.title.as_str()))
+        })
 }
 
 fn record(vecs: &[GaugeVec], e: &RecommendationEntry, ns: &str, with_ns: bool) {

@@ -61,6 +61,7 @@ fn example_config_mentions_every_parameter_and_common_key() {
         "exemptions:",
         "azure:",
         "allowAnnotationExemptions:",
+        "language:",
         "matchLabels:",
         "matchExpressions:",
         "expires:",

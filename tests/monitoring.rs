@@ -301,12 +301,14 @@ async fn an_alert_reaches_alertmanager_and_resolves_and_every_dashboard_query_re
         serde_json::from_str(&std::fs::read_to_string(e2e::root().join("deploy/monitoring/grafana-dashboard.json")).unwrap()).unwrap();
     let vars: Vec<String> =
         dashboard["templating"]["list"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_string()).collect();
-    assert_eq!(vars, ["datasource", "namespace", "recommendation", "severity"]);
+    assert_eq!(vars, ["datasource", "cluster", "namespace", "recommendation", "severity"]);
     for v in &dashboard["templating"]["list"].as_array().unwrap()[1..] {
-        let q = v["query"]["query"].as_str().unwrap();
+        let q = v["query"]["query"].as_str().unwrap().replace("$cluster", ".*");
         let (metric, label) = q.trim_start_matches("label_values(").trim_end_matches(')').split_once(", ").unwrap();
         let values = get(prom_port, &format!("/api/v1/label/{label}/values?match[]={}", encode(metric))).await.unwrap();
-        assert!(values["data"].as_array().is_some_and(|a| !a.is_empty()), "variable {q} has no values");
+        // No `cluster` label on a single-cluster Prometheus: that variable is empty and matches everything.
+        let has_values = values["data"].as_array().is_some_and(|a| !a.is_empty());
+        assert!(has_values || v["name"] == "cluster", "variable {q} has no values");
     }
     let mut exprs = vec![];
     for p in dashboard["panels"].as_array().unwrap() {
@@ -317,8 +319,12 @@ async fn an_alert_reaches_alertmanager_and_resolves_and_every_dashboard_query_re
     assert!(exprs.len() >= 15);
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (title, expr) in exprs {
-        let promql =
-            expr.replace("$namespace", ".*").replace("$recommendation", ".*").replace("$severity", ".*").replace("$__rate_interval", "1m");
+        let promql = expr
+            .replace("$cluster", ".*")
+            .replace("$namespace", ".*")
+            .replace("$recommendation", ".*")
+            .replace("$severity", ".*")
+            .replace("$__rate_interval", "1m");
         let result = query(prom_port, &promql).await;
         assert!(!result.is_empty(), "panel {title:?}: {promql} returned no data");
     }
@@ -350,7 +356,10 @@ fn the_dashboard_is_importable_with_a_datasource_variable_on_every_query() {
     }
     for wanted in [
         "by severity",
-        "Share of healthy",
+        "Compliance score",
+        "score by namespace",
+        "score over time",
+        "Top offenders",
         "per recommendation",
         "namespace × recommendation",
         "over time",
@@ -363,4 +372,75 @@ fn the_dashboard_is_importable_with_a_datasource_variable_on_every_query() {
     ] {
         assert!(titles.iter().any(|t| t.contains(wanted)), "no panel about {wanted:?}: {titles:?}");
     }
+}
+
+/// The threshold steps of a panel's defaults and overrides (a Stat panel colours by them).
+fn threshold_steps(p: &Value) -> Vec<usize> {
+    let fc = &p["fieldConfig"];
+    let mut out = vec![fc["defaults"]["thresholds"]["steps"].as_array().map_or(0, Vec::len)];
+    for o in fc["overrides"].as_array().into_iter().flatten() {
+        for prop in o["properties"].as_array().into_iter().flatten().filter(|p| p["id"] == "thresholds") {
+            out.push(prop["value"]["steps"].as_array().map_or(0, Vec::len));
+        }
+    }
+    out
+}
+
+/// The value mappings of a panel (defaults and overrides), as (value, text) pairs.
+fn mapped_values(p: &Value) -> Vec<(String, String)> {
+    let fc = &p["fieldConfig"];
+    let mut lists = vec![fc["defaults"]["mappings"].clone()];
+    for o in fc["overrides"].as_array().into_iter().flatten() {
+        lists.extend(o["properties"].as_array().into_iter().flatten().filter(|p| p["id"] == "mappings").map(|p| p["value"].clone()));
+    }
+    let mut out = vec![];
+    for m in lists.iter().filter_map(Value::as_array).flatten() {
+        for (value, to) in m["options"].as_object().into_iter().flatten() {
+            out.push((value.clone(), to["text"].as_str().unwrap_or_default().to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn stat_panels_have_thresholds_0_1_panels_mappings_and_namespaces_link_to_their_view() {
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(e2e::root().join("deploy/monitoring/grafana-dashboard.json")).unwrap()).unwrap();
+    // Import dialog: one Prometheus input, the datasource variable defaults to it.
+    assert_eq!(d["__inputs"][0]["name"], "DS_PROMETHEUS");
+    assert_eq!(d["__inputs"][0]["pluginId"], "prometheus");
+    assert_eq!(d["templating"]["list"][0]["current"]["value"], "${DS_PROMETHEUS}");
+    // The cluster variable matches everything when Prometheus has no `cluster` label, and every query is scoped by it.
+    let cluster = d["templating"]["list"].as_array().unwrap().iter().find(|v| v["name"] == "cluster").expect("cluster variable");
+    assert_eq!((cluster["includeAll"].as_bool(), cluster["allValue"].as_str()), (Some(true), Some(".*")));
+    let (zero_one, mut stats, mut linked) = (["kompliance_leader", "kompliance_config_last_reload_successful"], 0, 0);
+    for p in d["panels"].as_array().unwrap() {
+        let title = p["title"].as_str().unwrap_or_default();
+        let exprs: Vec<&str> = p["targets"].as_array().into_iter().flatten().filter_map(|t| t["expr"].as_str()).collect();
+        for e in &exprs {
+            assert!(e.matches("kompliance_").count() == e.matches("cluster=~\"$cluster\"").count(), "{title}: {e} not scoped by $cluster");
+        }
+        if p["type"] == "stat" {
+            stats += 1;
+            let steps = threshold_steps(p);
+            assert!(steps.iter().any(|n| *n >= 2) && steps[0] >= 1, "{title}: Stat panel without meaningful thresholds {steps:?}");
+            assert_eq!(p["fieldConfig"]["defaults"]["color"]["mode"], "thresholds", "{title}: colour by thresholds");
+        }
+        if exprs.iter().any(|e| zero_one.iter().any(|m| e.contains(m))) {
+            let mapped = mapped_values(p);
+            for v in ["0", "1"] {
+                assert!(mapped.iter().any(|(k, t)| k == v && !t.is_empty()), "{title}: 0/1 panel without a mapping for {v}: {mapped:?}");
+            }
+        }
+        if exprs.iter().any(|e| e.contains("by (namespace") || e.contains("kompliance_score{")) {
+            let text = p["fieldConfig"].to_string();
+            assert!(text.contains("var-namespace="), "{title}: shows namespaces but does not link to their view");
+            linked += 1;
+        }
+    }
+    assert!(stats >= 6 && linked >= 4, "{stats} Stat panels, {linked} linked");
+    // High unhealthy resources are red from 1.
+    let sev = d["panels"].as_array().unwrap().iter().find(|p| p["title"] == "Unhealthy resources by severity").unwrap();
+    let high = sev["fieldConfig"]["overrides"].as_array().unwrap().iter().find(|o| o["matcher"]["options"] == "High").unwrap();
+    assert_eq!(high["properties"][0]["value"]["steps"][1], serde_json::json!({"color": "red", "value": 1}));
 }

@@ -267,10 +267,26 @@ async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let header: Vec<&str> = text.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAMESPACE", "NAME", "UNHEALTHY", "HIGH", "MEDIUM", "LOW", "EXEMPT", "AGE"], "{text}");
+    assert_eq!(header, ["NAMESPACE", "NAME", "SCORE", "HIGH", "MEDIUM", "LOW", "EXEMPT", "EVALUATED"], "{text}");
     let legacy = reports.iter().find(|r| r["metadata"]["namespace"] == "legacy").unwrap();
-    let unhealthy = legacy["status"]["summary"]["recommendations"]["unhealthy"].to_string();
-    assert!(text.lines().any(|l| l.split_whitespace().take(3).eq(["legacy", "kompliance", unhealthy.as_str()])), "{text}");
+    let summary = &legacy["status"]["summary"];
+    let by_sev = &summary["unhealthyBySeverity"];
+    let cells = [&summary["score"], &by_sev["high"], &by_sev["medium"], &by_sev["low"]].map(Value::to_string);
+    assert!(summary["score"].is_u64(), "{summary}");
+    let line = text.lines().find(|l| l.starts_with("legacy ")).unwrap_or_default();
+    assert!(line.split_whitespace().skip(2).take(4).eq(cells.iter().map(String::as_str)), "{text}");
+    // The Ready condition: True, evaluated by this pass, and the next evaluation due one resync later.
+    let ready = &legacy["status"]["conditions"][0];
+    assert_eq!(
+        (ready["type"].as_str(), ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("Ready"), Some("True"), Some("Evaluated"))
+    );
+    let at: jiff::Timestamp = ready["lastTransitionTime"].as_str().unwrap().parse().unwrap();
+    let next: jiff::Timestamp = ready["nextEvaluation"].as_str().unwrap().parse().unwrap();
+    assert!((jiff::Timestamp::now() - at).get_seconds().abs() < 120, "{ready}");
+    assert!(next > at, "{ready}");
+    let age = line.split_whitespace().last().unwrap_or_default();
+    assert!(age.ends_with('s') || age.ends_with('m'), "the EVALUATED column shows the condition's age: {text}");
     op.shutdown().await;
 }
 
@@ -475,4 +491,45 @@ async fn workloads_own_annotations_and_custom_owners_count_as_in_the_audit() {
     assert_eq!((row["unhealthy"][0]["kind"].as_str(), row["unhealthy"][0]["name"].as_str()), (Some("StatefulSet"), Some("prometheus-k8s")));
     assert_eq!(row["counts"]["exempt"].as_u64(), Some(1), "{row}");
     assert_eq!((row["exempt"][0]["kind"].as_str(), row["exempt"][0]["name"].as_str()), (Some("Deployment"), Some("web")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn korean_titles_from_the_configuration_and_from_lang() {
+    use kompliance::catalog::{Lang, by_id};
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").privileged().build()]).unwrap();
+    let ko = by_id(PRIV).unwrap().title_in(Lang::Ko);
+    let en = by_id(PRIV).unwrap().title_in(Lang::En);
+    assert_ne!(ko, en);
+    let title = |c: &Cluster| c.row("shop", PRIV).and_then(|r| r["title"].as_str().map(str::to_string));
+    let info = |m: &str, t: &str| series(m, "kompliance_recommendation_info", &[("recommendation", PRIV), ("title", t)]);
+
+    // The example configuration says `language: en`; a reload to `ko` writes Korean titles everywhere.
+    let op = c.operator("kompliance-test", false).await;
+    eventually("English report", || title(&c).as_deref() == Some(en)).await;
+    assert_eq!(info(&scrape(op.metrics_addr).await, en), Some(1.0));
+    let text = std::fs::read_to_string(e2e::root().join("example-config.yaml")).unwrap();
+    assert!(text.contains("\nlanguage: en\n"));
+    c.write_config(&text.replace("\nlanguage: en\n", "\nlanguage: ko\n"));
+    eventually("Korean report after the reload", || title(&c).as_deref() == Some(ko)).await;
+    let rollup_title = |c: &Cluster| {
+        let cluster = c.cluster_report()?;
+        let rollup = cluster["status"]["namespaced"].as_array()?.iter().find(|e| e["id"] == PRIV)?.clone();
+        rollup["title"].as_str().map(str::to_string)
+    };
+    eventually("the cluster report's roll-up in Korean", || rollup_title(&c).as_deref() == Some(ko)).await;
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!(info(&m, ko), Some(1.0), "the info gauge's title label is Korean");
+    assert_eq!(info(&m, en), None);
+    op.shutdown().await;
+
+    // --lang wins over the configuration (the old report is deleted: this operator must write it).
+    c.write_config(&text);
+    c.server.delete("kompliance.dev/v1alpha1", "ComplianceReport", "shop", "kompliance").unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.lang = Some(Lang::Ko)).await;
+    eventually("Korean report with --lang ko", || title(&c).as_deref() == Some(ko)).await;
+    let m = scrape(op.metrics_addr).await;
+    assert_eq!((info(&m, ko), info(&m, en)), (Some(1.0), None));
+    op.shutdown().await;
 }

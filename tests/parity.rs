@@ -36,9 +36,20 @@ fn names(list: &Value) -> Vec<String> {
     out
 }
 
-/// The rows of a report status (the JSON both doors serialise).
+/// The rows of a report status (the JSON both doors serialise), then its summary's score and
+/// check counts as one more row.
 fn rows(status: &Value) -> Vec<Row> {
-    status["recommendations"]
+    let checks = &status["summary"]["checks"];
+    let check = |k: &str| checks[k].as_u64().unwrap_or(0);
+    let summary = Row {
+        id: "(summary)".into(),
+        state: format!("score {}", status["summary"]["score"]),
+        reason: None,
+        counts: [0, check("healthy"), check("unhealthy"), check("exempt"), check("notEvaluated")],
+        unhealthy: vec![],
+        exempt: vec![],
+    };
+    let mut out: Vec<Row> = status["recommendations"]
         .as_array()
         .into_iter()
         .flatten()
@@ -56,7 +67,9 @@ fn rows(status: &Value) -> Vec<Row> {
                 exempt: names(&e["exempt"]),
             }
         })
-        .collect()
+        .collect();
+    out.push(summary);
+    out
 }
 
 /// A fixture's objects moved into namespace `ns` (Nodes and Namespaces dropped: the comparison is

@@ -59,15 +59,16 @@ async fn run_exits_cleanly_on_sigterm_and_releases_its_lease() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_serves_reports_to_kubectl_until_interrupted() {
+async fn demo_from_an_empty_folder_serves_the_built_in_examples_to_kubectl_until_interrupted() {
     let _serial = e2e::SERIAL.lock().await;
+    // Only the binary: an empty working folder, no flags. The examples and their configuration are
+    // built in, and the kubeconfig goes to a temporary folder the printed lines name.
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("demo.kubeconfig");
+    let cwd = dir.path().join("empty");
+    std::fs::create_dir(&cwd).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kompliance"))
         .arg("demo")
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .current_dir(e2e::root())
+        .current_dir(&cwd)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -87,6 +88,11 @@ async fn demo_serves_reports_to_kubectl_until_interrupted() {
     .await
     .unwrap();
     assert!(lines.iter().any(|l| l.contains("kubectl get compliancereports -A")), "{lines:?}");
+    // The export line pastes as it is: `export KUBECONFIG=<absolute path>`.
+    let export = lines.iter().find_map(|l| l.trim().strip_prefix("export KUBECONFIG=")).expect("export line").to_string();
+    let kubeconfig = std::path::PathBuf::from(&export);
+    assert!(kubeconfig.is_absolute() && kubeconfig.is_file(), "{export}");
+    assert_eq!(std::fs::read_dir(&cwd).unwrap().count(), 0, "nothing written to the working folder");
     let cache = dir.path().join("cache");
     let start = Instant::now();
     let mut table = String::new();
@@ -116,4 +122,18 @@ async fn demo_serves_reports_to_kubectl_until_interrupted() {
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let status = tokio::task::spawn_blocking(move || wait_exit(&mut child, Duration::from_secs(15))).await.unwrap();
     assert!(status.success(), "{status:?}");
+    assert!(!kubeconfig.exists(), "the temporary folder is removed on exit");
+}
+
+#[test]
+fn demo_with_a_missing_config_says_so_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+        .args(["demo", "--config", "no-such.yaml"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kompliance demo");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--config no-such.yaml: no such file"), "{out:?}");
 }

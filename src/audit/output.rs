@@ -81,8 +81,9 @@ impl Paint {
 }
 
 fn summary_line(s: &Summary) -> String {
+    let score = s.score.map_or_else(|| "no score".to_string(), |n| format!("score {n}"));
     format!(
-        "{} resources evaluated, {} unhealthy (High {}, Medium {}, Low {}), {} exempt",
+        "{score}, {} resources evaluated, {} unhealthy (High {}, Medium {}, Low {}), {} exempt",
         s.resources.evaluated,
         s.resources.unhealthy,
         s.unhealthy_by_severity.high,

@@ -106,6 +106,8 @@ pub struct Config {
     pub exemptions: Vec<ExemptionRule>,
     /// Azure access, when configured.
     pub azure: Option<AzureConfig>,
+    /// `language`: title language of the operator's reports and metrics (its `--lang` wins).
+    pub language: Option<crate::catalog::Lang>,
     /// Warnings found while loading (accepted oddities).
     pub warnings: Vec<String>,
     /// Short hash of the configuration's content.
@@ -161,6 +163,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             excluded_namespaces: DEFAULT_EXCLUDED_NAMESPACES.iter().map(|s| s.to_string()).collect(),
+            language: None,
             allow_annotation_exemptions: true,
             recs: CATALOG
                 .iter()
@@ -297,7 +300,15 @@ fn read_top(top: &Map<String, Value>, cfg: &mut Config, w: &mut Walk) {
                 None => w.err(key, "expected a list of exemption rules"),
             },
             "azure" => cfg.azure = read_azure(v, key, w),
-            _ => w.err(key, "unknown key (expected apiVersion, kind, metadata, excludedNamespaces, allowAnnotationExemptions, recommendations, exemptions, azure)"),
+            "language" => match v.as_str() {
+                Some("en") => cfg.language = Some(crate::catalog::Lang::En),
+                Some("ko") => cfg.language = Some(crate::catalog::Lang::Ko),
+                _ => w.err(key, "expected en or ko"),
+            },
+            _ => w.err(
+                key,
+                "unknown key (expected apiVersion, kind, metadata, excludedNamespaces, allowAnnotationExemptions, language, recommendations, exemptions, azure)",
+            ),
         }
     }
 }

@@ -125,6 +125,10 @@ pub struct RunArgs {
     /// This replica's identity (default: $POD_NAME, else hostname and process id).
     #[arg(long)]
     pub identity: Option<String>,
+    /// Title language of the reports and of the info gauge's `title` label (default: the
+    /// configuration's `language`, else en).
+    #[arg(long, value_enum)]
+    pub lang: Option<crate::catalog::Lang>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -184,6 +188,7 @@ pub fn options(args: &RunArgs) -> RunOptions {
         azure_poll: args.azure_poll_interval.0,
         write_timeout: args.write_timeout.0,
         stall_timeout: args.stall_timeout.0,
+        lang: args.lang,
         ..RunOptions::default()
     }
 }

@@ -66,6 +66,8 @@ pub(super) struct Operator {
     pub(super) leadership: Leadership,
     pub(super) probe_now: mpsc::UnboundedSender<()>,
     pub(super) opts: RunOptions,
+    /// Start of the current full evaluation pass: the reports' `Ready` condition.
+    pub(super) pass_at: jiff::Timestamp,
 }
 
 /// A status serialized once, to be shared by the writer's queue and memory of what it wants.
@@ -91,6 +93,7 @@ impl Operator {
             self.store.apply_namespace(ns, &self.cfg);
         }
         self.syncing = true;
+        self.pass_at = jiff::Timestamp::now();
         stream
     }
 
@@ -211,6 +214,7 @@ impl Operator {
         }
         self.debouncer.touch(CLUSTER, now);
         self.full_pass = true;
+        self.pass_at = jiff::Timestamp::now();
         let _ = self.probe_now.send(());
     }
 
@@ -400,7 +404,12 @@ impl Operator {
     }
 
     fn build_options(&self) -> BuildOptions {
-        BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+        let lang = self.opts.lang.or(self.cfg.language).unwrap_or_default();
+        BuildOptions { lang, today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+    }
+
+    fn ready_condition(&self) -> crate::report::Condition {
+        crate::report::ready_condition(self.pass_at, self.opts.resync_interval)
     }
 
     fn stamp(&self, status: &mut impl Stamp) {
@@ -421,6 +430,7 @@ impl Operator {
                 continue;
             }
             let mut st = self.store.report(&ns, &self.cfg, &opts);
+            st.set_ready(self.ready_condition());
             let hash = content_hash(&st);
             self.stamp(&mut st);
             let changed = self.report_hashes.insert(ns.clone(), hash.clone()).as_ref() != Some(&hash);
@@ -464,6 +474,7 @@ impl Operator {
         let obs = self.probes.observations(self.store.nodes().cloned().collect(), azure);
         let facts = crate::cluster_facts::cluster_facts(&obs, &self.cfg);
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
+        st.set_ready(self.ready_condition());
         let hash = cluster_content_hash(&st);
         self.stamp(&mut st);
         let status = raw(&st);

@@ -77,6 +77,8 @@ pub struct RunOptions {
     /// A watch that delivers nothing (no event, no bookmark) this long is restarted with a relist, and
     /// `/healthz` fails while a watch or the event loop is stalled this long.
     pub stall_timeout: Duration,
+    /// Title language of the reports (None: the configuration's `language`, else English).
+    pub lang: Option<crate::catalog::Lang>,
 }
 
 /// A function that makes the ARM reader for a configuration.
@@ -107,6 +109,7 @@ impl Default for RunOptions {
             config_poll: DEFAULT_CONFIG_POLL,
             lease: None,
             namespace_label: true,
+            lang: None,
             reach: Reach::Cluster,
             grace: DEFAULT_GRACE,
             azure_poll: DEFAULT_AZURE_POLL,

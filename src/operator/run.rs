@@ -145,6 +145,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         relists: Default::default(),
         syncing: true,
         full_pass: false,
+        pass_at: jiff::Timestamp::now(),
         report_namespaces: HashSet::new(),
         live,
         report_hashes: HashMap::new(),

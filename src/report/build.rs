@@ -1,6 +1,7 @@
 //! Turns resource verdicts into report statuses: states, exact counts, sorted capped lists, roll-ups.
 
 use super::types::*;
+use crate::catalog::links::recommendation_doc_url;
 use crate::catalog::{CATALOG, Judge, Lang, Scope, Severity};
 use crate::config::{Config, Effect};
 use crate::exempt::{Judged, Verdict, judge};
@@ -82,6 +83,7 @@ fn entry_shell(i: usize, cfg: &Config, lang: Lang, state: State, reason: Option<
         title: r.title_in(lang).to_string(),
         severity: cfg.rec(i).severity,
         policy_definition_id: r.policy_definition_id(),
+        documentation: recommendation_doc_url(r.id),
         state,
         reason,
         counts: Counts::default(),
@@ -197,8 +199,19 @@ fn summarize(entries: &[RecommendationEntry], flags: &[ResFlags]) -> Summary {
     }
     for e in entries {
         count_state(&mut s.recommendations, e.state);
+        add_checks(&mut s.checks, &e.counts);
     }
+    s.score = score(s.checks.healthy, s.checks.unhealthy);
     s
+}
+
+/// Adds one recommendation's resource counts to the check counts (a resource counted under a
+/// recommendation is one check).
+fn add_checks(to: &mut CheckCounts, c: &Counts) {
+    to.healthy += c.healthy;
+    to.unhealthy += c.unhealthy;
+    to.exempt += c.exempt;
+    to.not_evaluated += c.not_evaluated;
 }
 
 fn count_state(c: &mut StateCounts, state: State) {
@@ -291,7 +304,7 @@ impl Rollup {
     }
 }
 
-/// Adds `from`'s distinct-resource and severity counts (not recommendation states) to `to`.
+/// Adds `from`'s distinct-resource, severity and check counts (not recommendation states) to `to`.
 fn add_resource_counts(to: &mut Summary, from: &Summary) {
     to.resources.evaluated += from.resources.evaluated;
     to.resources.unhealthy += from.resources.unhealthy;
@@ -299,6 +312,10 @@ fn add_resource_counts(to: &mut Summary, from: &Summary) {
     to.unhealthy_by_severity.high += from.unhealthy_by_severity.high;
     to.unhealthy_by_severity.medium += from.unhealthy_by_severity.medium;
     to.unhealthy_by_severity.low += from.unhealthy_by_severity.low;
+    to.checks.healthy += from.checks.healthy;
+    to.checks.unhealthy += from.checks.unhealthy;
+    to.checks.exempt += from.checks.exempt;
+    to.checks.not_evaluated += from.checks.not_evaluated;
 }
 
 /// Builds the cluster report from the cluster facts and the roll-up of every namespace report.
@@ -341,12 +358,14 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
             title: r.title_in(opts.lang).into(),
             severity: cfg.rec(i).severity,
             state,
+            documentation: recommendation_doc_url(r.id),
             counts,
             unhealthy_namespaces: unhealthy_ns,
             unhealthy_namespaces_truncated: cut,
         });
     }
     add_resource_counts(&mut summary, &rollup.summary);
+    summary.score = score(summary.checks.healthy, summary.checks.unhealthy);
     ClusterReportStatus {
         summary,
         namespaces: rollup.namespaces,

@@ -19,15 +19,20 @@ pub fn cluster_content_hash(status: &ClusterReportStatus) -> String {
 }
 
 /// The fields of a report status that say when, by which version and under which configuration it
-/// was evaluated (the fields the content hashes leave out).
+/// was evaluated (the fields the content hashes leave out), and its conditions (which they keep).
 pub trait Stamp {
     /// Sets `lastEvaluated`, `operatorVersion` and `configHash`.
     fn stamp(&mut self, evaluated: String, version: String, config_hash: String);
+    /// Sets `conditions` to `[ready]`.
+    fn set_ready(&mut self, ready: Condition);
 }
 
 impl Stamp for ReportStatus {
     fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
         (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
+    }
+    fn set_ready(&mut self, ready: Condition) {
+        self.conditions = vec![ready];
     }
 }
 
@@ -35,6 +40,42 @@ impl Stamp for ClusterReportStatus {
     fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
         (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
     }
+    fn set_ready(&mut self, ready: Condition) {
+        self.conditions = vec![ready];
+    }
+}
+
+/// Type of the one condition kompliance writes.
+pub const READY: &str = "Ready";
+
+/// The `Ready` condition of a report rebuilt by the full evaluation pass that started at `pass_at`,
+/// when the next pass is due `resync` later. Both times are whole seconds, so the condition (part
+/// of the content hash) changes once per pass: every report is written again once per pass, and a
+/// reader can tell a stale report from `nextEvaluation` (see [`is_stale`]).
+pub fn ready_condition(pass_at: jiff::Timestamp, resync: std::time::Duration) -> Condition {
+    let at = pass_at.round(jiff::Unit::Second).unwrap_or(pass_at);
+    let span = jiff::SignedDuration::try_from(resync).unwrap_or(jiff::SignedDuration::MAX);
+    let next = at.checked_add(span).unwrap_or(at);
+    Condition {
+        type_: READY.into(),
+        status: "True".into(),
+        reason: "Evaluated".into(),
+        message: format!("evaluated at {at}; the next full evaluation is due by {next} (resync interval {}s)", resync.as_secs()),
+        last_transition_time: at.to_string(),
+        next_evaluation: Some(next.to_string()),
+    }
+}
+
+/// Slack allowed past `nextEvaluation` for the pass's writes to land before a report counts as stale.
+pub const STALE_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a report with these conditions is stale at `now`: no `Ready` condition, not `True`, or
+/// `now` later than its `nextEvaluation` plus [`STALE_GRACE`].
+pub fn is_stale(conditions: &[Condition], now: jiff::Timestamp) -> bool {
+    let Some(ready) = conditions.iter().find(|c| c.type_ == READY) else { return true };
+    let due = ready.next_evaluation.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let grace = jiff::SignedDuration::try_from(STALE_GRACE).unwrap_or_default();
+    ready.status != "True" || due.is_none_or(|d| d.checked_add(grace).is_ok_and(|d| now > d))
 }
 
 fn hash_json<T: serde::Serialize>(v: &T) -> String {
@@ -64,4 +105,35 @@ pub fn crds_yaml() -> Vec<(&'static str, String)> {
         ("compliancereports.kompliance.dev.yaml", crate::yaml::to_string(&ComplianceReport::crd())),
         ("complianceclusterreports.kompliance.dev.yaml", crate::yaml::to_string(&ComplianceClusterReport::crd())),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_ready_condition_says_when_the_next_evaluation_is_due_and_goes_stale_after_it() {
+        let at: jiff::Timestamp = "2026-12-03T12:00:00.4Z".parse().unwrap();
+        let c = ready_condition(at, Duration::from_secs(300));
+        assert_eq!((c.type_.as_str(), c.status.as_str(), c.reason.as_str()), ("Ready", "True", "Evaluated"));
+        assert_eq!(c.last_transition_time, "2026-12-03T12:00:00Z");
+        assert_eq!(c.next_evaluation.as_deref(), Some("2026-12-03T12:05:00Z"));
+        assert!(c.message.contains("2026-12-03T12:05:00Z"), "{}", c.message);
+        let cs = vec![c];
+        assert!(!is_stale(&cs, "2026-12-03T12:05:59Z".parse().unwrap()));
+        assert!(is_stale(&cs, "2026-12-03T12:06:01Z".parse().unwrap()));
+        assert!(is_stale(&[], at));
+    }
+
+    #[test]
+    fn the_condition_is_part_of_the_content_hash_so_each_pass_writes_once() {
+        let mut a = ReportStatus::default();
+        let mut b = ReportStatus::default();
+        a.set_ready(ready_condition("2026-12-03T12:00:00Z".parse().unwrap(), Duration::from_secs(300)));
+        b.set_ready(ready_condition("2026-12-03T12:00:00.2Z".parse().unwrap(), Duration::from_secs(300)));
+        assert_eq!(content_hash(&a), content_hash(&b), "the same pass, the same hash");
+        b.set_ready(ready_condition("2026-12-03T12:05:00Z".parse().unwrap(), Duration::from_secs(300)));
+        assert_ne!(content_hash(&a), content_hash(&b), "the next pass writes again");
+    }
 }

@@ -10,19 +10,21 @@ use serde::{Deserialize, Serialize};
     group = "kompliance.dev",
     version = "v1alpha1",
     kind = "ComplianceReport",
+    doc = "The compliance report of one namespace (named `kompliance`), written by the kompliance operator: score, counts and one entry per namespaced recommendation under `.status` (docs/counts.md defines every count).",
     plural = "compliancereports",
     singular = "compliancereport",
     shortname = "kreport",
     category = "kompliance",
     namespaced,
     status = "ReportStatus",
-    printcolumn = r#"{"name":"Unhealthy","type":"integer","description":"Recommendations in state Unhealthy","jsonPath":".status.summary.recommendations.unhealthy"}"#,
+    printcolumn = r#"{"name":"Score","type":"integer","description":"Compliance score: percent of evaluated (resource, recommendation) checks that pass, rounded down; empty when nothing was evaluated (docs/counts.md)","jsonPath":".status.summary.score"}"#,
     printcolumn = r#"{"name":"High","type":"integer","description":"Unhealthy resources whose worst failing recommendation is High","jsonPath":".status.summary.unhealthyBySeverity.high"}"#,
     printcolumn = r#"{"name":"Medium","type":"integer","description":"Unhealthy resources whose worst failing recommendation is Medium","jsonPath":".status.summary.unhealthyBySeverity.medium"}"#,
     printcolumn = r#"{"name":"Low","type":"integer","description":"Unhealthy resources whose worst failing recommendation is Low","jsonPath":".status.summary.unhealthyBySeverity.low"}"#,
-    printcolumn = r#"{"name":"Exempt","type":"integer","description":"Resources with an exemption in force","jsonPath":".status.summary.resources.exempt"}"#,
-    printcolumn = r#"{"name":"Resources","type":"integer","priority":1,"description":"Resources evaluated","jsonPath":".status.summary.resources.evaluated"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Exempt","type":"integer","description":"Exempt resources: exempt from at least one recommendation they fail","jsonPath":".status.summary.resources.exempt"}"#,
+    printcolumn = r#"{"name":"Evaluated","type":"date","description":"Age of the last full evaluation (the Ready condition's lastTransitionTime)","jsonPath":".status.conditions[0].lastTransitionTime"}"#,
+    printcolumn = r#"{"name":"Resources","type":"integer","priority":1,"description":"Evaluated resources: judged by at least one recommendation","jsonPath":".status.summary.resources.evaluated"}"#,
+    printcolumn = r#"{"name":"Unhealthy Recs","type":"integer","priority":1,"description":"Unhealthy recommendations: recommendations in state Unhealthy","jsonPath":".status.summary.recommendations.unhealthy"}"#
 )]
 pub struct ComplianceReportSpec {}
 
@@ -32,17 +34,20 @@ pub struct ComplianceReportSpec {}
     group = "kompliance.dev",
     version = "v1alpha1",
     kind = "ComplianceClusterReport",
+    doc = "The cluster's compliance report (one object named `cluster`), written by the kompliance operator: cluster and Azure rows, and every namespaced recommendation rolled up across namespaces, under `.status`.",
     plural = "complianceclusterreports",
     singular = "complianceclusterreport",
     shortname = "kclusterreport",
     category = "kompliance",
     status = "ClusterReportStatus",
-    printcolumn = r#"{"name":"Unhealthy","type":"integer","description":"Recommendations in state Unhealthy (cluster rows and namespaced roll-ups)","jsonPath":".status.summary.recommendations.unhealthy"}"#,
-    printcolumn = r#"{"name":"High","type":"integer","jsonPath":".status.summary.unhealthyBySeverity.high"}"#,
-    printcolumn = r#"{"name":"Medium","type":"integer","jsonPath":".status.summary.unhealthyBySeverity.medium"}"#,
-    printcolumn = r#"{"name":"Low","type":"integer","jsonPath":".status.summary.unhealthyBySeverity.low"}"#,
-    printcolumn = r#"{"name":"Namespaces","type":"integer","jsonPath":".status.namespaces"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Score","type":"integer","description":"Compliance score of the whole cluster: percent of evaluated (resource, recommendation) checks that pass, rounded down; empty when nothing was evaluated (docs/counts.md)","jsonPath":".status.summary.score"}"#,
+    printcolumn = r#"{"name":"High","type":"integer","description":"Unhealthy resources whose worst failing recommendation is High","jsonPath":".status.summary.unhealthyBySeverity.high"}"#,
+    printcolumn = r#"{"name":"Medium","type":"integer","description":"Unhealthy resources whose worst failing recommendation is Medium","jsonPath":".status.summary.unhealthyBySeverity.medium"}"#,
+    printcolumn = r#"{"name":"Low","type":"integer","description":"Unhealthy resources whose worst failing recommendation is Low","jsonPath":".status.summary.unhealthyBySeverity.low"}"#,
+    printcolumn = r#"{"name":"Exempt","type":"integer","description":"Exempt resources: exempt from at least one recommendation they fail","jsonPath":".status.summary.resources.exempt"}"#,
+    printcolumn = r#"{"name":"Namespaces","type":"integer","description":"Namespace reports rolled up","jsonPath":".status.namespaces"}"#,
+    printcolumn = r#"{"name":"Evaluated","type":"date","description":"Age of the last full evaluation (the Ready condition's lastTransitionTime)","jsonPath":".status.conditions[0].lastTransitionTime"}"#,
+    printcolumn = r#"{"name":"Unhealthy Recs","type":"integer","priority":1,"description":"Unhealthy recommendations: recommendations in state Unhealthy (cluster rows and namespaced roll-ups)","jsonPath":".status.summary.recommendations.unhealthy"}"#
 )]
 pub struct ComplianceClusterReportSpec {}
 
@@ -66,6 +71,9 @@ pub struct ReportStatus {
     /// Hash of the configuration in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+    /// Standard conditions (operator only): one `Ready` condition (True once evaluated; stale past its `nextEvaluation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
 /// Status of the cluster report.
@@ -92,18 +100,74 @@ pub struct ClusterReportStatus {
     /// Hash of the configuration in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_hash: Option<String>,
+    /// Standard conditions (operator only): one `Ready` condition (True once evaluated; stale past its `nextEvaluation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
 }
 
-/// Summary counts of a report.
+/// Summary counts of a report (every count is defined in docs/counts.md).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
+    /// Compliance score: floor(100 × healthy checks / (healthy + unhealthy checks)); exempt and
+    /// not-evaluated checks are left out. Absent when no check was evaluated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<u32>,
     /// Distinct resources.
     pub resources: ResourceCounts,
     /// Each unhealthy resource once, at its worst failing severity.
     pub unhealthy_by_severity: SeverityCounts,
+    /// Checks (resource, recommendation pairs) by outcome: the score's inputs.
+    #[serde(default)]
+    pub checks: CheckCounts,
     /// Recommendations by state.
     pub recommendations: StateCounts,
+}
+
+/// Checks: one resource judged by one recommendation, counted by outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckCounts {
+    /// The resource passes the recommendation.
+    pub healthy: u32,
+    /// The resource fails it and is not exempt.
+    pub unhealthy: u32,
+    /// The resource fails it and is exempt (left out of the score).
+    pub exempt: u32,
+    /// In scope but without the data to judge it (left out of the score).
+    pub not_evaluated: u32,
+}
+
+/// The compliance score of `healthy` and `unhealthy` checks: a whole percent rounded down, `None`
+/// when there is none of either.
+pub fn score(healthy: u32, unhealthy: u32) -> Option<u32> {
+    let total = u64::from(healthy) + u64::from(unhealthy);
+    (total > 0).then(|| (100 * u64::from(healthy) / total) as u32)
+}
+
+/// A standard Kubernetes condition. kompliance writes one, `Ready`: `True` once the operator has
+/// evaluated the report; `lastTransitionTime` is the start of the last full evaluation pass that
+/// rebuilt it (the operator rebuilds every report at least once per `--resync-interval`), and
+/// `message` says when the next one is due. A report is stale when the current time is past
+/// `nextEvaluation` (kept in the message too).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// Condition type: `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// Machine-readable reason in CamelCase (`Evaluated`).
+    pub reason: String,
+    /// Human-readable detail: when it was evaluated and when the next evaluation is due.
+    pub message: String,
+    /// Start of the last full evaluation pass that rebuilt this report (RFC 3339).
+    pub last_transition_time: String,
+    /// When the next full evaluation is due (RFC 3339): past this time (plus a few seconds of
+    /// writing) the report is stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_evaluation: Option<String>,
 }
 
 /// Distinct resource counts.
@@ -195,6 +259,9 @@ pub struct RecommendationEntry {
     pub severity: SeverityName,
     /// `/providers/Microsoft.Authorization/policyDefinitions/<guid>`.
     pub policy_definition_id: String,
+    /// Documentation of the recommendation: its rule, parameters, a failing and a fixed example.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub documentation: String,
     /// State.
     pub state: State,
     /// Why, when not Healthy/Unhealthy.
@@ -274,6 +341,9 @@ pub struct RollupEntry {
     pub severity: SeverityName,
     /// Worst state across namespaces.
     pub state: State,
+    /// Documentation of the recommendation: its rule, parameters, a failing and a fixed example.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub documentation: String,
     /// Sum of the namespaces' counts.
     pub counts: Counts,
     /// Namespaces where it is Unhealthy, sorted, at most 50.
