@@ -1,4 +1,4 @@
-//! The `kompliance` command line: audit, run, demo, catalog, config check, crd.
+//! The `kompliance` command line: audit, run, demo, catalog, explain, config check, crd.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kompliance::audit::{self, AuditOptions, output};
@@ -54,6 +54,14 @@ enum Command {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t = CatalogFormat::Table)]
         output: CatalogFormat,
+        /// Title language.
+        #[arg(long, value_enum, default_value_t = Lang::En)]
+        lang: Lang,
+    },
+    /// Print a recommendation's documentation: rule, parameters, examples, fix, Azure Policy.
+    Explain {
+        /// The recommendation's id (`kompliance catalog` lists them).
+        id: String,
         /// Title language.
         #[arg(long, value_enum, default_value_t = Lang::En)]
         lang: Lang,
@@ -166,6 +174,14 @@ fn main() -> ExitCode {
             };
             write_stdout(&text)
         }
+        Command::Explain { id, lang } => match kompliance::catalog::explain::render(&id, lang) {
+            Some(text) => write_stdout(&text),
+            None => {
+                let close = kompliance::catalog::explain::close_ids(&id);
+                eprintln!("error: no recommendation {id:?}; did you mean {}? (`kompliance catalog` lists all 24)", close.join(", "));
+                ExitCode::from(2)
+            }
+        },
         Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
             Ok(cfg) => {
                 for w in &cfg.warnings {
