@@ -135,6 +135,47 @@ struct AuditArgs {
     /// Fixed clock (RFC 3339), for exemption expiry and reproducible output.
     #[arg(long)]
     now: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    table: TableArgs,
+}
+
+/// How the table is shown (audit and status).
+#[derive(clap::Args)]
+struct TableArgs {
+    /// Table: show every recommendation with its reason (default: failing and exempt ones in full, the others in one line per state).
+    #[arg(long)]
+    all: bool,
+    /// Table width in columns (default: $COLUMNS, else the terminal's, else 100).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Colours: auto (on a terminal without NO_COLOR), always or never.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl TableArgs {
+    fn options(&self, lang: Lang, offline: bool) -> output::TableOptions {
+        let terminal = std::io::stdout().is_terminal();
+        let color = match self.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        output::TableOptions {
+            width: audit::table::detect_width(self.width, terminal),
+            paint: output::Paint(color),
+            lang,
+            all: self.all,
+            offline,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -237,11 +278,18 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         lang: args.lang,
     };
     let result = audit::run(&cfg, &opts, std::io::stdin().lock());
+    // Problems with the input come first, before any output.
+    for e in &result.errors {
+        eprintln!("error: {e}");
+    }
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    let table = args.table.options(args.lang, true);
     let stdout = std::io::stdout();
-    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let written = match args.output {
-        Format::Table => output::write_table(&result, output::Paint(color), args.lang, &mut out),
+        Format::Table => output::write_table(&result, &table, &mut out),
         Format::Json => output::write_json(&result, &mut out),
         Format::Yaml => output::write_yaml(&result, &mut out),
         Format::Sarif => audit::sarif::write_sarif(&result, &mut out),
@@ -256,13 +304,8 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         }
         Ok(()) => {}
     }
-    for w in &result.warnings {
-        eprintln!("warning: {w}");
-    }
-    for e in &result.errors {
-        eprintln!("error: {e}");
-    }
     if !result.errors.is_empty() {
+        eprintln!("error: {} input problem(s) above; exit 2", result.errors.len());
         return ExitCode::from(2);
     }
     let threshold = args.fail_on.map(|f| match f {
@@ -270,7 +313,13 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         FailOn::Medium => Severity::Medium,
         FailOn::Low => Severity::Low,
     });
-    if threshold.is_some_and(|t| result.fails_at(t)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    match threshold.and_then(|t| result.fail_reason(t)) {
+        Some(reason) => {
+            eprintln!("{reason}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

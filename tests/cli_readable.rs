@@ -58,3 +58,70 @@ fn sarif_rules_link_their_documentation() {
         assert_eq!(rule["help"]["text"], kompliance::catalog::by_id(id).expect("known").remediation);
     }
 }
+
+#[test]
+fn fail_on_says_why_it_exits_1() {
+    let out = run(&["audit", "examples", "--config", CFG, "--now", NOW, "--kubernetes-version", "v1.31.4", "--fail-on", "medium"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(e.contains("exit 1 (--fail-on medium): 7 resources are unhealthy at Medium or above (4 at High, 3 at Medium)"), "{e}");
+    let passing = run(&["audit", "examples/monitoring.yaml", "--config", CFG, "--now", NOW, "--fail-on", "low"]);
+    assert_eq!(passing.status.code(), Some(0));
+    assert!(!text(&passing.stderr).contains("exit 1"));
+}
+
+#[test]
+fn the_summary_counts_every_warning_printed() {
+    // examples/legacy.yaml has a malformed exempt-until (a report warning); a duplicate key adds an input warning.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dup = dir.path().join("dup.yaml");
+    std::fs::write(&dup, "apiVersion: v1\nkind: Pod\nmetadata: {name: d, namespace: dup}\nspec:\n  containers: [{name: c, image: x}]\n  containers: [{name: c, image: y}]\n")
+        .expect("write");
+    let out = run(&["audit", "examples", dup.to_str().expect("utf-8"), "--config", CFG, "--now", NOW]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    let printed = stdout.lines().chain(stderr.lines()).filter(|l| l.trim_start().starts_with("warning:")).count();
+    assert!(printed >= 2, "{stdout}\n{stderr}");
+    assert!(stdout.contains(&format!("0 errors, {printed} warnings")), "printed {printed}:\n{stdout}\n{stderr}");
+}
+
+#[test]
+fn an_unreadable_input_is_reported_before_any_output() {
+    let bin = env!("CARGO_BIN_EXE_kompliance");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{bin}' audit examples/shop.yaml no/such/file.yaml --config {CFG} 2>&1"))
+        .current_dir(common::root())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("sh");
+    assert_eq!(out.status.code(), Some(2));
+    let t = text(&out.stdout);
+    let first = t.lines().next().unwrap_or_default();
+    assert!(first.starts_with("error: no/such/file.yaml: cannot read"), "first line: {first:?}\n{t}");
+    assert!(t.contains("NAMESPACE shop"), "the report is still printed");
+}
+
+#[test]
+fn colour_only_on_request_or_a_terminal() {
+    let plain = run(&["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW]);
+    assert!(!text(&plain.stdout).contains('\x1b'), "not a terminal: no colour");
+    let always = run(&["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW, "--color", "always"]);
+    let t = text(&always.stdout);
+    assert!(t.contains("\x1b[31mHigh    \x1b[0m") && t.contains("\x1b[31;1mUnhealthy    \x1b[0m"), "{t}");
+}
+
+#[test]
+fn the_width_comes_from_columns_or_the_flag() {
+    let wide_line = |out: &Output| text(&out.stdout).lines().map(unicode_width::UnicodeWidthStr::width).max().unwrap_or(0);
+    let narrow = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+        .args(["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW])
+        .current_dir(common::root())
+        .env("COLUMNS", "60")
+        .output()
+        .expect("spawn");
+    assert!(wide_line(&narrow) <= 60, "{}", text(&narrow.stdout));
+    let flag = run(&["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW, "--width", "200"]);
+    assert!(wide_line(&flag) > 100, "--width 200 puts titles on the row");
+    let default = run(&["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW]);
+    assert!(wide_line(&default) <= kompliance::audit::table::DEFAULT_WIDTH, "{}", text(&default.stdout));
+}
