@@ -125,3 +125,33 @@ fn the_width_comes_from_columns_or_the_flag() {
     let default = run(&["audit", "examples/payments.yaml", "--config", CFG, "--now", NOW]);
     assert!(wide_line(&default) <= kompliance::audit::table::DEFAULT_WIDTH, "{}", text(&default.stdout));
 }
+
+/// A kubeconfig for an API server on a loopback port nothing listens on.
+fn closed_port_kubeconfig(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let url = format!("http://127.0.0.1:{port}");
+    let path = dir.join("kubeconfig");
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"{url}\"}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u}}}}]\ncurrent-context: c\nusers: [{{name: u, user: {{token: x}}}}]\n"
+    );
+    std::fs::write(&path, text).expect("write kubeconfig");
+    (path, url)
+}
+
+#[test]
+fn a_connection_failure_names_the_url_and_the_cause_and_logs_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (kubeconfig, url) = closed_port_kubeconfig(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+        .args(["run", "--kubeconfig", kubeconfig.to_str().expect("utf-8"), "--leader-election=false"])
+        .args(["--metrics-addr", "127.0.0.1:0", "--metrics-secure=false"])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("spawn");
+    assert_eq!(out.status.code(), Some(1));
+    let e = text(&out.stderr);
+    assert!(e.contains(&format!("cannot connect to the API server at {url}/: connection refused")), "{e}");
+    assert!(!e.contains("CRD") && !e.contains("compliancereports"), "not a CRD problem: {e}");
+    assert!(!e.contains('\x1b'), "stderr is a pipe: no colour codes in the logs: {e:?}");
+}

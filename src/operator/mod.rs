@@ -5,6 +5,7 @@ pub mod activity;
 pub mod auth_cache;
 pub mod authz;
 pub mod cli;
+pub mod connect;
 pub mod debounce;
 #[cfg(feature = "demo")]
 pub mod demo;
