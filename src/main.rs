@@ -49,6 +49,8 @@ enum Command {
     /// Run the operator against an in-memory API server seeded with the examples (no cluster needed).
     #[cfg(feature = "demo")]
     Demo(kompliance::operator::demo::DemoArgs),
+    /// Show the reports the operator wrote in the cluster (through the kubeconfig), as the audit's table.
+    Status(StatusArgs),
     /// List the recommendations.
     Catalog {
         /// Output format.
@@ -77,6 +79,27 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The namespace whose report to show (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Every namespace's report and the cluster report.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The operator's resync interval: a report last evaluated longer ago is marked stale.
+    #[arg(long, default_value_t = kompliance::operator::cli::Span(kompliance::operator::options::DEFAULT_RESYNC_INTERVAL), value_parser = kompliance::operator::cli::period)]
+    resync_interval: kompliance::operator::cli::Span,
+    /// Title language.
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    lang: Lang,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 #[derive(Subcommand)]
@@ -178,8 +201,30 @@ impl TableArgs {
     }
 }
 
+/// The name kubectl finds a plugin by: `kubectl kompliance status -A` runs `kubectl-kompliance status -A`.
+const KUBECTL_PLUGIN_NAME: &str = "kubectl-kompliance";
+
+/// The command line, read as `kompliance ...`; invoked as the kubectl plugin without a command, it is `status`.
+fn parse_cli() -> Cli {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(PathBuf::from).and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some(KUBECTL_PLUGIN_NAME) {
+        let mut cmd = <Cli as clap::CommandFactory>::command().bin_name("kubectl kompliance");
+        let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
+        let is_command = first.as_deref().is_some_and(|f| {
+            cmd.find_subcommand(f).is_some() || f == "help" || f.starts_with("--help") || f == "-h" || f == "-V" || f == "--version"
+        });
+        if !is_command {
+            args.insert(1, "status".into());
+        }
+        let matches = cmd.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+        return <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    }
+    Cli::parse()
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     match cli.command {
         Command::Audit(args) => run_audit(args),
         Command::Run(args) => kompliance::operator::cli::run(*args),
@@ -215,6 +260,7 @@ fn main() -> ExitCode {
             };
             write_stdout(&text)
         }
+        Command::Status(args) => run_status(args),
         Command::Explain { id, lang } => match kompliance::catalog::explain::render(&id, lang) {
             Some(text) => write_stdout(&text),
             None => {
@@ -319,6 +365,46 @@ fn run_audit(args: AuditArgs) -> ExitCode {
             ExitCode::from(1)
         }
         None => ExitCode::SUCCESS,
+    }
+}
+
+fn run_status(args: StatusArgs) -> ExitCode {
+    use kompliance::operator::status::{self, Scope};
+    let table = args.table.options(args.lang, false);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let fetched = runtime.block_on(async {
+        let agent = format!("kompliance-status/{}", kompliance::VERSION);
+        let config = kompliance::operator::cli::config(args.kubeconfig.as_deref(), &agent).await?;
+        let url = config.cluster_url.to_string();
+        let scope = match (args.all_namespaces, args.namespace) {
+            (true, _) => Scope::All,
+            (false, Some(ns)) => Scope::Namespace(ns),
+            (false, None) => Scope::Namespace(config.default_namespace.clone()),
+        };
+        let client = kube::Client::try_from(config).map_err(|e| format!("creating the kube client: {e}"))?;
+        let reports =
+            status::fetch(&client, &url, &scope, jiff::Timestamp::now(), args.resync_interval.0).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((scope, reports))
+    });
+    let (scope, reports) = match fetched {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match status::render(&reports, &scope, &table) {
+        Ok(bytes) => write_stdout(&String::from_utf8_lossy(&bytes)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -64,7 +64,8 @@ fn span(s: &str) -> Result<Span, String> {
     parse_duration(s).map(Span)
 }
 
-fn period(s: &str) -> Result<Span, String> {
+/// Parses a period flag (`5m`, `30s`) into a [`Span`]: not zero.
+pub fn period(s: &str) -> Result<Span, String> {
     parse_period(s).map(Span)
 }
 

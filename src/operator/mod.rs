@@ -22,6 +22,7 @@ mod relist;
 pub mod reload;
 pub mod run;
 pub mod scope;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
