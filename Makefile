@@ -29,7 +29,7 @@ crds:               ## regenerate crds/ (and the copy kustomize needs in deploy/
 	$(CARGO) run --quiet -- crd --out-dir deploy/crds
 
 golden:             ## regenerate tests/golden/ (review the diff!)
-	UPDATE_GOLDEN=1 $(CARGO) test --test golden
+	UPDATE_GOLDEN=1 $(CARGO) test --test golden --test table
 
 peers:              ## install trivy and checkov offline, for side-by-side figures
 	bash ../shared/tools/install-peers.sh

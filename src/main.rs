@@ -1,4 +1,4 @@
-//! The `kompliance` command line: audit, run, demo, catalog, config check, crd.
+//! The `kompliance` command line: audit, run, demo, catalog, explain, config check, crd.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kompliance::audit::{self, AuditOptions, output};
@@ -49,11 +49,21 @@ enum Command {
     /// Run the operator against an in-memory API server seeded with the examples (no cluster needed).
     #[cfg(feature = "demo")]
     Demo(kompliance::operator::demo::DemoArgs),
+    /// Show the reports the operator wrote in the cluster (through the kubeconfig), as the audit's table.
+    Status(StatusArgs),
     /// List the recommendations.
     Catalog {
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t = CatalogFormat::Table)]
         output: CatalogFormat,
+        /// Title language.
+        #[arg(long, value_enum, default_value_t = Lang::En)]
+        lang: Lang,
+    },
+    /// Print a recommendation's documentation: rule, parameters, examples, fix, Azure Policy.
+    Explain {
+        /// The recommendation's id (`kompliance catalog` lists them).
+        id: String,
         /// Title language.
         #[arg(long, value_enum, default_value_t = Lang::En)]
         lang: Lang,
@@ -69,6 +79,27 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The namespace whose report to show (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Every namespace's report and the cluster report.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The operator's resync interval: a report last evaluated longer ago is marked stale.
+    #[arg(long, default_value_t = kompliance::operator::cli::Span(kompliance::operator::options::DEFAULT_RESYNC_INTERVAL), value_parser = kompliance::operator::cli::period)]
+    resync_interval: kompliance::operator::cli::Span,
+    /// Title language.
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    lang: Lang,
+    #[command(flatten)]
+    table: TableArgs,
 }
 
 #[derive(Subcommand)]
@@ -127,10 +158,73 @@ struct AuditArgs {
     /// Fixed clock (RFC 3339), for exemption expiry and reproducible output.
     #[arg(long)]
     now: Option<jiff::Timestamp>,
+    #[command(flatten)]
+    table: TableArgs,
+}
+
+/// How the table is shown (audit and status).
+#[derive(clap::Args)]
+struct TableArgs {
+    /// Table: show every recommendation with its reason (default: failing and exempt ones in full, the others in one line per state).
+    #[arg(long)]
+    all: bool,
+    /// Table width in columns (default: $COLUMNS, else the terminal's, else 100).
+    #[arg(long)]
+    width: Option<usize>,
+    /// Colours: auto (on a terminal without NO_COLOR), always or never.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    color: ColorWhen,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl TableArgs {
+    fn options(&self, lang: Lang, offline: bool) -> output::TableOptions {
+        let terminal = std::io::stdout().is_terminal();
+        let color = match self.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        output::TableOptions {
+            width: audit::table::detect_width(self.width, terminal),
+            paint: output::Paint(color),
+            lang,
+            all: self.all,
+            offline,
+        }
+    }
+}
+
+/// The name kubectl finds a plugin by: `kubectl kompliance status -A` runs `kubectl-kompliance status -A`.
+const KUBECTL_PLUGIN_NAME: &str = "kubectl-kompliance";
+
+/// The command line, read as `kompliance ...`; invoked as the kubectl plugin without a command, it is `status`.
+fn parse_cli() -> Cli {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().map(PathBuf::from).and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()));
+    if invoked_as.as_deref() == Some(KUBECTL_PLUGIN_NAME) {
+        let mut cmd = <Cli as clap::CommandFactory>::command().bin_name("kubectl kompliance");
+        let first = args.get(1).map(|a| a.to_string_lossy().into_owned());
+        let is_command = first.as_deref().is_some_and(|f| {
+            cmd.find_subcommand(f).is_some() || f == "help" || f.starts_with("--help") || f == "-h" || f == "-V" || f == "--version"
+        });
+        if !is_command {
+            args.insert(1, "status".into());
+        }
+        let matches = cmd.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+        return <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    }
+    Cli::parse()
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     match cli.command {
         Command::Audit(args) => run_audit(args),
         Command::Run(args) => kompliance::operator::cli::run(*args),
@@ -166,6 +260,15 @@ fn main() -> ExitCode {
             };
             write_stdout(&text)
         }
+        Command::Status(args) => run_status(args),
+        Command::Explain { id, lang } => match kompliance::catalog::explain::render(&id, lang) {
+            Some(text) => write_stdout(&text),
+            None => {
+                let close = kompliance::catalog::explain::close_ids(&id);
+                eprintln!("error: no recommendation {id:?}; did you mean {}? (`kompliance catalog` lists all 24)", close.join(", "));
+                ExitCode::from(2)
+            }
+        },
         Command::Config { command: ConfigCommand::Check { file } } => match Config::load(&file) {
             Ok(cfg) => {
                 for w in &cfg.warnings {
@@ -221,11 +324,18 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         lang: args.lang,
     };
     let result = audit::run(&cfg, &opts, std::io::stdin().lock());
+    // Problems with the input come first, before any output.
+    for e in &result.errors {
+        eprintln!("error: {e}");
+    }
+    for w in &result.warnings {
+        eprintln!("warning: {w}");
+    }
+    let table = args.table.options(args.lang, true);
     let stdout = std::io::stdout();
-    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let written = match args.output {
-        Format::Table => output::write_table(&result, output::Paint(color), args.lang, &mut out),
+        Format::Table => output::write_table(&result, &table, &mut out),
         Format::Json => output::write_json(&result, &mut out),
         Format::Yaml => output::write_yaml(&result, &mut out),
         Format::Sarif => audit::sarif::write_sarif(&result, &mut out),
@@ -240,13 +350,8 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         }
         Ok(()) => {}
     }
-    for w in &result.warnings {
-        eprintln!("warning: {w}");
-    }
-    for e in &result.errors {
-        eprintln!("error: {e}");
-    }
     if !result.errors.is_empty() {
+        eprintln!("error: {} input problem(s) above; exit 2", result.errors.len());
         return ExitCode::from(2);
     }
     let threshold = args.fail_on.map(|f| match f {
@@ -254,7 +359,53 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         FailOn::Medium => Severity::Medium,
         FailOn::Low => Severity::Low,
     });
-    if threshold.is_some_and(|t| result.fails_at(t)) { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    match threshold.and_then(|t| result.fail_reason(t)) {
+        Some(reason) => {
+            eprintln!("{reason}");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn run_status(args: StatusArgs) -> ExitCode {
+    use kompliance::operator::status::{self, Scope};
+    let table = args.table.options(args.lang, false);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let fetched = runtime.block_on(async {
+        let agent = format!("kompliance-status/{}", kompliance::VERSION);
+        let config = kompliance::operator::cli::config(args.kubeconfig.as_deref(), &agent).await?;
+        let url = config.cluster_url.to_string();
+        let scope = match (args.all_namespaces, args.namespace) {
+            (true, _) => Scope::All,
+            (false, Some(ns)) => Scope::Namespace(ns),
+            (false, None) => Scope::Namespace(config.default_namespace.clone()),
+        };
+        let client = kube::Client::try_from(config).map_err(|e| format!("creating the kube client: {e}"))?;
+        let reports =
+            status::fetch(&client, &url, &scope, jiff::Timestamp::now(), args.resync_interval.0).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>((scope, reports))
+    });
+    let (scope, reports) = match fetched {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match status::render(&reports, &scope, &table) {
+        Ok(bytes) => write_stdout(&String::from_utf8_lossy(&bytes)),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error worth a panic.

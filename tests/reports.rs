@@ -208,8 +208,14 @@ fn the_audit_prints_and_serialises_the_same_score() {
     assert!(of("beta").get("score").is_none(), "no score field when nothing was evaluated: {}", of("beta"));
     assert_eq!(items.last().expect("cluster")["status"]["summary"]["score"], 75);
     let mut table = vec![];
-    kompliance::audit::output::write_table(&result, kompliance::audit::output::Paint(false), Default::default(), &mut table)
-        .expect("table");
+    let options = kompliance::audit::output::TableOptions {
+        width: 200,
+        paint: kompliance::audit::output::Paint(false),
+        lang: Default::default(),
+        all: false,
+        offline: true,
+    };
+    kompliance::audit::output::write_table(&result, &options, &mut table).expect("table");
     let table = String::from_utf8(table).expect("utf-8");
     assert!(table.contains("NAMESPACE alpha: score 66, 4 resources evaluated"), "{table}");
     assert!(table.contains("NAMESPACE beta: no score, 0 resources evaluated"), "{table}");

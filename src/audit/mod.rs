@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod output;
 pub mod read;
 pub mod sarif;
+pub mod table;
 
 use crate::catalog::{Lang, Severity};
 use crate::cluster_facts::{ClusterObservations, cluster_facts};
@@ -66,6 +67,27 @@ impl AuditResult {
             Severity::Low => s.high + s.medium + s.low,
         };
         n > 0
+    }
+
+    /// Why `--fail-on threshold` fails, or `None` when it passes: how many resources are unhealthy at which severities.
+    pub fn fail_reason(&self, threshold: Severity) -> Option<String> {
+        let s = &self.cluster().summary.unhealthy_by_severity;
+        let counted: Vec<(Severity, u32)> = [(Severity::High, s.high), (Severity::Medium, s.medium), (Severity::Low, s.low)]
+            .into_iter()
+            .filter(|(sev, n)| *sev >= threshold && *n > 0)
+            .collect();
+        let total: u32 = counted.iter().map(|(_, n)| n).sum();
+        if total == 0 {
+            return None;
+        }
+        let parts: Vec<String> = counted.iter().map(|(sev, n)| format!("{n} at {}", sev.as_str())).collect();
+        let plural = if total == 1 { "resource is" } else { "resources are" };
+        Some(format!(
+            "exit 1 (--fail-on {}): {total} {plural} unhealthy at {} or above ({})",
+            threshold.as_str().to_ascii_lowercase(),
+            threshold.as_str(),
+            parts.join(", ")
+        ))
     }
 
     /// Builds one namespace's report.

@@ -1,8 +1,7 @@
 //! Audit output, streamed: the human table, and the report objects as one `kind: List` in JSON or YAML.
 
-use super::{AuditResult, noteworthy};
-use crate::catalog::Lang;
-use crate::report::{RecommendationEntry, State, Summary, cluster_object, namespace_object};
+use super::AuditResult;
+use crate::report::{cluster_object, namespace_object};
 use std::borrow::Cow;
 use std::io::{self, Write};
 
@@ -61,109 +60,30 @@ pub fn write_yaml(result: &AuditResult, out: &mut dyn Write) -> io::Result<()> {
     out.write_all(&yaml_item(&cluster_object(result.cluster().clone())))
 }
 
-/// ANSI colours, or none.
-#[derive(Debug, Clone, Copy)]
-pub struct Paint(pub bool);
+pub use super::table::{Paint, TableOptions, summary_line};
 
-impl Paint {
-    fn state(self, s: State) -> String {
-        let code = match s {
-            State::Unhealthy => "31;1",
-            State::NotEvaluated | State::NotConfigured => "33",
-            State::Healthy => "32",
-            State::NotApplicable | State::Disabled => "2",
-        };
-        self.wrap(code, &format!("{:<13}", s.as_str()))
-    }
-    fn wrap(self, code: &str, text: &str) -> String {
-        if self.0 { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
-    }
-}
-
-fn summary_line(s: &Summary) -> String {
-    let score = s.score.map_or_else(|| "no score".to_string(), |n| format!("score {n}"));
-    format!(
-        "{score}, {} resources evaluated, {} unhealthy (High {}, Medium {}, Low {}), {} exempt",
-        s.resources.evaluated,
-        s.resources.unhealthy,
-        s.unhealthy_by_severity.high,
-        s.unhealthy_by_severity.medium,
-        s.unhealthy_by_severity.low,
-        s.resources.exempt
-    )
-}
-
-fn rows(out: &mut Vec<u8>, entries: &[RecommendationEntry], paint: Paint, lang: Lang) -> io::Result<()> {
-    let shown: Vec<&RecommendationEntry> = entries.iter().filter(|e| noteworthy(e.state) || e.counts.exempt > 0).collect();
-    let healthy = entries.iter().filter(|e| e.state == State::Healthy).count();
-    let na = entries.iter().filter(|e| e.state == State::NotApplicable).count();
-    if !shown.is_empty() {
-        writeln!(out, "  {:<36} {:<8} {:<13} {:>9} {:>6}  TITLE", "RECOMMENDATION", "SEVERITY", "STATE", "UNHEALTHY", "EXEMPT")?;
-    }
-    for e in shown {
-        let title = crate::catalog::by_id(&e.id).map_or(e.title.as_str(), |r| r.title_in(lang));
-        writeln!(
-            out,
-            "  {:<36} {:<8} {} {:>9} {:>6}  {}",
-            e.id,
-            e.severity.as_str(),
-            paint.state(e.state),
-            e.counts.unhealthy,
-            e.counts.exempt,
-            title
-        )?;
-        if let Some(r) = &e.reason {
-            writeln!(out, "      {}", paint.wrap("2", &visible(r)))?;
-        }
-        for it in &e.unhealthy {
-            let ns = it.namespace.as_deref().map(|n| format!("{}/", visible(n))).unwrap_or_default();
-            writeln!(out, "      {} {ns}{}/{}: {}", paint.wrap("31", "✗"), visible(&it.kind), visible(&it.name), visible(&it.message))?;
-        }
-        if e.unhealthy_truncated > 0 {
-            writeln!(out, "      ... and {} more", e.unhealthy_truncated)?;
-        }
-        for it in &e.exempt {
-            let until = it.exempt_until.as_deref().map(|u| format!(" until {}", visible(u))).unwrap_or_default();
-            let source = visible(it.exemption_source.as_deref().unwrap_or(""));
-            writeln!(
-                out,
-                "      {} {}/{}: exempt ({source}: {}{until})",
-                paint.wrap("2", "~"),
-                visible(&it.kind),
-                visible(&it.name),
-                visible(it.exemption_reason.as_deref().unwrap_or(""))
-            )?;
-        }
-        if e.exempt_truncated > 0 {
-            writeln!(out, "      ... and {} more exempt", e.exempt_truncated)?;
-        }
-    }
-    writeln!(out, "  {}", paint.wrap("2", &format!("{healthy} healthy, {na} not applicable")))
-}
-
-/// Writes the human-readable table: one section per namespace, the cluster, then totals.
-pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn Write) -> io::Result<()> {
-    let section = |ns: &str, s: &crate::report::ReportStatus| -> io::Result<Vec<u8>> {
-        let mut buf = vec![];
-        writeln!(buf, "NAMESPACE {}: {}", visible(ns), summary_line(&s.summary))?;
-        rows(&mut buf, &s.recommendations, paint, lang)?;
-        for w in &s.warnings {
-            writeln!(buf, "  warning: {}", visible(w))?;
-        }
-        writeln!(buf)?;
-        Ok(buf)
+/// Writes the human-readable table: one section per namespace, the cluster, then totals. The
+/// totals' warning count is every warning printed: the reports' (in the table) and the input's
+/// (which the caller prints on stderr).
+pub fn write_table(result: &AuditResult, o: &TableOptions, out: &mut dyn Write) -> io::Result<()> {
+    let report_warnings = std::sync::atomic::AtomicUsize::new(0);
+    let section = |ns: &str, s: &crate::report::ReportStatus| {
+        report_warnings.fetch_add(s.warnings.len(), std::sync::atomic::Ordering::Relaxed);
+        super::table::namespace_section(ns, s, o).unwrap_or_default()
     };
-    result.write_reports(|ns, s| section(ns, s).unwrap_or_default(), out)?;
+    result.write_reports(section, out)?;
     let c = result.cluster();
-    writeln!(out, "CLUSTER")?;
-    let mut buf = vec![];
-    rows(&mut buf, &c.recommendations, paint, lang)?;
-    out.write_all(&buf)?;
+    out.write_all(&super::table::cluster_section(c, o)?)?;
     let st = &result.stats;
     let skipped: u64 = st.skipped_kinds.values().sum();
-    writeln!(out, "\nkompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary))?;
-    writeln!(
-        out,
+    writeln!(out)?;
+    for line in
+        super::table::wrap(&format!("kompliance audit: {} namespaces, {}", c.namespaces, summary_line(&c.summary)), "", "  ", o.width)
+    {
+        writeln!(out, "{line}")?;
+    }
+    let warnings = result.warnings.len() + report_warnings.load(std::sync::atomic::Ordering::Relaxed);
+    let read = format!(
         "read {} objects; {} of kinds not judged, {} not Kubernetes objects, {} finished or mirror Pods, {} in excluded namespaces; {} errors, {} warnings",
         st.objects,
         skipped,
@@ -171,6 +91,15 @@ pub fn write_table(result: &AuditResult, paint: Paint, lang: Lang, out: &mut dyn
         st.skipped_pods,
         st.excluded,
         result.errors.len(),
-        result.warnings.len()
-    )
+        warnings
+    );
+    for line in super::table::wrap(&read, "", "  ", o.width) {
+        writeln!(out, "{line}")?;
+    }
+    if c.summary.resources.unhealthy > 0 {
+        for line in super::table::wrap("`kompliance explain ID` shows a recommendation's rule, examples and fix.", "", "", o.width) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! SARIF 2.1.0 output for code-scanning UIs: one result per failing resource and recommendation.
 
 use super::AuditResult;
+use crate::catalog::links::recommendation_doc_url;
 use crate::catalog::{CATALOG, Severity};
 use crate::exempt::{self, Verdict};
 use serde_json::{Value, json};
@@ -35,7 +36,8 @@ pub fn write_sarif(result: &AuditResult, out: &mut dyn std::io::Write) -> std::i
                 "name": r.id,
                 "shortDescription": {"text": r.title_in(result.lang())},
                 "fullDescription": {"text": r.description},
-                "help": {"text": r.remediation},
+                "help": {"text": r.remediation, "markdown": format!("{} [Documentation]({})", r.remediation, recommendation_doc_url(r.id))},
+                "helpUri": recommendation_doc_url(r.id),
                 "defaultConfiguration": {"level": level(sev)},
                 "properties": {"security-severity": security_severity(sev), "precision": "very-high", "tags": ["security", "kubernetes"], "policyDefinitionId": r.policy_definition_id()}
             })

@@ -196,6 +196,7 @@ pub enum Lang {
     Ko,
 }
 
+pub mod explain;
 pub mod links;
 mod table;
 pub use table::CATALOG;
@@ -236,6 +237,21 @@ mod tests {
             assert!(r.id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{}", r.id);
             assert_eq!(r.policy_guid.len(), 36);
             assert!(!r.title_ko.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_remediation_names_a_field_and_the_parameters_that_allow_more() {
+        for r in &CATALOG {
+            // A field path (`securityContext.privileged`, `spec.tls`, `networkRuleSet.defaultAction`).
+            let names_field = r.remediation.split([' ', '(', ')', ',', ';']).any(|w| {
+                let w = w.trim_end_matches(['.', ':']);
+                w.contains('.') && w.split('.').all(|part| !part.is_empty())
+            });
+            assert!(names_field, "{}: remediation names no field: {}", r.id, r.remediation);
+            for p in r.parameters.iter().filter(|p| p.required) {
+                assert!(r.remediation.contains(p.name), "{}: remediation does not name {}", r.id, p.name);
+            }
         }
     }
 

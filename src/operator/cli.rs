@@ -64,7 +64,8 @@ fn span(s: &str) -> Result<Span, String> {
     parse_duration(s).map(Span)
 }
 
-fn period(s: &str) -> Result<Span, String> {
+/// Parses a period flag (`5m`, `30s`) into a [`Span`]: not zero.
+pub fn period(s: &str) -> Result<Span, String> {
     parse_period(s).map(Span)
 }
 
@@ -196,7 +197,9 @@ pub fn options(args: &RunArgs) -> RunOptions {
 /// Sets up logging (RUST_LOG overrides the default level `info`).
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // No colour codes where stderr is a file, a pipe or a log collector.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -5,6 +5,7 @@ pub mod activity;
 pub mod auth_cache;
 pub mod authz;
 pub mod cli;
+pub mod connect;
 pub mod debounce;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -21,6 +22,7 @@ mod relist;
 pub mod reload;
 pub mod run;
 pub mod scope;
+pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -50,9 +50,17 @@ pub enum RunError {
     /// The kube client could not be made from the configuration.
     #[error("creating the kube client: {0}")]
     Client(#[source] kube::Error),
-    /// The API server could not be reached or refused the first request.
+    /// The API server refused the first request.
     #[error("cannot read compliancereports.kompliance.dev from the API server: {0}")]
     ApiServer(String),
+    /// The API server could not be reached at all.
+    #[error("cannot connect to the API server at {url}: {cause}")]
+    Unreachable {
+        /// The cluster URL from the kubeconfig.
+        url: String,
+        /// Why (`connection refused`, `connection timed out`, ...).
+        cause: String,
+    },
 }
 
 /// A running operator.
@@ -79,6 +87,7 @@ impl Running {
 /// (kube's retries on, watch liveness noted), one for report writes without kube's retries (the
 /// writer honours Retry-After itself, within its leadership).
 pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, RunError> {
+    let url = config.cluster_url.to_string();
     let activity = Arc::new(WatchActivity::default());
     let client = kube::client::ClientBuilder::try_from(config.clone())
         .map_err(RunError::Client)?
@@ -91,7 +100,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         Some(path) => Some(ConfigReloader::start(path.clone())?),
         None => None,
     };
-    check_crds(&client, &opts.reach).await?;
+    check_crds(&client, &opts.reach, &url).await?;
     let registry = prometheus::Registry::new();
     let metrics = OperatorMetrics::register(&registry, env!("CARGO_PKG_VERSION"), option_env!("KOMPLIANCE_REVISION").unwrap_or("unknown"))?;
     metrics.config_last_reload_ok.set(1);
@@ -179,7 +188,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
 }
 
 /// Fails early, with the fix, when the report CRDs are missing (every watch would retry for ever).
-async fn check_crds(client: &kube::Client, reach: &Reach) -> Result<(), RunError> {
+async fn check_crds(client: &kube::Client, reach: &Reach, url: &str) -> Result<(), RunError> {
     let api: kube::Api<crate::report::ComplianceReport> = match reach.listed().first() {
         Some(ns) => kube::Api::namespaced(client.clone(), ns),
         None => kube::Api::all(client.clone()),
@@ -187,7 +196,10 @@ async fn check_crds(client: &kube::Client, reach: &Reach) -> Result<(), RunError
     match api.list_metadata(&kube::api::ListParams::default().limit(1)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Err(RunError::CrdsMissing),
-        Err(e) => Err(RunError::ApiServer(super::scope::brief(&e))),
+        Err(e) => Err(match super::connect::connection_cause(&e) {
+            Some(cause) => RunError::Unreachable { url: url.to_string(), cause },
+            None => RunError::ApiServer(super::scope::brief(&e)),
+        }),
     }
 }
 
