@@ -36,6 +36,12 @@ pub const DEFAULT_CONFIG_POLL: Duration = Duration::from_secs(2);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `--stall-timeout`: five bookmark periods of a Kubernetes API server (about one a minute).
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Default of `--openreports`: OpenReports output is opt-in.
+pub const DEFAULT_OPENREPORTS: bool = false;
+/// Default of `--openreports-results` (and of the audit's): failures, errors and exempt findings.
+pub const DEFAULT_OPENREPORTS_RESULTS: &str = "fail,error,skip-exempt";
+/// How often the operator looks again for OpenReports CRDs that are not served.
+pub const DEFAULT_OPENREPORTS_RECHECK: Duration = Duration::from_secs(60);
 
 /// Settings of `kompliance run` (contract.md's operator flags).
 #[derive(Debug, Clone)]
