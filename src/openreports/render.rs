@@ -120,14 +120,14 @@ pub fn resource_results(judged: &Judged<'_>, cfg: &Config, filter: &ResultFilter
 /// without resource, for the cluster report (they hold for every namespace alike).
 pub fn config_results(cfg: &Config, filter: &ResultFilter, now: Timestamp) -> Vec<ReportResult> {
     let mut out = vec![];
-    for i in 0..CATALOG.len() {
+    for (i, r) in CATALOG.iter().enumerate() {
         let Some((State::NotConfigured, why)) = config_state(i, cfg, None) else { continue };
         if !filter.keeps(Status::Skip, false) {
             continue;
         }
         let mut res = shell(i, cfg, Status::Skip, format!("not configured: {why}"), now);
         res.properties.insert("reason".into(), why);
-        res.properties.insert("resultID".into(), result_id(CATALOG[i].id, "", "", ""));
+        res.properties.insert("resultID".into(), result_id(r.id, "", "", ""));
         out.push(res);
     }
     out

@@ -61,6 +61,8 @@ pub(super) struct Operator {
     pub(super) azure_task: Option<tokio::task::JoinHandle<()>>,
     pub(super) azure_tx: mpsc::UnboundedSender<ArmSnapshot>,
     pub(super) writer: mpsc::UnboundedSender<Msg>,
+    /// The OpenReports writer, when `--openreports` is on.
+    pub(super) openreports: Option<mpsc::UnboundedSender<super::openreports::OrMsg>>,
     pub(super) metrics: OperatorMetrics,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) leadership: Leadership,
@@ -420,7 +422,9 @@ impl Operator {
             if !self.store.has_namespace(&ns) {
                 continue;
             }
-            let mut st = self.store.report(&ns, &self.cfg, &opts);
+            let records = self.store.records(&ns);
+            let mut st = crate::report::build::namespace_report(&ns, &records, &self.cfg, &opts);
+            self.to_openreports(&ns, &records, &opts);
             let hash = content_hash(&st);
             self.stamp(&mut st);
             let changed = self.report_hashes.insert(ns.clone(), hash.clone()).as_ref() != Some(&hash);
@@ -450,6 +454,27 @@ impl Operator {
         }
     }
 
+    /// Sends a namespace's workloads with kept OpenReports results to their writer (when on).
+    fn to_openreports(&self, ns: &str, records: &[crate::model::ResourceRecord], opts: &BuildOptions) {
+        let Some(tx) = &self.openreports else { return };
+        let now = crate::openreports::Timestamp::of(jiff::Timestamp::now());
+        let mut ignore = vec![];
+        let workloads = records
+            .iter()
+            .map(|rec| {
+                let judged = crate::exempt::judge(&self.cfg, rec, opts.today, &mut ignore);
+                (
+                    rec.key.clone(),
+                    crate::openreports::render::resource_results(&judged, &self.cfg, &self.opts.openreports_results, None, now),
+                )
+            })
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
+        if tx.send(super::openreports::OrMsg::Namespace(ns.to_string(), workloads)).is_err() {
+            warn!("the OpenReports writer has stopped");
+        }
+    }
+
     fn flush_cluster(&mut self, opts: &BuildOptions) {
         let mut rollup = Rollup::default();
         if let Ok(m) = self.live.namespaces.read() {
@@ -464,6 +489,13 @@ impl Operator {
         let obs = self.probes.observations(self.store.nodes().cloned().collect(), azure);
         let facts = crate::cluster_facts::cluster_facts(&obs, &self.cfg);
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
+        if let Some(tx) = &self.openreports {
+            let now = crate::openreports::Timestamp::of(jiff::Timestamp::now());
+            let results = crate::openreports::render::cluster_results(&facts, &self.cfg, opts.today, &self.opts.openreports_results, now);
+            if tx.send(super::openreports::OrMsg::Cluster(results)).is_err() {
+                warn!("the OpenReports writer has stopped");
+            }
+        }
         let hash = cluster_content_hash(&st);
         self.stamp(&mut st);
         let status = raw(&st);

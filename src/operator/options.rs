@@ -43,6 +43,11 @@ pub const DEFAULT_OPENREPORTS_RESULTS: &str = "fail,error,skip-exempt";
 /// How often the operator looks again for OpenReports CRDs that are not served.
 pub const DEFAULT_OPENREPORTS_RECHECK: Duration = Duration::from_secs(60);
 
+/// [`DEFAULT_OPENREPORTS_RESULTS`] parsed (a constant list of valid tokens).
+pub fn default_openreports_results() -> crate::openreports::ResultFilter {
+    crate::openreports::ResultFilter::parse(DEFAULT_OPENREPORTS_RESULTS).unwrap_or_default()
+}
+
 /// Settings of `kompliance run` (contract.md's operator flags).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -83,6 +88,12 @@ pub struct RunOptions {
     /// A watch that delivers nothing (no event, no bookmark) this long is restarted with a relist, and
     /// `/healthz` fails while a watch or the event loop is stalled this long.
     pub stall_timeout: Duration,
+    /// Write OpenReports (`Report` per workload, one `ClusterReport`) beside the ComplianceReports.
+    pub openreports: bool,
+    /// The outcomes written as OpenReports results.
+    pub openreports_results: crate::openreports::ResultFilter,
+    /// How often the OpenReports on the server are listed again (and absent CRDs looked for).
+    pub openreports_recheck: Duration,
 }
 
 /// A function that makes the ARM reader for a configuration.
@@ -119,6 +130,9 @@ impl Default for RunOptions {
             arm_factory: None,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            openreports: DEFAULT_OPENREPORTS,
+            openreports_results: default_openreports_results(),
+            openreports_recheck: DEFAULT_OPENREPORTS_RECHECK,
         }
     }
 }
