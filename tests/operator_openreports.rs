@@ -172,6 +172,8 @@ async fn absent_crds_are_looked_for_again_and_never_installed() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let served = |m: &str| e2e::series(m, "kompliance_openreports_crds_served", &[]);
+    assert_eq!(served(&e2e::scrape(op.metrics_addr).await), Some(0.0), "the metric says the CRDs are absent");
     assert!(c.server.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", "reports.openreports.io").is_none(), "never installed");
     // Installed later: found at the next recheck, and written at the next evaluation.
     c.server.seed(openreports_crds()).unwrap();
@@ -182,5 +184,6 @@ async fn absent_crds_are_looked_for_again_and_never_installed() {
     }
     let web = uid_of(&c, "shop", "web");
     eventually("written once the CRDs are served", || c.server.get(OR, "Report", "shop", &web).is_some()).await;
+    assert_eq!(served(&e2e::scrape(op.metrics_addr).await), Some(1.0));
     op.shutdown().await;
 }

@@ -63,6 +63,8 @@ pub(super) struct Operator {
     pub(super) writer: mpsc::UnboundedSender<Msg>,
     /// The OpenReports writer, when `--openreports` is on.
     pub(super) openreports: Option<mpsc::UnboundedSender<super::openreports::OrMsg>>,
+    /// UIDs of reported workloads (kept only with `--openreports`).
+    pub(super) uids: super::openreports::Uids,
     pub(super) metrics: OperatorMetrics,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) leadership: Leadership,
@@ -299,14 +301,23 @@ impl Operator {
         let started = std_now();
         match obj {
             Obj::Pod(p) => {
+                if self.openreports.is_some() {
+                    self.uids.pod(&p.metadata);
+                }
                 self.store.apply_pod(&p, &self.cfg, &NoVulnerabilityData);
                 self.evaluated(Kind::Pod, started);
             }
             Obj::Service(s) => {
+                if self.openreports.is_some() {
+                    self.uids.object("Service", &s.metadata);
+                }
                 self.store.apply_service(&s, &self.cfg);
                 self.evaluated(Kind::Service, started);
             }
             Obj::Ingress(i) => {
+                if self.openreports.is_some() {
+                    self.uids.object("Ingress", &i.metadata);
+                }
                 self.store.apply_ingress(&i, &self.cfg);
                 self.evaluated(Kind::Ingress, started);
             }
@@ -330,7 +341,12 @@ impl Operator {
                     self.store.apply_namespace(&name, &self.cfg);
                 }
             }
-            Obj::Owner(ns, kind, name, controller, annotations) => self.store.apply_owner(&ns, kind, &name, controller, annotations),
+            Obj::Owner(ns, kind, name, controller, annotations, uid) => {
+                if self.openreports.is_some() {
+                    self.uids.insert(&ns, kind, &name, uid);
+                }
+                self.store.apply_owner(&ns, kind, &name, controller, annotations)
+            }
             Obj::Report(ns, rv, hash) => {
                 self.report_namespaces.insert(ns.clone());
                 if !self.syncing && !self.store.has_namespace(&ns) {
@@ -347,6 +363,7 @@ impl Operator {
     }
 
     fn delete(&mut self, kind: Kind, ns: &str, name: &str) {
+        self.uids.remove(ns, kind.label(), name);
         match kind {
             Kind::Pod => self.store.delete_pod(ns, name),
             Kind::Service => self.store.delete_object(ns, "Service", name),
@@ -356,6 +373,7 @@ impl Operator {
                 self.debouncer.touch(CLUSTER, std_now());
             }
             Kind::Namespace => {
+                self.uids.remove_namespace(name);
                 self.store.delete_namespace(name);
                 self.report_hashes.remove(name);
                 if let Ok(mut m) = self.live.namespaces.write() {
@@ -463,12 +481,11 @@ impl Operator {
             .iter()
             .map(|rec| {
                 let judged = crate::exempt::judge(&self.cfg, rec, opts.today, &mut ignore);
-                (
-                    rec.key.clone(),
-                    crate::openreports::render::resource_results(&judged, &self.cfg, &self.opts.openreports_results, None, now),
-                )
+                let uid = self.uids.get(&rec.key);
+                let results = crate::openreports::render::resource_results(&judged, &self.cfg, &self.opts.openreports_results, uid, now);
+                (rec.key.clone(), uid.map(str::to_string), results)
             })
-            .filter(|(_, r)| !r.is_empty())
+            .filter(|(_, _, r)| !r.is_empty())
             .collect();
         if tx.send(super::openreports::OrMsg::Namespace(ns.to_string(), workloads)).is_err() {
             warn!("the OpenReports writer has stopped");

@@ -19,8 +19,9 @@ use tracing::{debug, info, warn};
 /// What the event loop sends: the kept results of every workload of a namespace, or of the cluster.
 #[derive(Debug)]
 pub enum OrMsg {
-    /// A namespace's workloads with at least one kept result (a workload missing here has none).
-    Namespace(String, Vec<(ResourceKey, Vec<ReportResult>)>),
+    /// A namespace's workloads (with their UIDs, when known) with at least one kept result (a
+    /// workload missing here has none).
+    Namespace(String, Vec<(ResourceKey, Option<String>, Vec<ReportResult>)>),
     /// The cluster report's results.
     Cluster(Vec<ReportResult>),
 }
@@ -30,33 +31,83 @@ fn resource(kind: &str) -> ApiResource {
     ApiResource::from_gvk(&GroupVersionKind::gvk(GROUP, "v1alpha1", kind))
 }
 
-/// A report as last written or seen: its results, and the workload it is about.
+/// A report as last written or seen: its results.
 #[derive(Debug, Clone)]
 struct Held {
-    key: Option<ResourceKey>,
     results: Vec<ReportResult>,
+}
+
+/// UIDs of the reported workloads, from the watches: top-level workloads' metadata, Pods that no
+/// built-in controller owns, Services and Ingresses.
+#[derive(Debug, Default)]
+pub struct Uids(HashMap<(String, String, String), String>);
+
+impl Uids {
+    /// Records a UID.
+    pub fn insert(&mut self, ns: &str, kind: &str, name: &str, uid: String) {
+        if !uid.is_empty() {
+            self.0.insert((ns.to_string(), kind.to_string(), name.to_string()), uid);
+        }
+    }
+
+    /// Records a Pod's UID when the Pod is itself the reported unit (no built-in controller).
+    pub fn pod(&mut self, meta: &kube::api::ObjectMeta) {
+        let controlled = crate::model::controller_of(meta.owner_references.as_ref()).is_some_and(|o| crate::model::pod_controller(&o));
+        if !controlled {
+            self.object("Pod", meta);
+        }
+    }
+
+    /// Records an object's UID from its metadata.
+    pub fn object(&mut self, kind: &str, meta: &kube::api::ObjectMeta) {
+        let ns = meta.namespace.as_deref().unwrap_or("default");
+        self.insert(ns, kind, meta.name.as_deref().unwrap_or_default(), meta.uid.clone().unwrap_or_default());
+    }
+
+    /// Forgets an object.
+    pub fn remove(&mut self, ns: &str, kind: &str, name: &str) {
+        self.0.remove(&(ns.to_string(), kind.to_string(), name.to_string()));
+    }
+
+    /// Forgets a namespace's objects.
+    pub fn remove_namespace(&mut self, ns: &str) {
+        self.0.retain(|(n, _, _), _| n != ns);
+    }
+
+    /// The UID of a reported resource.
+    pub fn get(&self, key: &ResourceKey) -> Option<&str> {
+        self.0.get(&(key.namespace.clone(), key.kind.clone(), key.name.clone())).map(String::as_str)
+    }
 }
 
 /// The writer's state.
 pub struct OrWriter {
     client: kube::Client,
     leadership: Leadership,
+    metrics: super::telemetry::OperatorMetrics,
     filter: ResultFilter,
     recheck: Duration,
     /// Whether the CRDs are served (None: not known yet).
     served: Option<bool>,
     /// Reports on the server, by (namespace, name); "" is the cluster report's namespace.
     held: HashMap<(String, String), Held>,
-    /// UIDs of workloads, by key.
-    uids: HashMap<ResourceKey, String>,
-    /// Writes done (applies and deletes), for the logs and tests.
-    writes: u64,
 }
 
 impl OrWriter {
     /// A writer writing while `leadership` says so.
-    pub fn new(client: kube::Client, leadership: Leadership, filter: ResultFilter, recheck: Duration) -> Self {
-        OrWriter { client, leadership, filter, recheck, served: None, held: HashMap::new(), uids: HashMap::new(), writes: 0 }
+    pub fn new(
+        client: kube::Client,
+        leadership: Leadership,
+        metrics: super::telemetry::OperatorMetrics,
+        filter: ResultFilter,
+        recheck: Duration,
+    ) -> Self {
+        OrWriter { client, leadership, metrics, filter, recheck, served: None, held: HashMap::new() }
+    }
+
+    /// Counts one write (`kompliance_report_writes_total{scope="openreports"}`).
+    fn count(&self, result: &str) {
+        self.metrics.report_writes.with_label_values(&["openreports", result]).inc();
     }
 
     /// Runs until the channel closes; the latest message per namespace wins.
@@ -107,6 +158,7 @@ impl OrWriter {
                     warn!(recheck = ?self.recheck, "OpenReports CRDs (reports.openreports.io) are not served: no OpenReports are written; install them (OpenReports project or Kyverno) to get them");
                 }
                 self.served = Some(false);
+                self.metrics.openreports_crds.set(0);
                 return;
             }
             Err(e) => {
@@ -118,64 +170,36 @@ impl OrWriter {
             info!("OpenReports CRDs are served: writing OpenReports");
         }
         self.served = Some(true);
+        self.metrics.openreports_crds.set(1);
         let mut held = HashMap::new();
         for obj in listed.items {
             let ns = obj.metadata.namespace.clone().unwrap_or_default();
             let name = obj.metadata.name.clone().unwrap_or_default();
             let results: Vec<ReportResult> = serde_json::from_value(obj.data["results"].clone()).unwrap_or_default();
-            let key = obj.data.get("scope").and_then(|s| {
-                Some(ResourceKey { namespace: ns.clone(), kind: s.get("kind")?.as_str()?.into(), name: s.get("name")?.as_str()?.into() })
-            });
-            if let (Some(k), Some(uid)) = (&key, obj.data.pointer("/scope/uid").and_then(|u| u.as_str())) {
-                self.uids.insert(k.clone(), uid.to_string());
-            }
-            held.insert((ns, name), Held { key, results });
+            held.insert((ns, name), Held { results });
         }
         let capi: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource("ClusterReport"));
         if let Ok(c) = capi.get_opt(CLUSTER_REPORT_NAME).await
             && let Some(c) = c
         {
             let results: Vec<ReportResult> = serde_json::from_value(c.data["results"].clone()).unwrap_or_default();
-            held.insert((String::new(), CLUSTER_REPORT_NAME.to_string()), Held { key: None, results });
+            held.insert((String::new(), CLUSTER_REPORT_NAME.to_string()), Held { results });
         }
         self.held = held;
     }
 
-    /// The UID of a workload (read once, then remembered).
-    async fn uid(&mut self, key: &ResourceKey) -> Option<String> {
-        if let Some(u) = self.uids.get(key) {
-            return Some(u.clone());
-        }
-        let api_version = crate::openreports::api_version_of(&key.kind);
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &key.kind));
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &key.namespace, &ar);
-        match api.get_metadata_opt(&key.name).await {
-            Ok(Some(m)) => {
-                let uid = m.metadata.uid?;
-                self.uids.insert(key.clone(), uid.clone());
-                Some(uid)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                debug!(workload = %key, error = %super::scope::brief(&e), "reading the workload's uid failed");
-                None
-            }
-        }
-    }
-
-    async fn namespace(&mut self, ns: &str, workloads: Vec<(ResourceKey, Vec<ReportResult>)>) {
+    async fn namespace(&mut self, ns: &str, workloads: Vec<(ResourceKey, Option<String>, Vec<ReportResult>)>) {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &resource("Report"));
         let mut wanted = std::collections::HashSet::new();
-        for (key, mut results) in workloads {
-            let Some(uid) = self.uid(&key).await else { continue };
+        for (key, uid, mut results) in workloads {
+            // Without a UID (a ReplicationController, whose kind is not watched) there is no owner
+            // for the garbage collector: no report.
+            let Some(uid) = uid else {
+                debug!(workload = %key, "no UID known: no OpenReport");
+                continue;
+            };
             let name = report_name(Some(&uid), &key.namespace, &key.kind, &key.name);
             wanted.insert(name.clone());
-            for r in &mut results {
-                for o in &mut r.resources {
-                    o.uid = Some(uid.clone());
-                }
-            }
             let slot = (ns.to_string(), name.clone());
             if let Some(h) = self.held.get(&slot) {
                 carry_timestamps(&mut results, &h.results);
@@ -188,25 +212,27 @@ impl OrWriter {
             let obj = report_object(&meta, &results, &self.filter);
             match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await {
                 Ok(_) => {
-                    self.writes += 1;
-                    self.held.insert(slot, Held { key: Some(key), results });
+                    self.count("applied");
+                    self.held.insert(slot, Held { results });
                 }
-                Err(e) => warn!(namespace = ns, report = %name, error = %super::scope::brief(&e), "writing an OpenReport failed"),
+                Err(e) => {
+                    self.count("error");
+                    warn!(namespace = ns, report = %name, error = %super::scope::brief(&e), "writing an OpenReport failed");
+                }
             }
         }
         let stale: Vec<(String, String)> = self.held.keys().filter(|(n, name)| n == ns && !wanted.contains(name)).cloned().collect();
         for slot in stale {
             match api.delete(&slot.1, &DeleteParams::default()).await {
-                Ok(_) => self.writes += 1,
+                Ok(_) => self.count("applied"),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
+                    self.count("error");
                     warn!(namespace = ns, report = %slot.1, error = %super::scope::brief(&e), "deleting an OpenReport failed");
                     continue;
                 }
             }
-            if let Some(Held { key: Some(k), .. }) = self.held.remove(&slot) {
-                self.uids.remove(&k);
-            }
+            self.held.remove(&slot);
         }
     }
 
@@ -223,10 +249,13 @@ impl OrWriter {
         let obj = report_object(&meta, &results, &self.filter);
         match api.patch(CLUSTER_REPORT_NAME, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await {
             Ok(_) => {
-                self.writes += 1;
-                self.held.insert(slot, Held { key: None, results });
+                self.count("applied");
+                self.held.insert(slot, Held { results });
             }
-            Err(e) => warn!(error = %super::scope::brief(&e), "writing the OpenReports ClusterReport failed"),
+            Err(e) => {
+                self.count("error");
+                warn!(error = %super::scope::brief(&e), "writing the OpenReports ClusterReport failed");
+            }
         }
     }
 }

@@ -137,8 +137,13 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
     let vulns = probes::vulnerability_reports(&client, &opts.reach).await;
     let openreports = opts.openreports.then(|| {
         let (tx, rx) = mpsc::unbounded_channel();
-        let w =
-            super::openreports::OrWriter::new(write_client.clone(), leadership.clone(), opts.openreports_results, opts.openreports_recheck);
+        let w = super::openreports::OrWriter::new(
+            write_client.clone(),
+            leadership.clone(),
+            metrics.clone(),
+            opts.openreports_results,
+            opts.openreports_recheck,
+        );
         tokio::spawn(w.run(rx));
         tx
     });
@@ -168,6 +173,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         azure_tx,
         writer: writer_tx,
         openreports,
+        uids: Default::default(),
         metrics,
         ready: ready.clone(),
         leadership,
