@@ -2,6 +2,8 @@
 //! `kompliance run` in another; prints time to every report, status writes per namespace during
 //! the initial sync, the operator's peak memory and CPU, one change's latency, and the CPU of just
 //! decoding the same Pod list. `cargo bench --bench operator_scale` (env SCALE="10000:100,100000:1000").
+//! OPENREPORTS="off,on" runs each scale without and with `--openreports` (default "off"): with it,
+//! also the OpenReports writes during the initial sync and the time until they stop.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -20,6 +22,14 @@ fn self_cpu() -> f64 {
 async fn serve(pods: usize, namespaces: usize) {
     let server = testkube::TestKube::start_with(testkube::Options { history: 50_000, ..Default::default() }).await.expect("testkube");
     server.seed_path(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/crds"))).expect("crds");
+    let openreports: Vec<Value> = ["openreports.io_reports.yaml", "openreports.io_clusterreports.yaml"]
+        .iter()
+        .map(|f| {
+            let path = format!("{}/tests/fixtures/openreports/{f}", env!("CARGO_MANIFEST_DIR"));
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).expect("openreports crd")).expect("crd yaml")
+        })
+        .collect();
+    server.seed(openreports).expect("openreports crds");
     let t = Instant::now();
     server.seed(testkube::seed::synthetic_workloads(pods, namespaces)).expect("seed");
     eprintln!("server: seeded {pods} pods in {:.1?}", t.elapsed());
@@ -46,7 +56,7 @@ async fn status_writes(url: &str) -> Vec<Value> {
     v["writes"].as_array().cloned().unwrap_or_default()
 }
 
-async fn run(pods: usize, namespaces: usize) {
+async fn run(pods: usize, namespaces: usize, openreports: bool) {
     let me = std::env::current_exe().expect("self");
     let mut server = Command::new(&me)
         .env("KOMPLIANCE_SCALE_ROLE", format!("server:{pods}:{namespaces}"))
@@ -67,6 +77,7 @@ async fn run(pods: usize, namespaces: usize) {
         .args(["run", "--leader-election=false", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"), "--metrics-addr", &format!("127.0.0.1:{port}")])
+        .args(if openreports { &["--openreports=true"][..] } else { &[][..] })
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -90,6 +101,22 @@ async fn run(pods: usize, namespaces: usize) {
     }
     let sync_time = all_written.expect("every report written within 600 s");
     let sync_cpu = cpu_secs(op_pid);
+    // OpenReports: converged when no OpenReports write came for 3 s.
+    let mut or_converged = None;
+    if openreports {
+        let (mut last, mut quiet_since) = (usize::MAX, Instant::now());
+        while started.elapsed() < Duration::from_secs(900) {
+            let n =
+                status_writes(&url).await.iter().filter(|w| w["resource"].as_str().is_some_and(|r| r.ends_with("openreports.io"))).count();
+            if n != last {
+                (last, quiet_since) = (n, Instant::now());
+            } else if quiet_since.elapsed() >= Duration::from_secs(3) {
+                or_converged = Some((quiet_since.duration_since(started), n));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(3)).await;
     let writes = status_writes(&url).await;
     let mut per_ns: HashMap<String, (u32, u32)> = HashMap::new();
@@ -138,7 +165,18 @@ async fn run(pods: usize, namespaces: usize) {
     let decode_cpu = self_cpu() - cpu0;
     assert_eq!(decoded, pods);
 
-    println!("operator scale: {pods} Pods across {namespaces} namespaces (testkube in its own process, kompliance run as a process)");
+    println!(
+        "operator scale: {pods} Pods across {namespaces} namespaces, OpenReports {} (testkube in its own process, kompliance run as a process)",
+        if openreports { "on" } else { "off" }
+    );
+    if let Some((t, n)) = or_converged {
+        let reports: Api<kube::api::DynamicObject> = Api::all_with(
+            client.clone(),
+            &kube::api::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("openreports.io", "v1alpha1", "Report")),
+        );
+        let count = reports.list_metadata(&ListParams::default()).await.map(|l| l.items.len()).unwrap_or(0);
+        println!("  OpenReports: {n} writes during the initial sync for {count} Reports; last write {:.2} s after start", t.as_secs_f64());
+    }
     println!("  every report written after {:.2} s (target 60 s); operator CPU by then {sync_cpu:.2} s", sync_time.as_secs_f64());
     println!(
         "  status writes per namespace during the sync: min {min_status}, max {max_status}; {creates} creates for {} reports",
@@ -164,8 +202,11 @@ fn main() {
         return;
     }
     let scales = std::env::var("SCALE").unwrap_or_else(|_| "10000:100,100000:1000".into());
+    let modes = std::env::var("OPENREPORTS").unwrap_or_else(|_| "off".into());
     for s in scales.split(',') {
         let (p, n) = s.split_once(':').expect("pods:namespaces");
-        rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces")));
+        for mode in modes.split(',') {
+            rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces"), mode.trim() == "on"));
+        }
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exempt;
 pub mod metrics;
 pub mod model;
+pub mod openreports;
 pub mod operator;
 pub mod par;
 pub mod quantity;

@@ -123,6 +123,8 @@ enum Format {
     Json,
     Yaml,
     Sarif,
+    /// OpenReports `Report`s (one per namespace) and a `ClusterReport`, as a JSON `v1/List`.
+    Openreports,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -158,6 +160,9 @@ struct AuditArgs {
     /// Fixed clock (RFC 3339), for exemption expiry and reproducible output.
     #[arg(long)]
     now: Option<jiff::Timestamp>,
+    /// With `-o openreports`: outcomes written (fail, error, skip-exempt, skip, pass).
+    #[arg(long, default_value = kompliance::operator::options::DEFAULT_OPENREPORTS_RESULTS)]
+    openreports_results: String,
     #[command(flatten)]
     table: TableArgs,
 }
@@ -316,6 +321,13 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         None => Config::default(),
     };
     let now = args.now.unwrap_or_else(jiff::Timestamp::now);
+    let filter = match kompliance::openreports::ResultFilter::parse(&args.openreports_results) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: --openreports-results: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let opts = AuditOptions {
         paths: args.paths,
         default_namespace: args.namespace,
@@ -339,6 +351,7 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         Format::Json => output::write_json(&result, &mut out),
         Format::Yaml => output::write_yaml(&result, &mut out),
         Format::Sarif => audit::sarif::write_sarif(&result, &mut out),
+        Format::Openreports => audit::openreports::write_openreports(&result, &filter, &mut out),
     }
     .and_then(|_| out.flush());
     drop(out);

@@ -239,3 +239,71 @@ fn a_network_policy_admits_only_the_metrics_port() {
     assert_eq!(ports.as_array().map(Vec::len), Some(1), "the metrics port is the only inbound port");
     assert_eq!(ports[0]["name"], "https");
 }
+
+/// What the OpenReports writer calls (src/operator/openreports.rs), kept by hand like CLUSTER_VERBS.
+const OPENREPORTS_VERBS: &[&str] = &[
+    "openreports.io/clusterreports create",
+    "openreports.io/clusterreports get",
+    "openreports.io/clusterreports patch",
+    "openreports.io/reports create",
+    "openreports.io/reports delete",
+    "openreports.io/reports list",
+    "openreports.io/reports patch",
+];
+
+#[test]
+fn the_openreports_component_renders_with_least_privilege_and_turns_the_feature_on() {
+    use clap::Parser;
+    let overlay = tempfile::tempdir_in(common::root()).expect("overlay folder");
+    let kustomization =
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../deploy]\ncomponents: [../deploy/openreports]\n";
+    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).expect("write");
+    let out = match Command::new("kubectl").arg("kustomize").arg(overlay.path()).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("kubectl kustomize failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipping: kubectl is not available ({e})");
+            return;
+        }
+    };
+    let docs: Vec<serde_json::Value> = out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>();
+    let role = find(&docs, "ClusterRole", "kompliance-openreports");
+    assert_eq!(grants(role), set(OPENREPORTS_VERBS));
+    let cluster_rule =
+        role["rules"].as_array().expect("rules").iter().find(|r| r["verbs"].as_array().is_some_and(|v| v.contains(&"get".into())));
+    assert_eq!(cluster_rule.expect("get rule")["resourceNames"], serde_json::json!([kompliance::openreports::CLUSTER_REPORT_NAME]));
+    let binding = find(&docs, "ClusterRoleBinding", "kompliance-openreports");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": "kompliance", "namespace": "kompliance-system"}])
+    );
+    assert_eq!(binding["roleRef"]["name"], "kompliance-openreports");
+    // The base's own role is unchanged: the extra rights come with the component only.
+    assert_eq!(grants(find(&docs, "ClusterRole", "kompliance")), set(CLUSTER_VERBS));
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "CustomResourceDefinition" && d["spec"]["group"] == "openreports.io"),
+        "never installs the CRDs"
+    );
+    // The Deployment's args, with the component, parse to options with OpenReports on.
+    #[derive(Parser)]
+    struct Run {
+        #[command(flatten)]
+        run: kompliance::operator::cli::RunArgs,
+    }
+    let deployment = find(&docs, "Deployment", "kompliance");
+    let args: Vec<String> = deployment
+        .pointer("/spec/template/spec/containers/0/args")
+        .and_then(|a| a.as_array())
+        .expect("args")
+        .iter()
+        .skip(1)
+        .map(|a| a.as_str().expect("string arg").replace("$(POD_NAMESPACE)", "kompliance-system"))
+        .collect();
+    let parsed = Run::try_parse_from(std::iter::once("kompliance".to_string()).chain(args)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(kompliance::operator::cli::options(&parsed.run).openreports, "the component turns --openreports on");
+    // Without the component the feature stays off.
+    let base = rendered_base().expect("kubectl works");
+    let base_args = find(&base, "Deployment", "kompliance").pointer("/spec/template/spec/containers/0/args").cloned().expect("args");
+    assert!(!base_args.as_array().expect("args").iter().any(|a| a.as_str().is_some_and(|s| s.starts_with("--openreports"))));
+}

@@ -7,6 +7,7 @@ mod identify;
 mod json_read;
 pub mod json_stream;
 pub mod kinds;
+pub mod openreports;
 pub mod output;
 pub mod read;
 pub mod sarif;
@@ -170,6 +171,21 @@ impl AuditResult {
     /// Every judged resource: cluster resources first, then by namespace.
     pub fn resources(&self) -> impl Iterator<Item = &ResourceRecord> {
         self.facts.resources.iter().chain(self.namespaces.values().flatten())
+    }
+
+    /// The judged resources by namespace, in namespace order (cluster resources are in [`AuditResult::facts`]).
+    pub fn namespaces(&self) -> impl Iterator<Item = (&str, &[ResourceRecord])> {
+        self.namespaces.iter().map(|(ns, r)| (ns.as_str(), r.as_slice()))
+    }
+
+    /// The cluster facts: cluster and Azure resources, and why rows without data were not judged.
+    pub fn facts(&self) -> &ClusterFacts {
+        &self.facts
+    }
+
+    /// The audit's clock (RFC 3339), as written in `lastEvaluated`.
+    pub fn stamp(&self) -> &str {
+        &self.stamp
     }
 
     /// The configuration the audit ran with.

@@ -3,7 +3,8 @@
 use super::leader::LeaseSettings;
 use super::options::{
     DEFAULT_AZURE_POLL, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_LEASE_DURATION, DEFAULT_MAX_DELAY, DEFAULT_METRICS_ADDR,
-    DEFAULT_PROBE_INTERVAL, DEFAULT_RESYNC_INTERVAL, DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
+    DEFAULT_OPENREPORTS, DEFAULT_OPENREPORTS_RECHECK, DEFAULT_OPENREPORTS_RESULTS, DEFAULT_PROBE_INTERVAL, DEFAULT_RESYNC_INTERVAL,
+    DEFAULT_STALL_TIMEOUT, DEFAULT_WRITE_TIMEOUT,
 };
 use super::reach::Reach;
 use super::run::{RunOptions, Running, start};
@@ -152,6 +153,20 @@ pub struct RunArgs {
     /// while a watch or the event loop is stalled this long.
     #[arg(long, default_value_t = Span(DEFAULT_STALL_TIMEOUT), value_parser = period)]
     pub stall_timeout: Span,
+    /// Also write OpenReports (openreports.io Report per workload and a ClusterReport) for
+    /// policy-reporter and other policy tools; needs the OpenReports CRDs in the cluster.
+    #[arg(long, default_value_t = DEFAULT_OPENREPORTS, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub openreports: bool,
+    /// Outcomes written as OpenReports results (comma-separated: fail, error, skip-exempt, skip, pass).
+    #[arg(long, default_value = DEFAULT_OPENREPORTS_RESULTS, value_parser = openreports_results)]
+    pub openreports_results: crate::openreports::ResultFilter,
+    /// How often the OpenReports on the server are listed again (edits put back, absent CRDs looked for).
+    #[arg(long, default_value_t = Span(DEFAULT_OPENREPORTS_RECHECK), value_parser = period)]
+    pub openreports_recheck: Span,
+}
+
+fn openreports_results(s: &str) -> Result<crate::openreports::ResultFilter, String> {
+    crate::openreports::ResultFilter::parse(s).map_err(|e| e.to_string())
 }
 
 fn identity(args: &RunArgs) -> String {
@@ -190,6 +205,9 @@ pub fn options(args: &RunArgs) -> RunOptions {
         write_timeout: args.write_timeout.0,
         stall_timeout: args.stall_timeout.0,
         lang: args.lang,
+        openreports: args.openreports,
+        openreports_results: args.openreports_results,
+        openreports_recheck: args.openreports_recheck.0,
         ..RunOptions::default()
     }
 }
@@ -332,6 +350,7 @@ mod tests {
             (opts.azure_poll, d.azure_poll),
             (opts.write_timeout, d.write_timeout),
             (opts.stall_timeout, d.stall_timeout),
+            (opts.openreports_recheck, d.openreports_recheck),
         ];
         for (flag, default) in pairs {
             assert_eq!(flag, default);
@@ -340,6 +359,11 @@ mod tests {
             assert!(help.contains(&format!("[default: {shown}]")), "{shown} not in\n{help}");
         }
         assert_eq!((opts.metrics_addr.as_str(), opts.reach), (d.metrics_addr.as_str(), d.reach));
+        assert_eq!((opts.openreports, opts.openreports_results), (d.openreports, d.openreports_results));
+        assert!(help.contains(&format!("[default: {}]", super::super::options::DEFAULT_OPENREPORTS_RESULTS)), "{help}");
+        let on = options(&T::try_parse_from(["t", "--openreports", "--openreports-results", "fail,pass"]).expect("flags").run);
+        assert!(on.openreports && on.openreports_results.pass && !on.openreports_results.error);
+        assert!(T::try_parse_from(["t", "--openreports-results", "fail,warn"]).is_err(), "unknown outcomes are rejected");
         assert_eq!(Span(Duration::from_millis(1500)).to_string(), "1500ms");
     }
 }

@@ -61,6 +61,10 @@ pub(super) struct Operator {
     pub(super) azure_task: Option<tokio::task::JoinHandle<()>>,
     pub(super) azure_tx: mpsc::UnboundedSender<ArmSnapshot>,
     pub(super) writer: mpsc::UnboundedSender<Msg>,
+    /// The OpenReports writer, when `--openreports` is on.
+    pub(super) openreports: Option<mpsc::UnboundedSender<super::openreports::OrMsg>>,
+    /// UIDs of reported workloads (kept only with `--openreports`).
+    pub(super) uids: super::openreports::Uids,
     pub(super) metrics: OperatorMetrics,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) leadership: Leadership,
@@ -301,14 +305,23 @@ impl Operator {
         let started = std_now();
         match obj {
             Obj::Pod(p) => {
+                if self.openreports.is_some() {
+                    self.uids.pod(&p.metadata);
+                }
                 self.store.apply_pod(&p, &self.cfg, &NoVulnerabilityData);
                 self.evaluated(Kind::Pod, started);
             }
             Obj::Service(s) => {
+                if self.openreports.is_some() {
+                    self.uids.object("Service", &s.metadata);
+                }
                 self.store.apply_service(&s, &self.cfg);
                 self.evaluated(Kind::Service, started);
             }
             Obj::Ingress(i) => {
+                if self.openreports.is_some() {
+                    self.uids.object("Ingress", &i.metadata);
+                }
                 self.store.apply_ingress(&i, &self.cfg);
                 self.evaluated(Kind::Ingress, started);
             }
@@ -332,7 +345,12 @@ impl Operator {
                     self.store.apply_namespace(&name, &self.cfg);
                 }
             }
-            Obj::Owner(ns, kind, name, controller, annotations) => self.store.apply_owner(&ns, kind, &name, controller, annotations),
+            Obj::Owner(ns, kind, name, controller, annotations, uid) => {
+                if self.openreports.is_some() {
+                    self.uids.insert(&ns, kind, &name, uid);
+                }
+                self.store.apply_owner(&ns, kind, &name, controller, annotations)
+            }
             Obj::Report(ns, rv, hash) => {
                 self.report_namespaces.insert(ns.clone());
                 if !self.syncing && !self.store.has_namespace(&ns) {
@@ -349,6 +367,7 @@ impl Operator {
     }
 
     fn delete(&mut self, kind: Kind, ns: &str, name: &str) {
+        self.uids.remove(ns, kind.label(), name);
         match kind {
             Kind::Pod => self.store.delete_pod(ns, name),
             Kind::Service => self.store.delete_object(ns, "Service", name),
@@ -358,6 +377,7 @@ impl Operator {
                 self.debouncer.touch(CLUSTER, std_now());
             }
             Kind::Namespace => {
+                self.uids.remove_namespace(name);
                 self.store.delete_namespace(name);
                 self.report_hashes.remove(name);
                 if let Ok(mut m) = self.live.namespaces.write() {
@@ -429,7 +449,9 @@ impl Operator {
             if !self.store.has_namespace(&ns) {
                 continue;
             }
-            let mut st = self.store.report(&ns, &self.cfg, &opts);
+            let records = self.store.records(&ns);
+            let mut st = crate::report::build::namespace_report(&ns, &records, &self.cfg, &opts);
+            self.to_openreports(&ns, &records, &opts);
             st.set_ready(self.ready_condition());
             let hash = content_hash(&st);
             self.stamp(&mut st);
@@ -460,6 +482,26 @@ impl Operator {
         }
     }
 
+    /// Sends a namespace's workloads with kept OpenReports results to their writer (when on).
+    fn to_openreports(&self, ns: &str, records: &[crate::model::ResourceRecord], opts: &BuildOptions) {
+        let Some(tx) = &self.openreports else { return };
+        let now = crate::openreports::Timestamp::of(jiff::Timestamp::now());
+        let mut ignore = vec![];
+        let workloads = records
+            .iter()
+            .map(|rec| {
+                let judged = crate::exempt::judge(&self.cfg, rec, opts.today, &mut ignore);
+                let uid = self.uids.get(&rec.key);
+                let results = crate::openreports::render::resource_results(&judged, &self.cfg, &self.opts.openreports_results, uid, now);
+                (rec.key.clone(), uid.map(str::to_string), results)
+            })
+            .filter(|(_, _, r)| !r.is_empty())
+            .collect();
+        if tx.send(super::openreports::OrMsg::Namespace(ns.to_string(), workloads)).is_err() {
+            warn!("the OpenReports writer has stopped");
+        }
+    }
+
     fn flush_cluster(&mut self, opts: &BuildOptions) {
         let mut rollup = Rollup::default();
         if let Ok(m) = self.live.namespaces.read() {
@@ -475,6 +517,13 @@ impl Operator {
         let facts = crate::cluster_facts::cluster_facts(&obs, &self.cfg);
         let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
         st.set_ready(self.ready_condition());
+        if let Some(tx) = &self.openreports {
+            let now = crate::openreports::Timestamp::of(jiff::Timestamp::now());
+            let results = crate::openreports::render::cluster_results(&facts, &self.cfg, opts.today, &self.opts.openreports_results, now);
+            if tx.send(super::openreports::OrMsg::Cluster(results)).is_err() {
+                warn!("the OpenReports writer has stopped");
+            }
+        }
         let hash = cluster_content_hash(&st);
         self.stamp(&mut st);
         let status = raw(&st);

@@ -15,6 +15,7 @@ pub mod http;
 pub mod leader;
 pub mod listener;
 mod liveness;
+pub mod openreports;
 pub mod options;
 pub mod probes;
 pub mod reach;

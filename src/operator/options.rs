@@ -36,6 +36,17 @@ pub const DEFAULT_CONFIG_POLL: Duration = Duration::from_secs(2);
 pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `--stall-timeout`: five bookmark periods of a Kubernetes API server (about one a minute).
 pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Default of `--openreports`: OpenReports output is opt-in.
+pub const DEFAULT_OPENREPORTS: bool = false;
+/// Default of `--openreports-results` (and of the audit's): failures, errors and exempt findings.
+pub const DEFAULT_OPENREPORTS_RESULTS: &str = "fail,error,skip-exempt";
+/// How often the operator looks again for OpenReports CRDs that are not served.
+pub const DEFAULT_OPENREPORTS_RECHECK: Duration = Duration::from_secs(60);
+
+/// [`DEFAULT_OPENREPORTS_RESULTS`] parsed (a constant list of valid tokens).
+pub fn default_openreports_results() -> crate::openreports::ResultFilter {
+    crate::openreports::ResultFilter::parse(DEFAULT_OPENREPORTS_RESULTS).unwrap_or_default()
+}
 
 /// Settings of `kompliance run` (contract.md's operator flags).
 #[derive(Debug, Clone)]
@@ -79,6 +90,12 @@ pub struct RunOptions {
     pub stall_timeout: Duration,
     /// Title language of the reports (None: the configuration's `language`, else English).
     pub lang: Option<crate::catalog::Lang>,
+    /// Write OpenReports (`Report` per workload, one `ClusterReport`) beside the ComplianceReports.
+    pub openreports: bool,
+    /// The outcomes written as OpenReports results.
+    pub openreports_results: crate::openreports::ResultFilter,
+    /// How often the OpenReports on the server are listed again (and absent CRDs looked for).
+    pub openreports_recheck: Duration,
 }
 
 /// A function that makes the ARM reader for a configuration.
@@ -116,6 +133,9 @@ impl Default for RunOptions {
             arm_factory: None,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
+            openreports: DEFAULT_OPENREPORTS,
+            openreports_results: default_openreports_results(),
+            openreports_recheck: DEFAULT_OPENREPORTS_RECHECK,
         }
     }
 }

@@ -124,7 +124,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
     let (stop, stop_rx) = tokio_watch::channel(false);
     let (writer_tx, writer_rx) = mpsc::unbounded_channel();
     let settings = WriterSettings { timeout: opts.write_timeout, reach: opts.reach.clone() };
-    let writer = Writer::new(write_client, metrics.clone(), leadership.clone(), settings);
+    let writer = Writer::new(write_client.clone(), metrics.clone(), leadership.clone(), settings);
     let grace = opts.grace;
     let writer_task = tokio::spawn(writer.run(writer_rx, grace));
     // The lease is released only after the writer has written what was pending.
@@ -144,6 +144,18 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
     let (probe_now, probe_now_rx) = mpsc::unbounded_channel();
     tokio::spawn(probe_loop(client.clone(), opts.probe_interval, opts.reach.clone(), probe_tx, probe_now_rx));
     let vulns = probes::vulnerability_reports(&client, &opts.reach).await;
+    let openreports = opts.openreports.then(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let w = super::openreports::OrWriter::new(
+            write_client.clone(),
+            leadership.clone(),
+            metrics.clone(),
+            opts.openreports_results,
+            opts.openreports_recheck,
+        );
+        tokio::spawn(w.run(rx));
+        tx
+    });
     let cfg = reloader.as_ref().map(|r| r.current().clone()).unwrap_or_default();
     let op = Operator {
         client,
@@ -170,6 +182,8 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         azure_task: None,
         azure_tx,
         writer: writer_tx,
+        openreports,
+        uids: Default::default(),
         metrics,
         ready: ready.clone(),
         leadership,

@@ -29,6 +29,8 @@ pub struct OperatorMetrics {
     pub config_reloads: IntCounterVec,
     /// `kompliance_leader`.
     pub leader: IntGauge,
+    /// `kompliance_openreports_crds_served`.
+    pub openreports_crds: IntGauge,
 }
 
 /// Why the metrics could not be registered (a name clash in the given registry).
@@ -55,6 +57,10 @@ impl OperatorMetrics {
         let config_reloads =
             IntCounterVec::new(Opts::new("kompliance_config_reloads_total", "Configuration loads, by result"), &["result"])?;
         let leader = IntGauge::new("kompliance_leader", "1 on the replica that holds the lease")?;
+        let openreports_crds = IntGauge::new(
+            "kompliance_openreports_crds_served",
+            "1 when --openreports is on and the OpenReports CRDs are served, 0 otherwise",
+        )?;
         let build_info = GaugeVec::new(Opts::new("kompliance_build_info", "Build of this replica"), &["version", "revision"])?;
         build_info.with_label_values(&[version, revision]).set(1.0);
         for kind in WATCHED_KINDS {
@@ -63,7 +69,7 @@ impl OperatorMetrics {
                 watch_events.with_label_values(&[kind, t]);
             }
         }
-        for scope in ["namespace", "cluster"] {
+        for scope in ["namespace", "cluster", "openreports"] {
             for r in WRITE_RESULTS {
                 report_writes.with_label_values(&[scope, r]);
             }
@@ -80,6 +86,7 @@ impl OperatorMetrics {
         registry.register(Box::new(config_last_reload_ok.clone()))?;
         registry.register(Box::new(config_reloads.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        registry.register(Box::new(openreports_crds.clone()))?;
         registry.register(Box::new(build_info))?;
         Ok(OperatorMetrics {
             evaluations,
@@ -91,6 +98,7 @@ impl OperatorMetrics {
             config_last_reload_ok,
             config_reloads,
             leader,
+            openreports_crds,
         })
     }
 }

@@ -85,8 +85,8 @@ pub enum Obj {
     Node(Box<Node>),
     /// A Namespace.
     Namespace(String),
-    /// A workload's metadata: namespace, kind, name, its own controller and its exemption annotations.
-    Owner(String, &'static str, String, Option<Owner>, ExemptAnnotations),
+    /// A workload's metadata: namespace, kind, name, its own controller, its exemption annotations and its UID.
+    Owner(String, &'static str, String, Option<Owner>, ExemptAnnotations, String),
     /// A namespace report on the server: namespace, resourceVersion, content hash.
     Report(String, u64, String),
     /// The cluster report on the server: resourceVersion, content hash.
@@ -105,7 +105,7 @@ impl Obj {
             Obj::Ingress(i) => meta_key(&i.metadata),
             Obj::Node(n) => meta_key(&n.metadata),
             Obj::Namespace(n) => (String::new(), n.clone()),
-            Obj::Owner(ns, _, name, _, _) => (ns.clone(), name.clone()),
+            Obj::Owner(ns, _, name, _, _, _) => (ns.clone(), name.clone()),
             Obj::Report(ns, _, _) => (ns.clone(), "kompliance".into()),
             Obj::ClusterReport(_, _) => (String::new(), "cluster".into()),
             Obj::VulnerabilityReport(ns, name, _) => (ns.clone(), name.clone()),
@@ -170,6 +170,7 @@ fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
         meta.name.unwrap_or_default(),
         controller_of(meta.owner_references.as_ref()),
         annotations,
+        meta.uid.unwrap_or_default(),
     )
 }
 

@@ -94,8 +94,9 @@ fn entry_shell(i: usize, cfg: &Config, lang: Lang, state: State, reason: Option<
     }
 }
 
-/// The state a row has before looking at resources, if configuration alone decides it.
-fn config_state(i: usize, cfg: &Config, ns: Option<&str>) -> Option<(State, String)> {
+/// The state a row has before looking at resources, if configuration alone decides it (also
+/// used by the OpenReports rendering, so both views agree).
+pub(crate) fn config_state(i: usize, cfg: &Config, ns: Option<&str>) -> Option<(State, String)> {
     let rc = cfg.rec(i);
     if rc.effect == Effect::Disabled {
         return Some((State::Disabled, "effect is Disabled".into()));
