@@ -533,3 +533,26 @@ async fn korean_titles_from_the_configuration_and_from_lang() {
     assert_eq!((info(&m, ko), info(&m, en)), (Some(1.0), None));
     op.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_resync_refreshes_the_ready_condition_of_unchanged_reports() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed([namespace("shop"), deploy("shop", "web").build()]).unwrap();
+    let op = c.operator_with("kompliance-test", false, |o| o.resync_interval = std::time::Duration::from_secs(2)).await;
+    let ready = |c: &Cluster| c.report("shop").map(|r| r["status"]["conditions"][0].clone()).filter(|r| r.is_object());
+    eventually("a Ready condition", || ready(&c).is_some()).await;
+    let first = ready(&c).unwrap();
+    let findings = c.report("shop").unwrap()["status"]["recommendations"].clone();
+    let due: jiff::Timestamp = first["nextEvaluation"].as_str().unwrap().parse().unwrap();
+    let at: jiff::Timestamp = first["lastTransitionTime"].as_str().unwrap().parse().unwrap();
+    assert_eq!((due - at).get_seconds(), 2, "due one resync interval later: {first}");
+    // Nothing changes in the namespace, yet the next pass writes a newer condition: a reader can
+    // tell a live operator's report from a stale one.
+    eventually("the next pass's condition", || ready(&c).is_some_and(|r| r["lastTransitionTime"] != first["lastTransitionTime"])).await;
+    assert_eq!(c.report("shop").unwrap()["status"]["recommendations"], findings);
+    let now = jiff::Timestamp::now();
+    let status: kompliance::report::ReportStatus = serde_json::from_value(c.report("shop").unwrap()["status"].clone()).unwrap();
+    assert!(!kompliance::report::is_stale(&status.conditions, now));
+    op.shutdown().await;
+}

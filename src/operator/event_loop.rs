@@ -42,7 +42,7 @@ pub(super) struct Operator {
     pub(super) full_pass: bool,
     pub(super) report_namespaces: HashSet<String>,
     pub(super) live: Arc<LiveReports>,
-    /// Content hash of each namespace report in `live` (tells whether the cluster report must follow).
+    /// Content hash of each namespace report in `live` without its Ready condition (tells whether the cluster report must follow).
     pub(super) report_hashes: HashMap<String, String>,
     pub(super) probes: ProbeResults,
     /// The probes have answered once: the cluster report waits for them (written once per start).
@@ -452,10 +452,12 @@ impl Operator {
             let records = self.store.records(&ns);
             let mut st = crate::report::build::namespace_report(&ns, &records, &self.cfg, &opts);
             self.to_openreports(&ns, &records, &opts);
+            // Changed findings (not only a new pass's condition) make the cluster report follow.
+            let findings = content_hash(&st);
             st.set_ready(self.ready_condition());
             let hash = content_hash(&st);
             self.stamp(&mut st);
-            let changed = self.report_hashes.insert(ns.clone(), hash.clone()).as_ref() != Some(&hash);
+            let changed = self.report_hashes.insert(ns.clone(), findings.clone()).as_ref() != Some(&findings);
             let status = raw(&st);
             if let Ok(mut m) = self.live.namespaces.write() {
                 m.insert(ns.clone(), st);
