@@ -400,7 +400,12 @@ impl Operator {
     }
 
     fn build_options(&self) -> BuildOptions {
-        BuildOptions { lang: Default::default(), today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+        BuildOptions {
+            lang: Default::default(),
+            today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(),
+            show_pods: true,
+            message_cap: Some(crate::report::build::MESSAGE_CAP),
+        }
     }
 
     fn stamp(&self, status: &mut impl Stamp) {
