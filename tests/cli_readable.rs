@@ -155,3 +155,16 @@ fn a_connection_failure_names_the_url_and_the_cause_and_logs_carry_no_colour_cod
     assert!(!e.contains("CRD") && !e.contains("compliancereports"), "not a CRD problem: {e}");
     assert!(!e.contains('\x1b'), "stderr is a pipe: no colour codes in the logs: {e:?}");
 }
+
+#[test]
+fn the_audit_keeps_long_messages_whole() {
+    // old-monolith fails trusted-registries on two containers: a message longer than the reports' cap.
+    let out = run(&["audit", "examples/legacy.yaml", "--config", CFG, "--now", NOW, "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let row =
+        v["items"][0]["status"]["recommendations"].as_array().expect("rows").iter().find(|r| r["id"] == "trusted-registries").cloned();
+    let message = row.as_ref().and_then(|r| r["unhealthy"][0]["message"].as_str()).expect("message").to_string();
+    assert!(message.chars().count() > kompliance::report::build::MESSAGE_CAP, "{message}");
+    assert!(!message.contains('…'), "{message}");
+    assert!(message.ends_with("init container setup: image \"busybox:1.36\" is not from a trusted registry (allowedContainerImagesRegex \"^([a-z0-9]+\\\\.azurecr\\\\.io|registry\\\\.k8s\\\\.io|ghcr\\\\.io/kompliance)/.+$\")"), "{message}");
+}

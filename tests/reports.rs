@@ -95,7 +95,12 @@ fn ten_thousand_failing_workloads_fit_in_256_kib_with_exact_counts() {
             r
         })
         .collect();
-    let opts = BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: true };
+    let opts = BuildOptions {
+        lang: Default::default(),
+        today: "2026-11-28".parse().expect("date"),
+        show_pods: true,
+        message_cap: Some(kompliance::report::build::MESSAGE_CAP),
+    };
     let status = namespace_report("big", &resources, &cfg, &opts);
     let privileged = status.recommendations.iter().find(|e| e.id == "readonly-root-filesystem").expect("row");
     assert_eq!(privileged.state, State::Unhealthy);
@@ -117,7 +122,12 @@ fn content_hash_ignores_timestamps_and_versions_only() {
     let spec = failing_spec();
     let mut r = ResourceRecord::new(ResourceKey { namespace: "a".into(), kind: "Pod".into(), name: "p".into() });
     r.outcomes = evaluate_pod("a", &PodFacts::from_spec(&spec, None), None, &cfg, &NoVulnerabilityData);
-    let opts = BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: false };
+    let opts = BuildOptions {
+        lang: Default::default(),
+        today: "2026-11-28".parse().expect("date"),
+        show_pods: false,
+        message_cap: Some(kompliance::report::build::MESSAGE_CAP),
+    };
     let a = namespace_report("a", std::slice::from_ref(&r), &cfg, &opts);
     let mut b = a.clone();
     b.last_evaluated = Some("2030-01-01T00:00:00Z".into());
@@ -133,7 +143,12 @@ fn cluster_rollup_lists_50_namespaces_and_counts_the_rest_exactly() {
     use kompliance::report::build::{ClusterFacts, Rollup, cluster_report};
     let cfg = Config::default();
     let spec = failing_spec();
-    let opts = BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: false };
+    let opts = BuildOptions {
+        lang: Default::default(),
+        today: "2026-11-28".parse().expect("date"),
+        show_pods: false,
+        message_cap: Some(kompliance::report::build::MESSAGE_CAP),
+    };
     let mut rollup = Rollup::default();
     // 1,000 namespaces, in reverse order, each unhealthy for run-as-non-root (the Pod runs as root).
     for k in (0..1000).rev() {

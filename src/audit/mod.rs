@@ -250,7 +250,8 @@ pub fn run(cfg: &Config, opts: &AuditOptions, stdin: impl std::io::Read) -> Audi
     let Reader { collector, errors, mut warnings, .. } = reader;
     let collected = collector.finish();
     let today = opts.now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let bopts = BuildOptions { lang: opts.lang, today, show_pods: false };
+    // No message cut: the audit's output has no size bound (the operator's reports do).
+    let bopts = BuildOptions { lang: opts.lang, today, show_pods: false, message_cap: None };
 
     let facts = cluster_facts(&offline_observations(cfg, opts, collected.nodes), cfg);
 

@@ -9,17 +9,19 @@ pub fn resource_limits(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let mut out = vec![];
     for c in pod.containers.iter().filter(|c| c.kind != super::ContainerKind::Ephemeral) {
         let mut why = vec![];
-        for (res, max) in [("cpu", &p.cpu_limit), ("memory", &p.memory_limit)] {
+        for (res, max, param) in [("cpu", &p.cpu_limit, "cpuLimit"), ("memory", &p.memory_limit, "memoryLimit")] {
             let value =
                 c.resources.and_then(|r| r.limits.as_ref()).and_then(|l| l.get(res)).map(|q| q.0.as_str()).filter(|s| !s.trim().is_empty());
             let Some(value) = value else {
-                why.push(format!("resources.limits.{res} is not set"));
+                why.push(format!("resources.limits.{res} is not set (at most {max} passes, parameter {param})"));
                 continue;
             };
             match Value::parse(value) {
                 Err(e) => why.push(format!("resources.limits.{res} {e}")),
                 Ok(q) if q.is_negative() => why.push(format!("resources.limits.{res} {value} is negative")),
-                Ok(q) if q > *max.value() => why.push(format!("resources.limits.{res} {value} exceeds the maximum {max}")),
+                Ok(q) if q > *max.value() => {
+                    why.push(format!("resources.limits.{res} {value} exceeds the maximum {max} (parameter {param})"))
+                }
                 Ok(_) => {}
             }
         }
@@ -74,6 +76,9 @@ pub fn container_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     out
 }
 
+/// How many allowed ports a finding message lists.
+const PORTS_SHOWN: usize = 10;
+
 /// Why `bad` ports (of `field`) fail a port list `param` holding `allowed` (#11, #21).
 pub fn ports_not_allowed(field: &str, bad: &[i64], allowed: &[i64], param: &str) -> String {
     let list = bad.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
@@ -81,7 +86,9 @@ pub fn ports_not_allowed(field: &str, bad: &[i64], allowed: &[i64], param: &str)
         let verb = if bad.len() == 1 { "is" } else { "are" };
         format!("{field} {list} {verb} not allowed: {param} allows no port ([\"-1\"])")
     } else {
-        format!("{field} {list} not in {param}")
+        let shown: Vec<String> = allowed.iter().take(PORTS_SHOWN).map(i64::to_string).collect();
+        let more = if allowed.len() > PORTS_SHOWN { ", ..." } else { "" };
+        format!("{field} {list} not in {param} [{}{more}]", shown.join(", "))
     }
 }
 

@@ -21,7 +21,7 @@ pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let host_network = pod.facts.host_network;
     let mut out = vec![];
     if host_network && !p.allow_host_network {
-        out.push(Finding::object("spec.hostNetwork is true"));
+        out.push(Finding::object("spec.hostNetwork is true (allowed only with parameter allowHostNetwork: true)"));
     }
     for c in pod.containers {
         let bad: Vec<String> = c
@@ -39,7 +39,12 @@ pub fn host_network_ports(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         if !bad.is_empty() {
             out.push(Finding::container(
                 c,
-                format_args!("hostPort {} outside the allowed range {}-{}", bad.join(", "), p.min_port, p.max_port),
+                format_args!(
+                    "hostPort {} outside the allowed range {}-{} (parameters minPort and maxPort)",
+                    bad.join(", "),
+                    p.min_port,
+                    p.max_port
+                ),
             ));
         }
     }
@@ -71,7 +76,10 @@ pub fn hostpath_volumes(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
                 for m in c.volume_mounts.iter().filter(|m| m.name == v.volume && m.read_only != Some(true)) {
                     out.push(Finding::container(
                         c,
-                        format!("mounts hostPath volume {} at {} without readOnly: true", v.volume, m.mount_path),
+                        format!(
+                            "mounts hostPath volume {} at {} without readOnly: true (its allowedHostPaths entry is read-only)",
+                            v.volume, m.mount_path
+                        ),
                     ));
                 }
             }

@@ -21,10 +21,17 @@ pub fn capabilities(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
             p.required_drop_capabilities.iter().filter(|r| !drops_all && !dropped.contains(r)).map(String::as_str).collect();
         let mut why = vec![];
         if !bad_add.is_empty() {
-            why.push(format!("adds capabilities not allowed: {}", bad_add.join(", ")));
+            why.push(format!(
+                "adds capabilities not allowed: {} (parameter allowedCapabilities: [{}])",
+                bad_add.join(", "),
+                p.allowed_capabilities.join(", ")
+            ));
         }
         if !missing.is_empty() {
-            why.push(format!("does not drop required capabilities: {}", missing.join(", ")));
+            why.push(format!(
+                "does not drop required capabilities: {} (parameter requiredDropCapabilities; drop ALL passes)",
+                missing.join(", ")
+            ));
         }
         if !why.is_empty() {
             out.push(Finding::container(c, why.join("; ")));
@@ -67,7 +74,15 @@ pub fn apparmor(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         .iter()
         .filter_map(|c| {
             let (profile, from) = effective_apparmor(pod, c);
-            (!allowed(&profile)).then(|| Finding::container(c, format_args!("AppArmor profile {profile:?} (from {from}) is not allowed")))
+            (!allowed(&profile)).then(|| {
+                Finding::container(
+                    c,
+                    format_args!(
+                        "AppArmor profile {profile:?} (from {from}) is not in allowedProfiles [{}]",
+                        p.allowed_profiles.join(", ")
+                    ),
+                )
+            })
         })
         .collect()
 }
@@ -77,11 +92,14 @@ fn range_text(rule: &IdRule) -> String {
     if r.is_empty() { "none".into() } else { r.join(", ") }
 }
 
-fn check_id(field: &str, value: Option<i64>, rule: &IdRule) -> Option<String> {
+/// `field` judged by `rule`; `param` is the name of the rule's ranges parameter (`runAsGroupRanges`).
+fn check_id(field: &str, value: Option<i64>, rule: &IdRule, param: &str) -> Option<String> {
     match (rule.kind, value) {
         (RuleKind::RunAsAny, _) | (RuleKind::MayRunAs, None) | (RuleKind::MustRunAsNonRoot, _) => None,
-        (RuleKind::MustRunAs, None) => Some(format!("{field} is not set (must be in {})", range_text(rule))),
-        (_, Some(v)) if !rule.in_range(v) => Some(format!("{field} {v} is outside the allowed ranges {}", range_text(rule))),
+        (RuleKind::MustRunAs, None) => Some(format!("{field} is not set (must be in {}, parameter {param})", range_text(rule))),
+        (_, Some(v)) if !rule.in_range(v) => {
+            Some(format!("{field} {v} is outside the allowed ranges {} (parameter {param})", range_text(rule)))
+        }
         _ => None,
     }
 }
@@ -98,14 +116,17 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         let mut why = vec![];
         if p.run_as_user.kind == RuleKind::MustRunAsNonRoot {
             match (user, non_root) {
-                (Some(0), _) => why.push("runAsUser is 0 (root)".to_string()),
+                (Some(0), _) => why.push("runAsUser is 0 (root), and runAsUserRule MustRunAsNonRoot needs a non-zero one".to_string()),
                 (None, Some(true)) | (Some(_), _) => {}
-                (None, _) => why.push("runAsNonRoot is not true and runAsUser is not set".to_string()),
+                (None, _) => why.push(
+                    "runAsNonRoot is not true and runAsUser is not set (runAsUserRule MustRunAsNonRoot needs runAsNonRoot: true or a non-zero runAsUser)"
+                        .to_string(),
+                ),
             }
-        } else if let Some(m) = check_id("runAsUser", user, &p.run_as_user) {
+        } else if let Some(m) = check_id("runAsUser", user, &p.run_as_user, "runAsUserRanges") {
             why.push(m);
         }
-        if let Some(m) = check_id("runAsGroup", group, &p.run_as_group) {
+        if let Some(m) = check_id("runAsGroup", group, &p.run_as_group, "runAsGroupRanges") {
             why.push(m);
         }
         if !why.is_empty() {
@@ -115,14 +136,14 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let groups = psc.and_then(|s| s.supplemental_groups.as_ref()).filter(|g| !g.is_empty());
     match (p.supplemental_groups.kind, groups) {
         (RuleKind::MustRunAs, None) => out.push(Finding::object(format!(
-            "spec.securityContext.supplementalGroups is not set (must be in {})",
+            "spec.securityContext.supplementalGroups is not set (must be in {}, parameter supplementalGroupsRanges)",
             range_text(&p.supplemental_groups)
         ))),
         (RuleKind::MustRunAs | RuleKind::MayRunAs, Some(gs)) => {
             let bad: Vec<String> = gs.iter().filter(|g| !p.supplemental_groups.in_range(**g)).map(|g| g.to_string()).collect();
             if !bad.is_empty() {
                 out.push(Finding::object(format!(
-                    "spec.securityContext.supplementalGroups {} outside the allowed ranges {}",
+                    "spec.securityContext.supplementalGroups {} outside the allowed ranges {} (parameter supplementalGroupsRanges)",
                     bad.join(", "),
                     range_text(&p.supplemental_groups)
                 )));
@@ -130,7 +151,7 @@ pub fn run_as_non_root(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
         }
         _ => {}
     }
-    if let Some(m) = check_id("spec.securityContext.fsGroup", psc.and_then(|s| s.fs_group), &p.fs_group) {
+    if let Some(m) = check_id("spec.securityContext.fsGroup", psc.and_then(|s| s.fs_group), &p.fs_group, "fsGroupRanges") {
         out.push(Finding::object(m));
     }
     out

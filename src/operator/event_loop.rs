@@ -425,7 +425,12 @@ impl Operator {
 
     fn build_options(&self) -> BuildOptions {
         let lang = self.opts.lang.or(self.cfg.language).unwrap_or_default();
-        BuildOptions { lang, today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(), show_pods: true }
+        BuildOptions {
+            lang,
+            today: jiff::Zoned::now().with_time_zone(jiff::tz::TimeZone::UTC).date(),
+            show_pods: true,
+            message_cap: Some(crate::report::build::MESSAGE_CAP),
+        }
     }
 
     fn ready_condition(&self) -> crate::report::Condition {

@@ -379,7 +379,12 @@ mod tests {
     }
 
     fn opts() -> BuildOptions {
-        BuildOptions { lang: Default::default(), today: "2026-11-28".parse().expect("date"), show_pods: true }
+        BuildOptions {
+            lang: Default::default(),
+            today: "2026-11-28".parse().expect("date"),
+            show_pods: true,
+            message_cap: Some(crate::report::build::MESSAGE_CAP),
+        }
     }
 
     fn row(st: &ReportStatus, id: &str) -> crate::report::RecommendationEntry {

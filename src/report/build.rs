@@ -23,6 +23,9 @@ pub struct BuildOptions {
     pub today: Date,
     /// Show `pods` on items (the operator counts Pods; the audit does not).
     pub show_pods: bool,
+    /// Longest item message: [`MESSAGE_CAP`] where the report's size bound needs it (the
+    /// operator's objects); `None` keeps messages whole (the audit's output has no such bound).
+    pub message_cap: Option<usize>,
 }
 
 /// Data for the cluster rows: judged resources, and why rows without data could not be judged.
@@ -43,10 +46,15 @@ struct ResFlags {
 
 /// Truncates to [`MESSAGE_CAP`] characters, marking the cut.
 pub fn cap_message(s: &str) -> String {
-    if s.chars().count() <= MESSAGE_CAP {
+    cap_message_at(s, MESSAGE_CAP)
+}
+
+/// Truncates to `cap` characters, marking the cut.
+fn cap_message_at(s: &str, cap: usize) -> String {
+    if s.chars().count() <= cap {
         return s.to_string();
     }
-    let mut out: String = s.chars().take(MESSAGE_CAP - 1).collect();
+    let mut out: String = s.chars().take(cap.saturating_sub(1)).collect();
     out.push('…');
     out
 }
@@ -62,7 +70,10 @@ fn item(rec: &ResourceRecord, findings: &[crate::checks::Finding], opts: &BuildO
         namespace: (with_ns && !rec.key.namespace.is_empty()).then(|| rec.key.namespace.clone()),
         pods: opts.show_pods.then_some(rec.pods).filter(|p| *p > 0),
         containers,
-        message: cap_message(&joined),
+        message: match opts.message_cap {
+            Some(cap) => cap_message_at(&joined, cap),
+            None => joined,
+        },
         exemption_reason: None,
         exemption_source: None,
         exempt_until: None,

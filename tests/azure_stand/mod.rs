@@ -226,7 +226,12 @@ pub fn config(base: &str) -> Config {
 pub fn states(snap: &kompliance::azure::rows::ArmSnapshot, cfg: &Config) -> HashMap<String, (State, Option<String>, u32)> {
     let mut facts = ClusterFacts::default();
     add_facts(snap, cfg, &mut facts);
-    let opts = BuildOptions { lang: Default::default(), today: "2026-11-29".parse().unwrap(), show_pods: false };
+    let opts = BuildOptions {
+        lang: Default::default(),
+        today: "2026-11-29".parse().unwrap(),
+        show_pods: false,
+        message_cap: Some(kompliance::report::build::MESSAGE_CAP),
+    };
     let st = cluster_report(&facts, &Rollup::default(), cfg, &opts);
     st.recommendations.into_iter().map(|e| (e.id.clone(), (e.state, e.reason.clone(), e.counts.unhealthy))).collect()
 }
