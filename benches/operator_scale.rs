@@ -66,12 +66,7 @@ async fn run(pods: usize, namespaces: usize) {
     let op = Command::new(env!("CARGO_BIN_EXE_kompliance"))
         .args(["run", "--leader-election=false", "--kubeconfig"])
         .arg(&kubeconfig)
-        .args([
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"),
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"), "--metrics-addr", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
