@@ -202,6 +202,8 @@ fn each_value_set_renders_what_it_asks_for() {
         image.and_then(|i| i.as_str().map(str::to_string)).unwrap_or_default(),
         format!("ghcr.io/kompliance/kompliance@sha256:{}", "0123456789abcdef".repeat(4))
     );
+    let pull = find(off, "Deployment", "kompliance").expect("Deployment").pointer("/spec/template/spec/imagePullSecrets").cloned();
+    assert_eq!(pull, Some(serde_json::json!([{"name": "regcred"}])));
     // CRDs on: kept on uninstall.
     let crd = find(&d["defaults"], "CustomResourceDefinition", "compliancereports.kompliance.dev").expect("CRD");
     assert_eq!(crd["metadata"]["annotations"]["helm.sh/resource-policy"], "keep");

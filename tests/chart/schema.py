@@ -138,8 +138,8 @@ def values_schema(catalog):
                 "tag": STR,
                 "digest": {"type": "string", "pattern": "^(sha256:[0-9a-f]{64})?$"},
                 "pullPolicy": {"enum": ["Always", "IfNotPresent", "Never"]},
+                "pullSecrets": STRS,
             }),
-            "pullSecrets": STRS,
             "replicas": {"type": "integer", "minimum": 0},
             "podDisruptionBudget": obj({"enabled": BOOL, "minAvailable": {"type": ["integer", "string"]}}),
             "operator": obj({
