@@ -1,7 +1,7 @@
 # Common tasks. CI runs .ci/run (fmt, clippy, tests).
 CARGO ?= cargo
 
-.PHONY: example demo test lint fmt bench crds golden peers ci
+.PHONY: example demo test lint fmt bench crds golden peers ci image image-push chart chart-sync
 
 example:            ## audit the bundled example cluster
 	$(CARGO) run --release -- audit examples/ --config example-config.yaml --kubernetes-version v1.31.4
@@ -24,9 +24,31 @@ bench: peers        ## corpus beside trivy, and the generated 100k-Pod list (fig
 	$(CARGO) bench -p testkube --bench load
 	$(CARGO) bench --bench operator_scale
 
-crds:               ## regenerate crds/ (and the copy kustomize needs in deploy/crds/) from the Rust types
+crds:               ## regenerate crds/ (and the copies in deploy/crds/ and the chart) from the Rust types
 	$(CARGO) run --quiet -- crd --out-dir crds
 	$(CARGO) run --quiet -- crd --out-dir deploy/crds
+	$(MAKE) chart-sync
+
+VENV ?= /tmp/kompliance-venv
+REGISTRY ?=
+IMAGE_NAME ?= kompliance
+
+image:              ## OCI image of the release binary, no container engine: target/kompliance-image.tar (needs umoci, skopeo)
+	bash image/build.sh
+
+image-push:         ## push the image: make image-push REGISTRY=ghcr.io/you (skopeo copy; not run in CI: no registry is reachable there)
+	@test -n "$(REGISTRY)" || { echo "REGISTRY is required, e.g. make image-push REGISTRY=ghcr.io/you"; exit 2; }
+	skopeo copy oci-archive:target/kompliance-image.tar docker://$(REGISTRY)/$(IMAGE_NAME):$$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+
+chart-sync:         ## copy crds/, the dashboard and the rules into charts/kompliance/files/, regenerate values.schema.json
+	mkdir -p charts/kompliance/files/crds
+	rm -f charts/kompliance/files/crds/*.yaml
+	cp crds/*.yaml charts/kompliance/files/crds/
+	cp deploy/monitoring/grafana-dashboard.json deploy/monitoring/prometheus-rules.yaml charts/kompliance/files/
+	$(CARGO) run --quiet -- catalog -o json | python3 tests/chart/schema.py > charts/kompliance/values.schema.json
+
+chart:              ## package the Helm chart: target/charts/kompliance-<version>.tgz (Helm 4's engine from $(VENV))
+	$(VENV)/bin/python tests/chart/render.py --package charts/kompliance target/charts
 
 golden:             ## regenerate tests/golden/ (review the diff!)
 	UPDATE_GOLDEN=1 $(CARGO) test --test golden --test table

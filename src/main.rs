@@ -33,8 +33,11 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
     set_options
 };
 
+/// `kompliance --version`: the crate's version and the git commit it was built from (build.rs).
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("KOMPLIANCE_GIT_COMMIT"), ")");
+
 #[derive(Parser)]
-#[command(name = "kompliance", version, about = "Evaluates the 24 Azure Security Center container recommendations on Kubernetes objects")]
+#[command(name = "kompliance", version = LONG_VERSION, about = "Evaluates the 24 Azure Security Center container recommendations on Kubernetes objects")]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -200,3 +200,22 @@ fn mimalloc_options_are_set_before_the_runtime_allocates() {
     assert!(err.contains("option 'arena_eager_commit': 0"), "{err}");
     assert!(err.contains("option 'purge_delay': 10"), "{err}");
 }
+
+#[test]
+fn version_prints_the_crate_version_and_the_git_commit() {
+    let out = run(&["--version"], None);
+    assert!(out.status.success());
+    let line = text(&out.stdout);
+    let expected_commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o.stdout).trim().to_string());
+    let commit = match std::env::var("KOMPLIANCE_GIT_COMMIT") {
+        Ok(c) if !c.trim().is_empty() => c.trim().to_string(),
+        _ => expected_commit.unwrap_or_else(|| "unknown".into()),
+    };
+    assert_eq!(line.trim(), format!("kompliance {} (commit {commit})", env!("CARGO_PKG_VERSION")));
+}

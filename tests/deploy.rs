@@ -29,12 +29,16 @@ fn kustomized_deploy_base_has_nothing_unhealthy() {
     kinds.sort();
     assert_eq!(kinds, ["Deployment/kompliance", "Service/kompliance-metrics"]);
     let s = &result.cluster().summary;
-    assert_eq!((s.resources.evaluated, s.resources.unhealthy, s.resources.exempt), (2, 0, 0), "{s:?}");
-    // Every namespaced recommendation that can judge it did, and passed (none NotConfigured).
+    // The Service is judged only by service-allowed-ports, NotConfigured in the production config.
+    assert_eq!((s.resources.evaluated, s.resources.unhealthy, s.resources.exempt), (1, 0, 0), "{s:?}");
+    // Every namespaced recommendation that can judge it did, and passed; only those that need a
+    // value from the cluster admin are NotConfigured (the production config sets none).
     let reports = result.reports();
     let (ns, st) = &reports[0];
     assert_eq!(ns, "kompliance-system");
-    assert!(st.recommendations.iter().all(|e| e.state != kompliance::report::State::NotConfigured), "{:?}", st.recommendations);
+    let not_configured: Vec<&str> =
+        st.recommendations.iter().filter(|e| e.state == kompliance::report::State::NotConfigured).map(|e| e.id.as_str()).collect();
+    assert_eq!(not_configured, ["trusted-registries", "container-allowed-ports", "service-allowed-ports"]);
     // Two replicas and a PodDisruptionBudget, as contract.md asks.
     assert!(result.stats.skipped_kinds.contains_key("policy/PodDisruptionBudget"));
 }
@@ -306,4 +310,65 @@ fn the_openreports_component_renders_with_least_privilege_and_turns_the_feature_
     let base = rendered_base().expect("kubectl works");
     let base_args = find(&base, "Deployment", "kompliance").pointer("/spec/template/spec/containers/0/args").cloned().expect("args");
     assert!(!base_args.as_array().expect("args").iter().any(|a| a.as_str().is_some_and(|s| s.starts_with("--openreports"))));
+}
+
+/// The recommendations that need a value (a parameter required and without default in the catalogue).
+fn needing_a_value() -> Vec<(&'static str, &'static str)> {
+    kompliance::catalog::CATALOG
+        .iter()
+        .flat_map(|r| r.parameters.iter().filter(|p| p.required && p.default.is_none()).map(move |p| (r.id, p.name)))
+        .collect()
+}
+
+#[test]
+fn the_production_config_leaves_exactly_the_recommendations_needing_a_value_not_configured() {
+    let needed = needing_a_value();
+    assert_eq!(needed.len(), 3, "{needed:?}");
+    let cfg = common::config("deploy/kompliance-config.yaml");
+    // A small manifest with a Pod and a Service, so every workload and Service row is judged.
+    let manifest = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: shop}
+spec:
+  containers:
+    - name: web
+      image: nginx:1.27
+      ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  ports: [{port: 80}]
+"#;
+    let opts = AuditOptions {
+        paths: vec!["-".into()],
+        default_namespace: "default".into(),
+        kubernetes_version: Some("v1.31.4".into()),
+        now: common::now(),
+        lang: Default::default(),
+    };
+    let result = audit::run(&cfg, &opts, std::io::Cursor::new(manifest.as_bytes().to_vec()));
+    assert!(result.errors.is_empty(), "{:?}", result.errors);
+    let reports = result.reports();
+    let (_, st) = reports.iter().find(|(ns, _)| ns == "shop").expect("a report for shop");
+    let not_configured: Vec<(&str, &str)> = st
+        .recommendations
+        .iter()
+        .filter(|e| e.state == kompliance::report::State::NotConfigured)
+        .map(|e| (e.id.as_str(), e.reason.as_deref().unwrap_or("")))
+        .collect();
+    assert_eq!(not_configured.iter().map(|(id, _)| *id).collect::<Vec<_>>(), needed.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    for ((id, reason), (_, param)) in not_configured.iter().zip(&needed) {
+        assert!(reason.contains(param), "{id}: the reason names {param}: {reason}");
+    }
+    // No example-specific settings: no exemptions, no regex, the spec's excluded namespaces.
+    let text = std::fs::read_to_string(common::root().join("deploy/kompliance-config.yaml")).expect("config");
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("yaml");
+    assert_eq!(doc["exemptions"], serde_json::json!([]));
+    assert_eq!(
+        doc["excludedNamespaces"],
+        serde_json::json!(["kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"])
+    );
 }

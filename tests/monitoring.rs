@@ -85,6 +85,32 @@ fn every_alert_has_a_summary_a_description_and_a_runbook() {
     }
 }
 
+#[test]
+fn only_the_operator_absent_or_stale_pages_and_links_use_the_docs_base_url() {
+    use kompliance::catalog::links::{DOCS_BASE_URL, recommendation_doc_url};
+    let plain = yaml("deploy/monitoring/prometheus-rules.yaml");
+    let mut critical: Vec<String> =
+        alerts(&plain).iter().filter(|a| a["labels"]["severity"] == "critical").map(|a| a["alert"].as_str().unwrap().to_string()).collect();
+    critical.sort();
+    // Posture findings are warnings (a cluster has many on day one); paging is for the operator.
+    assert_eq!(critical, ["KomplianceEvaluationStale", "KomplianceNoLeader", "KomplianceOperatorAbsent"]);
+    for a in alerts(&plain) {
+        let name = a["alert"].as_str().unwrap();
+        assert!(["critical", "warning"].contains(&a["labels"]["severity"].as_str().unwrap()), "{name}");
+        let runbook = a["annotations"]["runbook_url"].as_str().unwrap();
+        assert!(runbook.starts_with(&format!("{DOCS_BASE_URL}/alerts.md#")), "{name}: {runbook} (the chart replaces DOCS_BASE_URL)");
+        // An alert about one recommendation links that recommendation's documentation.
+        let per_recommendation = a["expr"].as_str().unwrap().contains("by (namespace, recommendation)")
+            || a["expr"].as_str().unwrap().contains("by (recommendation");
+        let link = a["annotations"]["recommendation_url"].as_str();
+        if per_recommendation {
+            assert_eq!(link, Some(recommendation_doc_url("{{ $labels.recommendation }}").as_str()), "{name}");
+        } else {
+            assert_eq!(link, None, "{name} has no recommendation label");
+        }
+    }
+}
+
 /// Metric families and the label names of their samples, from a scrape.
 fn families(scrape: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
