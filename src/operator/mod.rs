@@ -21,6 +21,7 @@ mod relist;
 pub mod reload;
 pub mod run;
 pub mod scope;
+pub mod slim;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
