@@ -2,6 +2,11 @@
 //! `kompliance run` in another; prints time to every report, status writes per namespace during
 //! the initial sync, the operator's peak memory and CPU, one change's latency, and the CPU of just
 //! decoding the same Pod list. `cargo bench --bench operator_scale` (env SCALE="10000:100,100000:1000").
+//! `OPERATOR_BINS=label=path,...` runs other builds of `kompliance` in the same run (e.g. main's, for
+//! old-vs-new ratios on a noisy host); `CHURN=rate:seconds` adds the churn measurement (`churn.rs`).
+
+#[path = "operator_scale/churn.rs"]
+mod churn;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -46,7 +51,15 @@ async fn status_writes(url: &str) -> Vec<Value> {
     v["writes"].as_array().cloned().unwrap_or_default()
 }
 
-async fn run(pods: usize, namespaces: usize) {
+/// The operator builds to measure: `OPERATOR_BINS` (`label=path`, comma-separated), else this build's.
+fn operator_bins() -> Vec<(String, String)> {
+    match std::env::var("OPERATOR_BINS") {
+        Ok(v) => v.split(',').filter_map(|b| b.split_once('=')).map(|(l, p)| (l.to_string(), p.to_string())).collect(),
+        Err(_) => vec![("this build".into(), env!("CARGO_BIN_EXE_kompliance").into())],
+    }
+}
+
+async fn run(pods: usize, namespaces: usize, label: &str, bin: &str) {
     let me = std::env::current_exe().expect("self");
     let mut server = Command::new(&me)
         .env("KOMPLIANCE_SCALE_ROLE", format!("server:{pods}:{namespaces}"))
@@ -63,15 +76,10 @@ async fn run(pods: usize, namespaces: usize) {
     std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\nusers:\n- name: u\n  user:\n    token: u\n")).expect("kubeconfig");
     let port = free_port();
     let started = Instant::now();
-    let op = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+    let op = Command::new(bin)
         .args(["run", "--leader-election=false", "--kubeconfig"])
         .arg(&kubeconfig)
-        .args([
-            "--config",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"),
-            "--metrics-addr",
-            &format!("127.0.0.1:{port}"),
-        ])
+        .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"), "--metrics-addr", &format!("127.0.0.1:{port}")])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -143,7 +151,9 @@ async fn run(pods: usize, namespaces: usize) {
     let decode_cpu = self_cpu() - cpu0;
     assert_eq!(decoded, pods);
 
-    println!("operator scale: {pods} Pods across {namespaces} namespaces (testkube in its own process, kompliance run as a process)");
+    println!(
+        "operator scale ({label}: {bin}): {pods} Pods across {namespaces} namespaces (testkube in its own process, kompliance run as a process)"
+    );
     println!("  every report written after {:.2} s (target 60 s); operator CPU by then {sync_cpu:.2} s", sync_time.as_secs_f64());
     println!(
         "  status writes per namespace during the sync: min {min_status}, max {max_status}; {creates} creates for {} reports",
@@ -159,6 +169,9 @@ async fn run(pods: usize, namespaces: usize) {
         decode_wall.as_secs_f64(),
         sync_cpu / decode_cpu.max(0.001)
     );
+    if let Some((rate, secs)) = churn::params() {
+        churn::run(&client, op_pid, namespaces, rate, secs).await;
+    }
 }
 
 fn main() {
@@ -171,6 +184,8 @@ fn main() {
     let scales = std::env::var("SCALE").unwrap_or_else(|_| "10000:100,100000:1000".into());
     for s in scales.split(',') {
         let (p, n) = s.split_once(':').expect("pods:namespaces");
-        rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces")));
+        for (label, bin) in operator_bins() {
+            rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces"), &label, &bin));
+        }
     }
 }
