@@ -4,6 +4,11 @@
 //! decoding the same Pod list. `cargo bench --bench operator_scale` (env SCALE="10000:100,100000:1000").
 //! OPENREPORTS="off,on" runs each scale without and with `--openreports` (default "off"): with it,
 //! also the OpenReports writes during the initial sync and the time until they stop.
+//! `OPERATOR_BINS=label=path,...` runs other builds of `kompliance` in the same run (e.g. main's, for
+//! old-vs-new ratios on a noisy host); `CHURN=rate:seconds` adds the churn measurement (`churn.rs`).
+
+#[path = "operator_scale/churn.rs"]
+mod churn;
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -56,7 +61,15 @@ async fn status_writes(url: &str) -> Vec<Value> {
     v["writes"].as_array().cloned().unwrap_or_default()
 }
 
-async fn run(pods: usize, namespaces: usize, openreports: bool) {
+/// The operator builds to measure: `OPERATOR_BINS` (`label=path`, comma-separated), else this build's.
+fn operator_bins() -> Vec<(String, String)> {
+    match std::env::var("OPERATOR_BINS") {
+        Ok(v) => v.split(',').filter_map(|b| b.split_once('=')).map(|(l, p)| (l.to_string(), p.to_string())).collect(),
+        Err(_) => vec![("this build".into(), env!("CARGO_BIN_EXE_kompliance").into())],
+    }
+}
+
+async fn run(pods: usize, namespaces: usize, label: &str, bin: &str, openreports: bool) {
     let me = std::env::current_exe().expect("self");
     let mut server = Command::new(&me)
         .env("KOMPLIANCE_SCALE_ROLE", format!("server:{pods}:{namespaces}"))
@@ -73,7 +86,7 @@ async fn run(pods: usize, namespaces: usize, openreports: bool) {
     std::fs::write(&kubeconfig, format!("apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: {url}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: u\ncurrent-context: t\nusers:\n- name: u\n  user:\n    token: u\n")).expect("kubeconfig");
     let port = free_port();
     let started = Instant::now();
-    let op = Command::new(env!("CARGO_BIN_EXE_kompliance"))
+    let op = Command::new(bin)
         .args(["run", "--leader-election=false", "--kubeconfig"])
         .arg(&kubeconfig)
         .args(["--config", concat!(env!("CARGO_MANIFEST_DIR"), "/example-config.yaml"), "--metrics-addr", &format!("127.0.0.1:{port}")])
@@ -166,7 +179,7 @@ async fn run(pods: usize, namespaces: usize, openreports: bool) {
     assert_eq!(decoded, pods);
 
     println!(
-        "operator scale: {pods} Pods across {namespaces} namespaces, OpenReports {} (testkube in its own process, kompliance run as a process)",
+        "operator scale ({label}: {bin}): {pods} Pods across {namespaces} namespaces, OpenReports {} (testkube in its own process, kompliance run as a process)",
         if openreports { "on" } else { "off" }
     );
     if let Some((t, n)) = or_converged {
@@ -192,6 +205,9 @@ async fn run(pods: usize, namespaces: usize, openreports: bool) {
         decode_wall.as_secs_f64(),
         sync_cpu / decode_cpu.max(0.001)
     );
+    if let Some((rate, secs)) = churn::params() {
+        churn::run(&client, op_pid, namespaces, rate, secs).await;
+    }
 }
 
 fn main() {
@@ -205,8 +221,10 @@ fn main() {
     let modes = std::env::var("OPENREPORTS").unwrap_or_else(|_| "off".into());
     for s in scales.split(',') {
         let (p, n) = s.split_once(':').expect("pods:namespaces");
-        for mode in modes.split(',') {
-            rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces"), mode.trim() == "on"));
+        for (label, bin) in operator_bins() {
+            for mode in modes.split(',') {
+                rt.block_on(run(p.parse().expect("pods"), n.parse().expect("namespaces"), &label, &bin, mode.trim() == "on"));
+            }
         }
     }
 }

@@ -13,6 +13,16 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Index of mimalloc 3's `purge_delay` option (src/options.c); libmimalloc-sys does not name it.
+#[cfg(target_os = "linux")]
+const MI_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// The operator's purge delay (ms): it frees and reallocates list pages, reports and verdicts
+/// continually, and returning freed pages after 10 ms made a quarter of its CPU time page faults
+/// (the initial sync's profile in BENCHMARKS.md); its peak memory stays far under the target.
+#[cfg(target_os = "linux")]
+const OPERATOR_PURGE_DELAY_MS: std::ffi::c_long = 1000;
+
 /// Sets mimalloc's options before Rust's runtime allocates (setting them in `main` is too late):
 /// arenas are committed as they are used and freed pages are returned after 10 ms, which keeps the
 /// peak RSS at glibc's level instead of doubling it (measured in BENCHMARKS.md).
@@ -23,11 +33,10 @@ static MIMALLOC_OPTIONS: extern "C" fn() = {
     extern "C" fn set_options() {
         // Indexes in mimalloc 3's option table (src/options.c); libmimalloc-sys names neither.
         const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
-        const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
         // SAFETY: plain stores into mimalloc's option table, before any other thread exists.
         unsafe {
             libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0);
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, 10);
+            libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, 10);
         }
     }
     set_options
@@ -235,7 +244,14 @@ fn main() -> ExitCode {
     let cli = parse_cli();
     match cli.command {
         Command::Audit(args) => run_audit(args),
-        Command::Run(args) => kompliance::operator::cli::run(*args),
+        Command::Run(args) => {
+            // SAFETY: a plain store into mimalloc's option table; no other thread exists yet.
+            #[cfg(target_os = "linux")]
+            unsafe {
+                libmimalloc_sys::mi_option_set(MI_PURGE_DELAY, OPERATOR_PURGE_DELAY_MS)
+            };
+            kompliance::operator::cli::run(*args)
+        }
         #[cfg(feature = "demo")]
         Command::Demo(args) => kompliance::operator::demo::demo(args),
         Command::Catalog { output, lang } => {

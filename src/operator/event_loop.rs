@@ -116,7 +116,7 @@ impl Operator {
         let mut liveness = tokio::time::interval(super::activity::tick(self.opts.stall_timeout));
         let mut restarted = tokio::time::Instant::now();
         loop {
-            let deadline = self.debouncer.next_deadline().filter(|_| !self.syncing).map(tokio::time::Instant::from_std);
+            let deadline = if self.syncing { None } else { self.debouncer.next_deadline().map(tokio::time::Instant::from_std) };
             tokio::select! {
                 input = events.next() => match input {
                     Some(i) => self.on_input(i),

@@ -23,6 +23,7 @@ mod relist;
 pub mod reload;
 pub mod run;
 pub mod scope;
+pub mod slim;
 pub mod status;
 pub mod store;
 pub mod telemetry;

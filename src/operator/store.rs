@@ -89,7 +89,9 @@ impl VerdictStore {
     }
 
     fn touch(&mut self, ns: &str) {
-        self.dirty.insert(ns.to_string());
+        if !self.dirty.contains(ns) {
+            self.dirty.insert(ns.to_string());
+        }
     }
 
     /// A Namespace exists (it gets a report even when empty).

@@ -3,6 +3,7 @@
 //! Deployments, StatefulSets, DaemonSets, CronJobs) and the report objects themselves.
 
 use super::scope::rv_of;
+use super::slim::SlimPod;
 use crate::model::{ExemptAnnotations, Owner, controller_of};
 use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
 use futures::stream::BoxStream;
@@ -219,7 +220,7 @@ pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) ->
     }
     for ns in &scoped {
         let n = streams.len();
-        streams.push(objects::<Pod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p))));
+        streams.push(objects::<SlimPod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p.into_pod()))));
         streams.push(objects::<Service>(api(client, *ns), Kind::Service, n + 1, |s| Obj::Service(Box::new(s))));
         streams.push(objects::<Ingress>(api(client, *ns), Kind::Ingress, n + 2, |i| Obj::Ingress(Box::new(i))));
         streams.push(objects::<PartialObjectMeta<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
