@@ -12,7 +12,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// The value sets under tests/chart/values/ (file stem → rendered documents).
-const SETS: [&str; 5] = ["defaults", "roles-only", "monitoring", "azure", "crds-off"];
+const SETS: [&str; 6] = ["defaults", "roles-only", "monitoring", "azure", "crds-off", "openreports"];
 
 /// The venv's python, or `None` (skip) outside CI; under CI a missing venv fails.
 fn python() -> Option<PathBuf> {
@@ -150,6 +150,11 @@ fn the_rendered_deployment_args_parse_as_run_flags() {
     assert!(defaults.reach.cluster_wide());
     let roles = run_options(&r.sets["roles-only"]);
     assert_eq!(roles.reach.listed(), ["team-a", "team-b"]);
+    assert!(!defaults.openreports && defaults.lang.is_none(), "OpenReports off and the config's language by default");
+    let or = run_options(&r.sets["openreports"]);
+    assert!(or.openreports, "openreports.enabled turns --openreports on");
+    assert_eq!(or.lang, Some(kompliance::catalog::Lang::Ko));
+    assert_eq!(or.openreports_recheck, std::time::Duration::from_secs(120));
     let off = run_options(&r.sets["crds-off"]);
     assert!(off.lease.is_none(), "leader election off");
     assert_eq!(off.debounce, std::time::Duration::from_secs(5));
@@ -376,4 +381,23 @@ fn chart_copies_equal_the_canonical_files() {
         let b = std::fs::read(root.join(&copy)).expect("copy");
         assert!(a == b, "{copy} differs from {canonical}: run make chart-sync");
     }
+}
+
+#[test]
+fn openreports_rights_come_only_with_the_feature_and_match_the_deploy_component() {
+    let Some(r) = rendered() else { return };
+    let role =
+        |docs: &[Value]| docs.iter().find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "kompliance-openreports").cloned();
+    for set in SETS.iter().filter(|s| **s != "openreports") {
+        assert!(role(&r.sets[*set]).is_none(), "{set}: no OpenReports rights without the feature");
+    }
+    let chart = role(&r.sets["openreports"]).expect("ClusterRole kompliance-openreports");
+    let text = std::fs::read_to_string(common::root().join("deploy/openreports/rbac.yaml")).expect("deploy/openreports/rbac.yaml");
+    let deploy: Value = serde_saphyr::from_str(text.split("\n---\n").next().expect("first document")).expect("yaml");
+    assert_eq!(chart["rules"], deploy["rules"], "the chart grants what deploy/openreports grants");
+    let binding = r.sets["openreports"]
+        .iter()
+        .find(|o| o["kind"] == "ClusterRoleBinding" && o["metadata"]["name"] == "kompliance-openreports")
+        .expect("ClusterRoleBinding");
+    assert_eq!(binding["subjects"][0]["name"], "kompliance");
 }

@@ -75,6 +75,7 @@ def config_schema(catalog):
             "metadata": {"type": "object"},
             "excludedNamespaces": STRS,
             "allowAnnotationExemptions": {"type": "boolean"},
+            "language": {"enum": ["en", "ko"]},
             "recommendations": {
                 "type": "object",
                 "additionalProperties": False,
@@ -149,6 +150,7 @@ def values_schema(catalog):
                 "resyncInterval": DURATION,
                 "probeInterval": DURATION,
                 "logFormat": {"enum": ["json", "text"]},
+                "lang": {"enum": ["", "en", "ko"]},
                 "metrics": obj({
                     "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                     "secure": BOOL,
@@ -171,6 +173,11 @@ def values_schema(catalog):
             "securityContext": ANYOBJ,
             "serviceAccount": obj({"create": BOOL, "name": STR, "annotations": LABELS}),
             "networkPolicy": obj({"enabled": BOOL}),
+            "openreports": obj({
+                "enabled": BOOL,
+                "results": {"type": "string", "pattern": "^([a-z-]+(,[a-z-]+)*)?$"},
+                "recheck": DURATION,
+            }),
             "azure": obj({
                 "enabled": BOOL,
                 "clientId": STR,
