@@ -51,10 +51,19 @@ impl Uids {
     }
 
     /// Records a Pod's UID when the Pod is itself the reported unit (no built-in controller).
+    /// A ReplicationController (a reported workload whose kind is not watched) gets its UID from
+    /// the owner reference of its Pods.
     pub fn pod(&mut self, meta: &kube::api::ObjectMeta) {
-        let controlled = crate::model::controller_of(meta.owner_references.as_ref()).is_some_and(|o| crate::model::pod_controller(&o));
-        if !controlled {
-            self.object("Pod", meta);
+        match crate::model::controller_of(meta.owner_references.as_ref()) {
+            Some(o) if o.kind == "ReplicationController" => {
+                let ns = meta.namespace.as_deref().unwrap_or("default");
+                let owner = meta.owner_references.iter().flatten().find(|r| r.kind == o.kind && r.name == o.name && r.api_version == "v1");
+                if let Some(r) = owner {
+                    self.insert(ns, "ReplicationController", &r.name, r.uid.clone());
+                }
+            }
+            Some(o) if crate::model::pod_controller(&o) => {}
+            _ => self.object("Pod", meta),
         }
     }
 
@@ -192,8 +201,7 @@ impl OrWriter {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &resource("Report"));
         let mut wanted = std::collections::HashSet::new();
         for (key, uid, mut results) in workloads {
-            // Without a UID (a ReplicationController, whose kind is not watched) there is no owner
-            // for the garbage collector: no report.
+            // Without a UID (not seen yet) there is no owner for the garbage collector: no report.
             let Some(uid) = uid else {
                 debug!(workload = %key, "no UID known: no OpenReport");
                 continue;
@@ -257,5 +265,49 @@ impl OrWriter {
                 warn!(error = %super::scope::brief(&e), "writing the OpenReports ClusterReport failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod uid_tests {
+    use super::Uids;
+    use crate::model::ResourceKey;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use kube::api::ObjectMeta;
+
+    fn pod(name: &str, owner: Option<(&str, &str, &str, &str)>) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("shop".into()),
+            uid: Some(format!("uid-{name}")),
+            owner_references: owner.map(|(api_version, kind, name, uid)| {
+                vec![OwnerReference {
+                    api_version: api_version.into(),
+                    kind: kind.into(),
+                    name: name.into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                }]
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn key(kind: &str, name: &str) -> ResourceKey {
+        ResourceKey { namespace: "shop".into(), kind: kind.into(), name: name.into() }
+    }
+
+    #[test]
+    fn reported_units_get_their_uid_bare_pods_and_replication_controllers_from_the_pod() {
+        let mut uids = Uids::default();
+        uids.pod(&pod("bare", None));
+        uids.pod(&pod("legacy-x1", Some(("v1", "ReplicationController", "legacy", "rc-uid"))));
+        uids.pod(&pod("web-1", Some(("apps/v1", "ReplicaSet", "web-5d", "rs-uid"))));
+        assert_eq!(uids.get(&key("Pod", "bare")), Some("uid-bare"));
+        assert_eq!(uids.get(&key("ReplicationController", "legacy")), Some("rc-uid"));
+        assert_eq!(uids.get(&key("Pod", "legacy-x1")), None, "a controlled Pod is not the reported unit");
+        assert_eq!(uids.get(&key("Pod", "web-1")), None);
+        assert_eq!(uids.get(&key("ReplicaSet", "web-5d")), None, "ReplicaSets come from their own watch");
     }
 }
