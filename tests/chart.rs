@@ -4,7 +4,6 @@
 
 mod common;
 
-use kompliance::audit::{self, AuditOptions};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,14 +96,7 @@ fn every_value_set_audits_with_nothing_unhealthy() {
     let cfg = common::config("deploy/kompliance-config.yaml");
     for (set, docs) in &r.sets {
         let text = std::fs::read(r.dir.path().join(format!("{set}.yaml"))).expect("rendered");
-        let opts = AuditOptions {
-            paths: vec!["-".into()],
-            default_namespace: "default".into(),
-            kubernetes_version: None,
-            now: common::now(),
-            lang: Default::default(),
-        };
-        let result = audit::run(&cfg, &opts, std::io::Cursor::new(text));
+        let result = common::audit_stdin(&cfg, text, None);
         assert!(result.errors.is_empty(), "{set}: {:?}", result.errors);
         let s = &result.cluster().summary;
         // The Deployment; the Service is judged only by service-allowed-ports, NotConfigured in the production config.

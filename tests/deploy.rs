@@ -2,7 +2,6 @@
 
 mod common;
 
-use kompliance::audit::{self, AuditOptions};
 use std::process::Command;
 
 #[test]
@@ -16,14 +15,7 @@ fn kustomized_deploy_base_has_nothing_unhealthy() {
         }
     };
     let cfg = common::config("deploy/kompliance-config.yaml");
-    let opts = AuditOptions {
-        paths: vec!["-".into()],
-        default_namespace: "default".into(),
-        kubernetes_version: None,
-        now: common::now(),
-        lang: Default::default(),
-    };
-    let result = audit::run(&cfg, &opts, std::io::Cursor::new(out));
+    let result = common::audit_stdin(&cfg, out, None);
     assert!(result.errors.is_empty(), "{:?}", result.errors);
     let mut kinds: Vec<String> = result.resources().map(|r| r.key.to_string()).collect();
     kinds.sort();
@@ -82,19 +74,7 @@ fn the_deployment_args_are_valid_operator_flags() {
 
 #[test]
 fn the_monitoring_component_adds_a_service_monitor_that_selects_the_metrics_service() {
-    let overlay = tempfile::tempdir_in(common::root()).expect("overlay folder");
-    let kustomization =
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../deploy]\ncomponents: [../deploy/monitoring]\n";
-    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).expect("write");
-    let out = match Command::new("kubectl").arg("kustomize").arg(overlay.path()).output() {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => panic!("kubectl kustomize failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            eprintln!("skipping: kubectl is not available ({e})");
-            return;
-        }
-    };
-    let docs: Vec<serde_json::Value> = out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect();
+    let Some(docs) = with_component("monitoring") else { return };
     let monitor = docs.iter().find(|d| d["kind"] == "ServiceMonitor").expect("ServiceMonitor");
     let service = docs.iter().find(|d| d["kind"] == "Service").expect("Service");
     for (k, v) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("selector") {
@@ -258,19 +238,7 @@ const OPENREPORTS_VERBS: &[&str] = &[
 #[test]
 fn the_openreports_component_renders_with_least_privilege_and_turns_the_feature_on() {
     use clap::Parser;
-    let overlay = tempfile::tempdir_in(common::root()).expect("overlay folder");
-    let kustomization =
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../deploy]\ncomponents: [../deploy/openreports]\n";
-    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).expect("write");
-    let out = match Command::new("kubectl").arg("kustomize").arg(overlay.path()).output() {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
-        Ok(o) => panic!("kubectl kustomize failed: {}", String::from_utf8_lossy(&o.stderr)),
-        Err(e) => {
-            eprintln!("skipping: kubectl is not available ({e})");
-            return;
-        }
-    };
-    let docs: Vec<serde_json::Value> = out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect();
+    let Some(docs) = with_component("openreports") else { return };
     let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>();
     let role = find(&docs, "ClusterRole", "kompliance-openreports");
     assert_eq!(grants(role), set(OPENREPORTS_VERBS));
@@ -342,14 +310,7 @@ metadata: {name: web, namespace: shop}
 spec:
   ports: [{port: 80}]
 "#;
-    let opts = AuditOptions {
-        paths: vec!["-".into()],
-        default_namespace: "default".into(),
-        kubernetes_version: Some("v1.31.4".into()),
-        now: common::now(),
-        lang: Default::default(),
-    };
-    let result = audit::run(&cfg, &opts, std::io::Cursor::new(manifest.as_bytes().to_vec()));
+    let result = common::audit_stdin(&cfg, manifest.as_bytes().to_vec(), Some("v1.31.4"));
     assert!(result.errors.is_empty(), "{:?}", result.errors);
     let reports = result.reports();
     let (_, st) = reports.iter().find(|(ns, _)| ns == "shop").expect("a report for shop");
@@ -371,4 +332,23 @@ spec:
         doc["excludedNamespaces"],
         serde_json::json!(["kube-system", "gatekeeper-system", "azure-arc", "azure-extensions-usage-system"])
     );
+}
+
+/// `deploy/` rendered with one of its components (`kubectl kustomize` of an overlay), as documents;
+/// None (and a note) when kubectl is not there.
+fn with_component(component: &str) -> Option<Vec<serde_json::Value>> {
+    let overlay = tempfile::tempdir_in(common::root()).expect("overlay folder");
+    let kustomization = format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [../deploy]\ncomponents: [../deploy/{component}]\n"
+    );
+    std::fs::write(overlay.path().join("kustomization.yaml"), kustomization).expect("write");
+    let out = match Command::new("kubectl").arg("kustomize").arg(overlay.path()).output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => panic!("kubectl kustomize failed: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(e) => {
+            eprintln!("skipping: kubectl is not available ({e})");
+            return None;
+        }
+    };
+    Some(out.split("\n---\n").map(|d| serde_saphyr::from_str(d).expect("yaml")).collect())
 }

@@ -34,6 +34,18 @@ pub fn audit(cfg: &Config, paths: &[&Path], kubernetes_version: Option<&str>) ->
     audit::run(cfg, &opts, std::io::empty())
 }
 
+/// Audits `input` as stdin (`-`) with `cfg`.
+pub fn audit_stdin(cfg: &Config, input: Vec<u8>, kubernetes_version: Option<&str>) -> AuditResult {
+    let opts = AuditOptions {
+        paths: vec!["-".into()],
+        default_namespace: "default".into(),
+        kubernetes_version: kubernetes_version.map(str::to_string),
+        now: now(),
+        lang: Lang::En,
+    };
+    audit::run(cfg, &opts, std::io::Cursor::new(input))
+}
+
 /// The shared corpus, when this machine has it.
 pub fn corpus() -> Option<PathBuf> {
     let p = root().join("../shared/corpus/manifests");
