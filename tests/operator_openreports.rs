@@ -6,9 +6,10 @@
 
 mod e2e;
 
-use e2e::{Cluster, deploy, eventually, namespace};
+use e2e::{Cluster, deploy, eventually, namespace, scrape, series};
 use serde_json::{Value, json};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use testkube::Fault;
 
 const PRIV: &str = "privileged-containers";
 const OR: &str = "openreports.io/v1alpha1";
@@ -185,5 +186,26 @@ async fn absent_crds_are_looked_for_again_and_never_installed() {
     let web = uid_of(&c, "shop", "web");
     eventually("written once the CRDs are served", || c.server.get(OR, "Report", "shop", &web).is_some()).await;
     assert_eq!(served(&e2e::scrape(op.metrics_addr).await), Some(1.0));
+    op.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_write_is_tried_again_after_its_retry_after() {
+    let _serial = e2e::SERIAL.lock().await;
+    let c = Cluster::new().await;
+    c.server.seed(openreports_crds()).unwrap();
+    c.server.seed([namespace("shop"), deploy("shop", "web").privileged().build()]).unwrap();
+    // The first Report write is answered 429 with Retry-After 3 s; nothing else changes after it,
+    // so only the writer's own retry can write the Report.
+    c.server.inject(Fault::throttle("patch", "reports", 1, 3));
+    let started = Instant::now();
+    let op = c.operator_with("kompliance-test", false, |o| o.openreports = true).await;
+    let web = uid_of(&c, "shop", "web");
+    eventually("web's Report after the throttle", || c.server.get(OR, "Report", "shop", &web).is_some()).await;
+    assert!(started.elapsed() >= Duration::from_secs(3), "written {:?} after start, before Retry-After ran out", started.elapsed());
+    let m = scrape(op.metrics_addr).await;
+    let count = |result| series(&m, "kompliance_report_writes_total", &[("scope", "openreports"), ("result", result)]);
+    assert_eq!(count("throttled"), Some(1.0), "{m}");
+    assert_eq!(fails(&c, "shop").get(PRIV), Some(&1));
     op.shutdown().await;
 }

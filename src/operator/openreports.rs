@@ -119,23 +119,27 @@ impl OrWriter {
         self.metrics.report_writes.with_label_values(&["openreports", result]).inc();
     }
 
-    /// Runs until the channel closes; the latest message per namespace wins.
+    /// Runs until the channel closes; the latest message per namespace wins. A write the server
+    /// throttles (429, waited out for its Retry-After) or fails for a passing reason (5xx, no
+    /// connection) is tried again, from that message on, unless a newer one replaces it.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<OrMsg>) {
         let mut last_list = tokio::time::Instant::now();
         self.refresh().await;
+        let mut pending: BTreeMap<String, OrMsg> = BTreeMap::new();
+        let mut resume_at: Option<tokio::time::Instant> = None;
         loop {
+            let recheck_at = last_list + self.recheck;
+            let wake = resume_at.map_or(recheck_at, |t| t.min(recheck_at));
             let msg = tokio::select! {
                 m = rx.recv() => match m { Some(m) => Some(m), None => return },
-                _ = tokio::time::sleep_until(last_list + self.recheck) => None,
+                _ = tokio::time::sleep_until(wake) => None,
             };
             if last_list.elapsed() >= self.recheck {
                 self.refresh().await;
                 last_list = tokio::time::Instant::now();
             }
-            let Some(msg) = msg else { continue };
             // Coalesce what is queued: only the newest state of each scope counts.
-            let mut pending: BTreeMap<String, OrMsg> = BTreeMap::new();
-            let mut next = Some(msg);
+            let mut next = msg;
             while let Some(m) = next {
                 let key = match &m {
                     OrMsg::Namespace(ns, _) => ns.clone(),
@@ -144,16 +148,33 @@ impl OrWriter {
                 pending.insert(key, m);
                 next = rx.try_recv().ok();
             }
-            if self.served != Some(true) || !self.leadership.is_leader() {
+            if resume_at.is_some_and(|t| tokio::time::Instant::now() < t) {
                 continue;
             }
-            for m in pending.into_values() {
-                match m {
-                    OrMsg::Namespace(ns, workloads) => self.namespace(&ns, workloads).await,
+            resume_at = None;
+            if self.served != Some(true) || !self.leadership.is_leader() {
+                pending.clear();
+                continue;
+            }
+            while let Some((key, m)) = pending.pop_first() {
+                let retry = match &m {
+                    OrMsg::Namespace(ns, workloads) => self.namespace(ns, workloads).await,
                     OrMsg::Cluster(results) => self.cluster(results).await,
+                };
+                if let Some(after) = retry {
+                    pending.insert(key, m);
+                    resume_at = Some(tokio::time::Instant::now() + after);
+                    break;
                 }
             }
         }
+    }
+
+    /// Counts a failed write; how long to wait before trying again, when it is worth it.
+    fn failed(&self, e: &kube::Error) -> Option<Duration> {
+        let retry = retry_delay(e);
+        self.count(if matches!(e, kube::Error::Api(s) if s.code == 429) { "throttled" } else { "error" });
+        retry
     }
 
     /// Checks that the CRDs are served and lists the reports kompliance wrote (what is held).
@@ -197,16 +218,17 @@ impl OrWriter {
         self.held = held;
     }
 
-    async fn namespace(&mut self, ns: &str, workloads: Vec<(ResourceKey, Option<String>, Vec<ReportResult>)>) {
+    async fn namespace(&mut self, ns: &str, workloads: &[(ResourceKey, Option<String>, Vec<ReportResult>)]) -> Option<Duration> {
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &resource("Report"));
         let mut wanted = std::collections::HashSet::new();
-        for (key, uid, mut results) in workloads {
+        for (key, uid, results) in workloads {
+            let mut results = results.clone();
             // Without a UID (not seen yet) there is no owner for the garbage collector: no report.
-            let Some(uid) = uid else {
+            let Some(uid) = uid.as_deref() else {
                 debug!(workload = %key, "no UID known: no OpenReport");
                 continue;
             };
-            let name = report_name(Some(&uid), &key.namespace, &key.kind, &key.name);
+            let name = report_name(Some(uid), &key.namespace, &key.kind, &key.name);
             wanted.insert(name.clone());
             let slot = (ns.to_string(), name.clone());
             if let Some(h) = self.held.get(&slot) {
@@ -215,7 +237,7 @@ impl OrWriter {
                     continue;
                 }
             }
-            let owner = object_ref(&key, Some(&uid));
+            let owner = object_ref(key, Some(uid));
             let meta = ReportMeta { name: name.clone(), namespace: Some(ns.to_string()), scope: Some(owner.clone()), owner: Some(owner) };
             let obj = report_object(&meta, &results, &self.filter);
             match api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&obj)).await {
@@ -224,8 +246,10 @@ impl OrWriter {
                     self.held.insert(slot, Held { results });
                 }
                 Err(e) => {
-                    self.count("error");
                     warn!(namespace = ns, report = %name, error = %super::scope::brief(&e), "writing an OpenReport failed");
+                    if let Some(after) = self.failed(&e) {
+                        return Some(after);
+                    }
                 }
             }
         }
@@ -235,22 +259,26 @@ impl OrWriter {
                 Ok(_) => self.count("applied"),
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => {
-                    self.count("error");
                     warn!(namespace = ns, report = %slot.1, error = %super::scope::brief(&e), "deleting an OpenReport failed");
+                    if let Some(after) = self.failed(&e) {
+                        return Some(after);
+                    }
                     continue;
                 }
             }
             self.held.remove(&slot);
         }
+        None
     }
 
-    async fn cluster(&mut self, mut results: Vec<ReportResult>) {
+    async fn cluster(&mut self, results: &[ReportResult]) -> Option<Duration> {
+        let mut results = results.to_vec();
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource("ClusterReport"));
         let slot = (String::new(), CLUSTER_REPORT_NAME.to_string());
         if let Some(h) = self.held.get(&slot) {
             carry_timestamps(&mut results, &h.results);
             if h.results == results {
-                return;
+                return None;
             }
         }
         let meta = ReportMeta { name: CLUSTER_REPORT_NAME.into(), ..Default::default() };
@@ -259,14 +287,35 @@ impl OrWriter {
             Ok(_) => {
                 self.count("applied");
                 self.held.insert(slot, Held { results });
+                None
             }
             Err(e) => {
-                self.count("error");
                 warn!(error = %super::scope::brief(&e), "writing the OpenReports ClusterReport failed");
+                self.failed(&e)
             }
         }
     }
 }
+
+/// How long to wait before writing again after `e`: a 429's Retry-After (at least 1 s, at most
+/// [`MAX_RETRY_AFTER`]), a second after a 5xx or a failed connection; None for an answer that a
+/// retry would not change (the next evaluation writes again).
+fn retry_delay(e: &kube::Error) -> Option<Duration> {
+    match e {
+        kube::Error::Api(s) if s.code == 429 => {
+            let secs = s.details.as_ref().map_or(0, |d| u64::from(d.retry_after_seconds));
+            Some(Duration::from_secs(secs.clamp(1, MAX_RETRY_AFTER.as_secs())))
+        }
+        kube::Error::Api(s) if s.code >= 500 => Some(TRANSIENT_RETRY),
+        kube::Error::Api(_) => None,
+        _ => Some(TRANSIENT_RETRY),
+    }
+}
+
+/// The longest Retry-After waited out before writing again.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The wait after a 5xx or a failed connection.
+const TRANSIENT_RETRY: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod uid_tests {
