@@ -44,6 +44,8 @@ pub(super) struct Operator {
     pub(super) live: Arc<LiveReports>,
     /// Content hash of each namespace report in `live` without its Ready condition (tells whether the cluster report must follow).
     pub(super) report_hashes: HashMap<String, String>,
+    /// The cluster report's roll-up of the namespace reports in `live`, updated as each is replaced or removed.
+    pub(super) rollup: Rollup,
     pub(super) probes: ProbeResults,
     /// The probes have answered once: the cluster report waits for them (written once per start).
     pub(super) probed: bool,
@@ -380,8 +382,10 @@ impl Operator {
                 self.uids.remove_namespace(name);
                 self.store.delete_namespace(name);
                 self.report_hashes.remove(name);
-                if let Ok(mut m) = self.live.namespaces.write() {
-                    m.remove(name);
+                if let Ok(mut m) = self.live.namespaces.write()
+                    && let Some(old) = m.remove(name)
+                {
+                    self.rollup.remove(name, &old);
                 }
                 let _ = self.writer.send(Msg::Forget(name.to_string()));
                 self.debouncer.touch(CLUSTER, std_now());
@@ -413,7 +417,14 @@ impl Operator {
         }
         self.report_hashes.retain(|ns, _| keep.contains(ns));
         if let Ok(mut m) = self.live.namespaces.write() {
-            m.retain(|ns, _| keep.contains(ns));
+            let rollup = &mut self.rollup;
+            m.retain(|ns, st| {
+                let kept = keep.contains(ns);
+                if !kept {
+                    rollup.remove(ns, st);
+                }
+                kept
+            });
         }
         self.debouncer.drain();
         let mut all = reported;
@@ -465,6 +476,7 @@ impl Operator {
             let changed = self.report_hashes.insert(ns.clone(), findings.clone()).as_ref() != Some(&findings);
             let status = raw(&st);
             if let Ok(mut m) = self.live.namespaces.write() {
+                self.rollup.replace(&ns, m.get(&ns), &st);
                 m.insert(ns.clone(), st);
             }
             if changed {
@@ -510,19 +522,13 @@ impl Operator {
     }
 
     fn flush_cluster(&mut self, opts: &BuildOptions) {
-        let mut rollup = Rollup::default();
-        if let Ok(m) = self.live.namespaces.read() {
-            for (ns, st) in m.iter() {
-                rollup.add(ns, st);
-            }
-        }
         let azure = match &self.azure {
             Some(snap) => Ok(snap.clone()),
             None => Err("Azure Resource Manager has not been read yet".to_string()),
         };
         let obs = self.probes.observations(self.store.nodes().cloned().collect(), azure);
         let facts = crate::cluster_facts::cluster_facts(&obs, &self.cfg);
-        let mut st = cluster_report(&facts, &rollup, &self.cfg, opts);
+        let mut st = cluster_report(&facts, &self.rollup, &self.cfg, opts);
         st.set_ready(self.ready_condition());
         if let Some(tx) = &self.openreports {
             let now = crate::openreports::Timestamp::of(jiff::Timestamp::now());

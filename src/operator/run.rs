@@ -170,6 +170,7 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         report_namespaces: HashSet::new(),
         live,
         report_hashes: HashMap::new(),
+        rollup: Default::default(),
         probes: ProbeResults::default(),
         probed: false,
         probe_wait_until: std::time::Instant::now() + PROBE_WAIT.min(opts.probe_interval),

@@ -1,5 +1,7 @@
 //! Turns resource verdicts into report statuses: states, exact counts, sorted capped lists, roll-ups.
 
+pub use super::rollup::Rollup;
+use super::rollup::add_resource_counts;
 use super::types::*;
 use crate::catalog::links::recommendation_doc_url;
 use crate::catalog::{CATALOG, Judge, Lang, Scope, Severity};
@@ -270,66 +272,6 @@ pub fn namespace_report(ns: &str, resources: &[ResourceRecord], cfg: &Config, op
     }
 }
 
-/// Accumulates namespace reports one at a time for the cluster report's roll-up (reports need not stay in memory).
-#[derive(Debug, Clone, Default)]
-pub struct Rollup {
-    namespaces: u32,
-    counts: Vec<Counts>,
-    states: Vec<Vec<State>>,
-    unhealthy_ns: Vec<Vec<String>>,
-    unhealthy_total: Vec<u32>,
-    summary: Summary,
-}
-
-impl Rollup {
-    /// Adds one namespace's report.
-    pub fn add(&mut self, ns: &str, st: &ReportStatus) {
-        if self.counts.is_empty() {
-            self.counts = vec![Counts::default(); CATALOG.len()];
-            self.states = vec![vec![]; CATALOG.len()];
-            self.unhealthy_ns = vec![vec![]; CATALOG.len()];
-            self.unhealthy_total = vec![0; CATALOG.len()];
-        }
-        self.namespaces += 1;
-        for e in &st.recommendations {
-            let Some(i) = crate::catalog::index_of(&e.id) else { continue };
-            let c = &mut self.counts[i];
-            c.evaluated += e.counts.evaluated;
-            c.healthy += e.counts.healthy;
-            c.unhealthy += e.counts.unhealthy;
-            c.exempt += e.counts.exempt;
-            c.not_evaluated += e.counts.not_evaluated;
-            if !self.states[i].contains(&e.state) {
-                self.states[i].push(e.state);
-            }
-            if e.state == State::Unhealthy {
-                self.unhealthy_total[i] += 1;
-                self.unhealthy_ns[i].push(ns.to_string());
-                // Only the LIST_CAP smallest names are reported: keep memory bounded.
-                if self.unhealthy_ns[i].len() > 4 * LIST_CAP {
-                    self.unhealthy_ns[i].sort();
-                    self.unhealthy_ns[i].truncate(LIST_CAP);
-                }
-            }
-        }
-        add_resource_counts(&mut self.summary, &st.summary);
-    }
-}
-
-/// Adds `from`'s distinct-resource, severity and check counts (not recommendation states) to `to`.
-fn add_resource_counts(to: &mut Summary, from: &Summary) {
-    to.resources.evaluated += from.resources.evaluated;
-    to.resources.unhealthy += from.resources.unhealthy;
-    to.resources.exempt += from.resources.exempt;
-    to.unhealthy_by_severity.high += from.unhealthy_by_severity.high;
-    to.unhealthy_by_severity.medium += from.unhealthy_by_severity.medium;
-    to.unhealthy_by_severity.low += from.unhealthy_by_severity.low;
-    to.checks.healthy += from.checks.healthy;
-    to.checks.unhealthy += from.checks.unhealthy;
-    to.checks.exempt += from.checks.exempt;
-    to.checks.not_evaluated += from.checks.not_evaluated;
-}
-
 /// Builds the cluster report from the cluster facts and the roll-up of every namespace report.
 pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts: &BuildOptions) -> ClusterReportStatus {
     let mut warnings = vec![];
@@ -350,20 +292,16 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
     let mut summary = summarize(&entries, &flags);
     let mut rollups = vec![];
     for (i, r) in CATALOG.iter().enumerate().filter(|(_, r)| r.scope.is_namespaced()) {
-        let counts = rollup.counts.get(i).cloned().unwrap_or_default();
-        let states = rollup.states.get(i).cloned().unwrap_or_default();
+        let counts = rollup.counts(i);
         let state = match config_state(i, cfg, None) {
             Some((s, _)) => s,
             None => [State::Unhealthy, State::NotEvaluated, State::Healthy]
                 .into_iter()
-                .find(|s| states.contains(s))
+                .find(|s| rollup.has_state(i, *s))
                 .unwrap_or(State::NotApplicable),
         };
         count_state(&mut summary.recommendations, state);
-        let mut unhealthy_ns = rollup.unhealthy_ns.get(i).cloned().unwrap_or_default();
-        unhealthy_ns.sort();
-        let total_unhealthy = rollup.unhealthy_total.get(i).copied().unwrap_or(0);
-        unhealthy_ns.truncate(LIST_CAP);
+        let (unhealthy_ns, total_unhealthy) = rollup.unhealthy_namespaces(i, LIST_CAP);
         let cut = total_unhealthy.saturating_sub(unhealthy_ns.len() as u32);
         rollups.push(RollupEntry {
             id: r.id.into(),
@@ -376,11 +314,11 @@ pub fn cluster_report(facts: &ClusterFacts, rollup: &Rollup, cfg: &Config, opts:
             unhealthy_namespaces_truncated: cut,
         });
     }
-    add_resource_counts(&mut summary, &rollup.summary);
+    add_resource_counts(&mut summary, rollup.summary());
     summary.score = score(summary.checks.healthy, summary.checks.unhealthy);
     ClusterReportStatus {
         summary,
-        namespaces: rollup.namespaces,
+        namespaces: rollup.namespaces(),
         recommendations: entries,
         namespaced: rollups,
         warnings: finish_warnings(warnings),

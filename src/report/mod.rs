@@ -1,6 +1,9 @@
 //! Reports: the CRD types, building them from verdicts, and the content hash that decides writes.
 
 pub mod build;
+pub mod rollup;
+#[cfg(test)]
+mod rollup_tests;
 pub mod types;
 
 use sha2::{Digest, Sha256};

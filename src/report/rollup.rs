@@ -1,0 +1,150 @@
+//! The cluster report's roll-up of namespace reports, kept incrementally: a namespace's report is added, removed or replaced without a pass over the others.
+
+use super::types::*;
+use crate::catalog::{CATALOG, index_of};
+use std::collections::BTreeSet;
+
+/// Number of [`State`] variants (the index of a state in a row's tally is `state as usize`).
+const STATES: usize = 6;
+
+/// One catalogue row's roll-up over the namespaces.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    counts: Counts,
+    /// Namespaces whose entry is in each state, by `State as usize`.
+    states: [u32; STATES],
+    /// Every namespace whose entry is Unhealthy (sorted; the report lists the first few).
+    unhealthy: BTreeSet<String>,
+}
+
+/// Sums of namespace reports for the cluster report: add, remove or replace one namespace's report
+/// at a time (reports need not stay in memory; the operator replaces one report per flush).
+#[derive(Debug, Clone, Default)]
+pub struct Rollup {
+    namespaces: u32,
+    rows: Vec<Row>,
+    summary: Summary,
+}
+
+/// The catalogue index of `id`, looked for from `from` on first (a report's entries are in catalogue order).
+fn index_from(id: &str, from: usize) -> Option<usize> {
+    CATALOG.get(from..).and_then(|rest| rest.iter().position(|r| r.id == id)).map(|p| p + from).or_else(|| index_of(id))
+}
+
+impl Rollup {
+    /// Adds one namespace's report.
+    pub fn add(&mut self, ns: &str, st: &ReportStatus) {
+        if self.rows.is_empty() {
+            self.rows = vec![Row::default(); CATALOG.len()];
+        }
+        self.namespaces += 1;
+        let mut next = 0;
+        for e in &st.recommendations {
+            let Some(i) = index_from(&e.id, next) else { continue };
+            next = i + 1;
+            let row = &mut self.rows[i];
+            let c = &mut row.counts;
+            c.evaluated += e.counts.evaluated;
+            c.healthy += e.counts.healthy;
+            c.unhealthy += e.counts.unhealthy;
+            c.exempt += e.counts.exempt;
+            c.not_evaluated += e.counts.not_evaluated;
+            row.states[e.state as usize] += 1;
+            if e.state == State::Unhealthy {
+                row.unhealthy.insert(ns.to_string());
+            }
+        }
+        add_resource_counts(&mut self.summary, &st.summary);
+    }
+
+    /// Removes one namespace's report, the same one that was added for `ns`.
+    pub fn remove(&mut self, ns: &str, st: &ReportStatus) {
+        if self.rows.is_empty() {
+            return;
+        }
+        self.namespaces = self.namespaces.saturating_sub(1);
+        let mut next = 0;
+        for e in &st.recommendations {
+            let Some(i) = index_from(&e.id, next) else { continue };
+            next = i + 1;
+            let row = &mut self.rows[i];
+            let c = &mut row.counts;
+            c.evaluated = c.evaluated.saturating_sub(e.counts.evaluated);
+            c.healthy = c.healthy.saturating_sub(e.counts.healthy);
+            c.unhealthy = c.unhealthy.saturating_sub(e.counts.unhealthy);
+            c.exempt = c.exempt.saturating_sub(e.counts.exempt);
+            c.not_evaluated = c.not_evaluated.saturating_sub(e.counts.not_evaluated);
+            let n = &mut row.states[e.state as usize];
+            *n = n.saturating_sub(1);
+            if e.state == State::Unhealthy {
+                row.unhealthy.remove(ns);
+            }
+        }
+        sub_resource_counts(&mut self.summary, &st.summary);
+    }
+
+    /// Replaces the report of `ns` (`old`, if it had one) by `new`.
+    pub fn replace(&mut self, ns: &str, old: Option<&ReportStatus>, new: &ReportStatus) {
+        if let Some(old) = old {
+            self.remove(ns, old);
+        }
+        self.add(ns, new);
+    }
+
+    /// Namespaces added and not removed.
+    pub fn namespaces(&self) -> u32 {
+        self.namespaces
+    }
+
+    /// Summed counts of catalogue row `i`.
+    pub fn counts(&self, i: usize) -> Counts {
+        self.rows.get(i).map(|r| r.counts.clone()).unwrap_or_default()
+    }
+
+    /// Whether some namespace's entry for catalogue row `i` is in `state`.
+    pub fn has_state(&self, i: usize, state: State) -> bool {
+        self.rows.get(i).is_some_and(|r| r.states[state as usize] > 0)
+    }
+
+    /// The first `cap` namespaces (by name) where row `i` is Unhealthy, and how many there are in all.
+    pub fn unhealthy_namespaces(&self, i: usize, cap: usize) -> (Vec<String>, u32) {
+        match self.rows.get(i) {
+            Some(r) => (r.unhealthy.iter().take(cap).cloned().collect(), r.unhealthy.len() as u32),
+            None => (vec![], 0),
+        }
+    }
+
+    /// Summed resource, severity and check counts of the namespace reports.
+    pub fn summary(&self) -> &Summary {
+        &self.summary
+    }
+}
+
+/// Adds `from`'s distinct-resource, severity and check counts (not recommendation states) to `to`.
+pub fn add_resource_counts(to: &mut Summary, from: &Summary) {
+    to.resources.evaluated += from.resources.evaluated;
+    to.resources.unhealthy += from.resources.unhealthy;
+    to.resources.exempt += from.resources.exempt;
+    to.unhealthy_by_severity.high += from.unhealthy_by_severity.high;
+    to.unhealthy_by_severity.medium += from.unhealthy_by_severity.medium;
+    to.unhealthy_by_severity.low += from.unhealthy_by_severity.low;
+    to.checks.healthy += from.checks.healthy;
+    to.checks.unhealthy += from.checks.unhealthy;
+    to.checks.exempt += from.checks.exempt;
+    to.checks.not_evaluated += from.checks.not_evaluated;
+}
+
+/// Takes away what [`add_resource_counts`] added.
+fn sub_resource_counts(to: &mut Summary, from: &Summary) {
+    let sub = |a: &mut u32, b: u32| *a = a.saturating_sub(b);
+    sub(&mut to.resources.evaluated, from.resources.evaluated);
+    sub(&mut to.resources.unhealthy, from.resources.unhealthy);
+    sub(&mut to.resources.exempt, from.resources.exempt);
+    sub(&mut to.unhealthy_by_severity.high, from.unhealthy_by_severity.high);
+    sub(&mut to.unhealthy_by_severity.medium, from.unhealthy_by_severity.medium);
+    sub(&mut to.unhealthy_by_severity.low, from.unhealthy_by_severity.low);
+    sub(&mut to.checks.healthy, from.checks.healthy);
+    sub(&mut to.checks.unhealthy, from.checks.unhealthy);
+    sub(&mut to.checks.exempt, from.checks.exempt);
+    sub(&mut to.checks.not_evaluated, from.checks.not_evaluated);
+}
