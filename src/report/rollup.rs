@@ -38,22 +38,22 @@ impl Rollup {
             self.rows = vec![Row::default(); CATALOG.len()];
         }
         self.namespaces += 1;
-        let mut next = 0;
-        for e in &st.recommendations {
-            let Some(i) = index_from(&e.id, next) else { continue };
-            next = i + 1;
-            let row = &mut self.rows[i];
-            let c = &mut row.counts;
-            c.evaluated += e.counts.evaluated;
-            c.healthy += e.counts.healthy;
-            c.unhealthy += e.counts.unhealthy;
-            c.exempt += e.counts.exempt;
-            c.not_evaluated += e.counts.not_evaluated;
+        self.each_row(st, |row, e| {
+            let (c, d) = (&mut row.counts, &e.counts);
+            for (to, by) in [
+                (&mut c.evaluated, d.evaluated),
+                (&mut c.healthy, d.healthy),
+                (&mut c.unhealthy, d.unhealthy),
+                (&mut c.exempt, d.exempt),
+                (&mut c.not_evaluated, d.not_evaluated),
+            ] {
+                *to += by;
+            }
             row.states[e.state as usize] += 1;
             if e.state == State::Unhealthy {
                 row.unhealthy.insert(ns.to_string());
             }
-        }
+        });
         add_resource_counts(&mut self.summary, &st.summary);
     }
 
@@ -63,24 +63,37 @@ impl Rollup {
             return;
         }
         self.namespaces = self.namespaces.saturating_sub(1);
-        let mut next = 0;
-        for e in &st.recommendations {
-            let Some(i) = index_from(&e.id, next) else { continue };
-            next = i + 1;
-            let row = &mut self.rows[i];
-            let c = &mut row.counts;
-            c.evaluated = c.evaluated.saturating_sub(e.counts.evaluated);
-            c.healthy = c.healthy.saturating_sub(e.counts.healthy);
-            c.unhealthy = c.unhealthy.saturating_sub(e.counts.unhealthy);
-            c.exempt = c.exempt.saturating_sub(e.counts.exempt);
-            c.not_evaluated = c.not_evaluated.saturating_sub(e.counts.not_evaluated);
+        self.each_row(st, |row, e| {
+            let (c, d) = (&mut row.counts, &e.counts);
+            for (to, by) in [
+                (&mut c.evaluated, d.evaluated),
+                (&mut c.healthy, d.healthy),
+                (&mut c.unhealthy, d.unhealthy),
+                (&mut c.exempt, d.exempt),
+                (&mut c.not_evaluated, d.not_evaluated),
+            ] {
+                *to = to.saturating_sub(by);
+            }
             let n = &mut row.states[e.state as usize];
             *n = n.saturating_sub(1);
             if e.state == State::Unhealthy {
                 row.unhealthy.remove(ns);
             }
-        }
+        });
         sub_resource_counts(&mut self.summary, &st.summary);
+    }
+
+    /// Calls `f` with the catalogue row of each of the report's entries (found from the previous
+    /// entry's position, as reports list them in catalogue order).
+    fn each_row(&mut self, st: &ReportStatus, mut f: impl FnMut(&mut Row, &RecommendationEntry)) {
+        let mut next = 0;
+        for e in &st.recommendations {
+            let Some(i) = index_from(&e.id, next) else { continue };
+            next = i + 1;
+            if let Some(row) = self.rows.get_mut(i) {
+                f(row, e);
+            }
+        }
     }
 
     /// Replaces the report of `ns` (`old`, if it had one) by `new`.
