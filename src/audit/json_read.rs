@@ -3,7 +3,6 @@
 
 use super::collect::Ctx;
 use super::docs::MetaDoc;
-use super::dup_keys;
 use super::json_stream::{self, Event, scan_object};
 use super::kinds::{decode_kind, is_list_kind, judged, skipped_key};
 use super::read::{Decoded, DocResult, InputError, ListHead, Reader, decode_value, duplicate_key_warning, item_error};
@@ -52,7 +51,7 @@ impl Reader<'_> {
                 Event::Begin(index, line) => doc = JsonDoc { index, line, ..Default::default() },
                 Event::Member(key, value, line) => {
                     if key == "kind" || key == "apiVersion" {
-                        let v = serde_json::from_slice::<String>(&value).ok();
+                        let v = serde_json::from_slice::<String>(&value.bytes).ok();
                         let mut head = (*doc.head).clone();
                         if key == "kind" {
                             doc.kind = v.clone();
@@ -67,10 +66,19 @@ impl Reader<'_> {
                     }
                     doc.members.push((key, value, line));
                 }
-                Event::Item(bytes, line) => {
+                Event::Item(item, line) => {
                     doc.items += 1;
                     let final_head = doc.kind.is_some() && doc.head.api_version.is_some();
-                    batch.push(JsonItem { bytes, line, document: doc.index, n: Some(doc.items - 1), head: doc.head.clone(), final_head });
+                    let json_stream::Taken { bytes, repeated } = item;
+                    batch.push(JsonItem {
+                        bytes,
+                        line,
+                        document: doc.index,
+                        n: Some(doc.items - 1),
+                        head: doc.head.clone(),
+                        final_head,
+                        repeated,
+                    });
                     if batch.len() >= BATCH {
                         pipe.send(std::mem::take(&mut batch), self, &mut doc.held);
                     }
@@ -105,7 +113,7 @@ impl Reader<'_> {
                                 doc.kind.as_deref().unwrap_or_default()
                             ));
                         }
-                        self.single_json_object(file, (doc.index, doc.line), doc.members);
+                        self.single_json_object(file, (doc.index, doc.line), doc.members, doc.duplicate.is_some());
                     }
                 }
             });
@@ -129,8 +137,16 @@ impl Reader<'_> {
 
     /// One JSON object that is not a list: its members put back together (each on its own line
     /// again) and decoded as list items are, without a generic value of the whole.
-    fn single_json_object(&mut self, file: &Arc<str>, (index, line): (usize, usize), members: Vec<(String, Vec<u8>, usize)>) {
-        let size: usize = members.iter().map(|(k, v, l)| k.len() + v.len() + l.saturating_sub(line) + 8).sum();
+    /// `repeated`: a member is repeated (a key repeated inside a member's value is known from it).
+    fn single_json_object(
+        &mut self,
+        file: &Arc<str>,
+        (index, line): (usize, usize),
+        members: Vec<(String, json_stream::Taken, usize)>,
+        repeated: bool,
+    ) {
+        let repeated = repeated || members.iter().any(|(_, v, _)| v.repeated);
+        let size: usize = members.iter().map(|(k, v, l)| k.len() + v.bytes.len() + l.saturating_sub(line) + 8).sum();
         let mut bytes = Vec::with_capacity(size + 2);
         bytes.push(b'{');
         let mut at = line;
@@ -139,14 +155,14 @@ impl Reader<'_> {
                 bytes.push(b',');
             }
             bytes.extend(std::iter::repeat_n(b'\n', member_line.saturating_sub(at)));
-            at = at.max(member_line) + memchr::memchr_iter(b'\n', &value).count();
+            at = at.max(member_line) + memchr::memchr_iter(b'\n', &value.bytes).count();
             // A String always serialises.
             bytes.extend_from_slice(serde_json::to_string(&key).unwrap_or_default().as_bytes());
             bytes.push(b':');
-            bytes.extend_from_slice(&value);
+            bytes.extend_from_slice(&value.bytes);
         }
         bytes.push(b'}');
-        let item = JsonItem { bytes, line, document: index, n: None, head: Arc::default(), final_head: true };
+        let item = JsonItem { bytes, line, document: index, n: None, head: Arc::default(), final_head: true, repeated };
         if let ItemOut::Done(r) = decode_json_item(&self.ctx, file, item, true) {
             self.apply_all(vec![r]);
         }
@@ -214,7 +230,7 @@ struct JsonDoc {
     kind: Option<String>,
     head: Arc<ListHead>,
     items: usize,
-    members: Vec<(String, Vec<u8>, usize)>,
+    members: Vec<(String, json_stream::Taken, usize)>,
     held: Vec<JsonItem>,
     duplicate: Option<String>,
 }
@@ -229,22 +245,23 @@ struct JsonItem {
     head: Arc<ListHead>,
     /// True when that head is complete (both apiVersion and kind of the list were read).
     final_head: bool,
+    /// True when an object in it may repeat a key, as the stream noted while cutting it out.
+    repeated: bool,
 }
 
 /// The fast path for the usual item (what kubectl writes): `apiVersion` and `kind` are its first two
-/// members, plain strings. The typed decode notes repeated keys in the same pass; any doubt (a
-/// repeated key, which may be a second `kind`, an escape, an error) leaves the item to the full
-/// path, which scans it and decides exactly as a full parse does.
+/// members, plain strings, and no object in it repeats a key (the stream noted its keys while
+/// cutting it out). Any doubt (a possibly repeated key, which may be a second `kind`, an escape,
+/// an error) leaves the item to the full path, which scans it and decides exactly as a full parse
+/// does.
 fn decode_usual_item(ctx: &Ctx<'_>, file: &Arc<str>, it: &JsonItem) -> Option<DocResult> {
+    if it.repeated {
+        return None;
+    }
     let text = std::str::from_utf8(&it.bytes).ok()?;
     let (api, kind) = leading_api_version_and_kind(text)?;
     let judged = judged(api, kind)?;
-    let mut seen = dup_keys::Seen::default();
-    let mut de = serde_json::Deserializer::from_str(text);
-    let parsed = decode_kind(judged, dup_keys::Wrap::new(&mut de, &mut seen)).ok()?;
-    if seen.repeated {
-        return None;
-    }
+    let parsed = decode_kind(judged, &mut serde_json::Deserializer::from_str(text)).ok()?;
     let origin = Origin { file: file.clone(), line: it.line };
     Some(DocResult { decoded: vec![Decoded::Object(Box::new(ctx.prepare(parsed, origin)))], warning: None })
 }

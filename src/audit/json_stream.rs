@@ -2,6 +2,7 @@
 //! elements of a top-level `items` array one at a time, each as its own bytes (decoded later with
 //! `serde_json::from_slice`, which validates it fully).
 
+use super::dup_keys::KeyNotes;
 use std::io::{self, Read};
 
 /// Where a JSON value ends, as far as the bytes at hand tell.
@@ -14,19 +15,30 @@ pub enum Scan {
 }
 
 fn string_end(b: &[u8], start: usize) -> Scan {
+    string_end_escaped(b, start).0
+}
+
+/// As [`string_end`], and whether the string holds an escape.
+fn string_end_escaped(b: &[u8], start: usize) -> (Scan, bool) {
     let mut k = start + 1;
+    let mut escaped = false;
     loop {
         match memchr::memchr2(b'"', b'\\', &b[k.min(b.len())..]) {
-            None => return Scan::Incomplete,
-            Some(off) if b[k + off] == b'\\' => k += off + 2,
-            Some(off) => return Scan::End(k + off + 1),
+            None => return (Scan::Incomplete, escaped),
+            Some(off) if b[k + off] == b'\\' => {
+                escaped = true;
+                k += off + 2;
+            }
+            Some(off) => return (Scan::End(k + off + 1), escaped),
         }
     }
 }
 
-/// Finds the end of the value starting at `b[start]` (not whitespace). Structure is only
-/// tracked, not validated: serde_json validates each value afterwards.
-pub fn value_end(b: &[u8], start: usize, at_eof: bool) -> Scan {
+/// Finds the end of the value starting at `b[start]` (not whitespace), noting the keys of every
+/// object in it in `keys` (reset first). Structure is only tracked, not validated: serde_json
+/// validates each value afterwards.
+pub fn value_end(b: &[u8], start: usize, at_eof: bool, keys: &mut KeyNotes) -> Scan {
+    keys.reset();
     match b.get(start) {
         None => Scan::Incomplete,
         Some(b'"') => string_end(b, start),
@@ -36,15 +48,30 @@ pub fn value_end(b: &[u8], start: usize, at_eof: bool) -> Scan {
             while j < b.len() {
                 match b[j] {
                     // memchr finds each string's end; measured faster than a byte loop here.
-                    b'"' => match string_end(b, j) {
-                        Scan::End(e) => {
-                            j = e;
-                            continue;
+                    b'"' => {
+                        let (Scan::End(e), escaped) = string_end_escaped(b, j) else { return Scan::Incomplete };
+                        // In JSON, a string followed by `:` is a key of the innermost open object.
+                        let next = skip_ws(b, e);
+                        if b.get(next) == Some(&b':') {
+                            keys.note(&b[j + 1..e - 1], escaped);
                         }
-                        Scan::Incomplete => return Scan::Incomplete,
-                    },
-                    b'{' | b'[' => depth += 1,
+                        j = next;
+                        continue;
+                    }
+                    // Indentation: runs of spaces are skipped eight at a time.
+                    b' ' | b'\n' | b'\r' | b'\t' => {
+                        j = skip_ws(b, j);
+                        continue;
+                    }
+                    b'{' => {
+                        keys.open();
+                        depth += 1;
+                    }
+                    b'[' => depth += 1,
                     b'}' | b']' => {
+                        if b[j] == b'}' {
+                            keys.close();
+                        }
                         depth -= 1;
                         if depth == 0 {
                             return Scan::End(j + 1);
@@ -64,11 +91,23 @@ pub fn value_end(b: &[u8], start: usize, at_eof: bool) -> Scan {
     }
 }
 
+/// The index of the first byte at or after `i` that is not JSON whitespace.
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
+    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+    loop {
+        if let Some(&[c0, c1, c2, c3, c4, c5, c6, c7]) = b.get(i..i + 8) {
+            let other = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]) ^ SPACES;
+            if other == 0 {
+                i += 8;
+                continue;
+            }
+            i += (other.trailing_zeros() / 8) as usize;
+        }
+        match b.get(i) {
+            Some(b' ' | b'\n' | b'\r' | b'\t') => i += 1,
+            _ => return i,
+        }
     }
-    i
 }
 
 /// What a byte scan of one JSON object finds: its top-level `apiVersion` and `kind` (the last
@@ -138,7 +177,7 @@ pub fn scan_object(b: &[u8]) -> ObjectScan {
                     };
                     if depth == 1 && matches!(&*key, b"apiVersion" | b"kind") {
                         let v = skip_ws(b, colon + 1);
-                        let value = match value_end(b, v, true) {
+                        let value = match value_end(b, v, true, &mut KeyNotes::default()) {
                             Scan::End(end) => serde_json::from_slice(&b[v..end]).ok(),
                             Scan::Incomplete => None,
                         };
@@ -179,12 +218,21 @@ pub fn scan_object(b: &[u8]) -> ObjectScan {
 pub enum Event {
     /// A top-level value begins (1-based index), on this line.
     Begin(usize, usize),
-    /// A member of the top-level object other than `items`, with its value's bytes.
-    Member(String, Vec<u8>, usize),
+    /// A member of the top-level object other than `items`, with its value and line.
+    Member(String, Taken, usize),
     /// One element of `items`, with the line it starts on.
-    Item(Vec<u8>, usize),
+    Item(Taken, usize),
     /// The top-level value ended.
     End,
+}
+
+/// A value cut out of the stream.
+#[derive(Debug)]
+pub struct Taken {
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+    /// True when an object in it may repeat a key (see [`KeyNotes`]); false means none does.
+    pub repeated: bool,
 }
 
 /// A malformed stream: where and what.
@@ -203,6 +251,8 @@ pub struct Stream<R: Read> {
     pos: usize,
     eof: bool,
     line: usize,
+    /// The keys of the value being cut out.
+    keys: KeyNotes,
 }
 
 const CHUNK: usize = 4 << 20;
@@ -210,7 +260,7 @@ const CHUNK: usize = 4 << 20;
 impl<R: Read> Stream<R> {
     /// A stream over `r`.
     pub fn new(r: R) -> Self {
-        Stream { r, buf: Vec::with_capacity(CHUNK), pos: 0, eof: false, line: 1 }
+        Stream { r, buf: Vec::with_capacity(CHUNK), pos: 0, eof: false, line: 1, keys: KeyNotes::default() }
     }
 
     fn fill(&mut self) -> io::Result<bool> {
@@ -251,16 +301,16 @@ impl<R: Read> Stream<R> {
     }
 
     /// Takes the value at the current position (after whitespace), refilling as needed.
-    fn take_value(&mut self) -> Result<Vec<u8>, Failure> {
+    fn take_value(&mut self) -> Result<Taken, Failure> {
         if self.peek()?.is_none() {
             return Err(self.fail("unexpected end of input"));
         }
         loop {
-            match value_end(&self.buf, self.pos, self.eof) {
+            match value_end(&self.buf, self.pos, self.eof, &mut self.keys) {
                 Scan::End(e) => {
-                    let v = self.buf[self.pos..e].to_vec();
+                    let bytes = self.buf[self.pos..e].to_vec();
                     self.advance(e);
-                    return Ok(v);
+                    return Ok(Taken { bytes, repeated: self.keys.repeated() });
                 }
                 Scan::Incomplete => {
                     if !self.fill()? {
@@ -310,7 +360,7 @@ impl<R: Read> Stream<R> {
             let mut first = true;
             while self.next_entry(b'}', &mut first, "',' or '}'")? {
                 let line = self.line;
-                let key_bytes = self.take_value()?;
+                let key_bytes = self.take_value()?.bytes;
                 let key: String = serde_json::from_slice(&key_bytes).map_err(|_| self.fail("expected a member name"))?;
                 self.consume(b':', "':'")?;
                 if key == "items" && self.peek()? == Some(b'[') {
@@ -357,8 +407,8 @@ mod tests {
         let r = s.run(|e| {
             out.push(match e {
                 Event::Begin(i, _) => format!("begin {i}"),
-                Event::Member(k, v, _) => format!("{k}={}", String::from_utf8_lossy(&v)),
-                Event::Item(v, line) => format!("item@{line} {}", String::from_utf8_lossy(&v)),
+                Event::Member(k, v, _) => format!("{k}={}", String::from_utf8_lossy(&v.bytes)),
+                Event::Item(v, line) => format!("item@{line} {}", String::from_utf8_lossy(&v.bytes)),
                 Event::End => "end".into(),
             })
         });
@@ -412,6 +462,119 @@ mod tests {
         assert_eq!(scan_object(format!("{{{many}\"z\": 0}}").as_bytes()).duplicate, None);
     }
 
+    /// A small deterministic generator (xorshift64*), so a failure replays.
+    struct Rng(u64);
+
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+        }
+    }
+
+    /// A random JSON value: objects and arrays nested a few levels, keys from a small alphabet
+    /// (so repeats are common), some keys and strings with escapes, spaces around `:` or not.
+    fn value(rng: &mut Rng, depth: u32, out: &mut String) {
+        const KEYS: [&str; 8] = ["a", "kind", "name", "x\\u0079", "\\u0061", "spec", "containers", "k\\\"q"];
+        match if depth > 3 { 2 + rng.below(2) } else { rng.below(4) } {
+            0 => {
+                out.push('{');
+                for i in 0..rng.below(5) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&format!("\"{}\"", KEYS[rng.below(KEYS.len() as u64) as usize]));
+                    out.push_str([":", " : ", ":\n  "][rng.below(3) as usize]);
+                    value(rng, depth + 1, out);
+                }
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..rng.below(4) {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    value(rng, depth + 1, out);
+                }
+                out.push(']');
+            }
+            2 => out.push_str(["\"a\"", "\"{\\\"kind\\\":1}\"", "\"x:\"", "\"\\\\\""][rng.below(4) as usize]),
+            _ => out.push_str(["1", "null", "true", "-2.5e3"][rng.below(4) as usize]),
+        }
+    }
+
+    /// The exact answer, from a full parse: does some object repeat a key (after unescaping)?
+    fn repeats(v: &str) -> bool {
+        struct Exact(bool);
+        impl<'de> serde::de::Visitor<'de> for &mut Exact {
+            type Value = ();
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                let mut keys = std::collections::HashSet::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    self.0 |= !keys.insert(k);
+                    map.next_value_seed(&mut *self)?;
+                }
+                Ok(())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+                while seq.next_element_seed(&mut *self)?.is_some() {}
+                Ok(())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+                Ok(())
+            }
+            fn visit_unit<E>(self) -> Result<(), E> {
+                Ok(())
+            }
+        }
+        impl<'de> serde::de::DeserializeSeed<'de> for &mut Exact {
+            type Value = ();
+            fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        let mut exact = Exact(false);
+        serde::de::DeserializeSeed::deserialize(&mut exact, &mut serde_json::Deserializer::from_str(v)).expect("generated JSON is valid");
+        exact.0
+    }
+
+    #[test]
+    fn the_keys_noted_while_cutting_a_value_never_miss_a_repeat_a_full_parse_sees() {
+        let mut rng = Rng(0x5EED_2026_1203);
+        let (mut repeats_seen, mut doubts) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = String::from("{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"spec\": ");
+            value(&mut rng, 0, &mut text);
+            text.push('}');
+            let mut notes = KeyNotes::default();
+            assert_eq!(value_end(text.as_bytes(), 0, true, &mut notes), Scan::End(text.len()), "{text}");
+            let exact = repeats(&text);
+            // Never a miss; a false alarm only where a key has an escape (it takes the exact path).
+            assert!(!exact || notes.repeated(), "missed a repeated key in {text}");
+            assert!(exact || !notes.repeated() || text.contains("\\u") || text.contains("\\\""), "false alarm in {text}");
+            assert_eq!(scan_object(text.as_bytes()).duplicate.is_some(), exact, "{text}");
+            repeats_seen += usize::from(exact);
+            doubts += usize::from(notes.repeated() && !exact);
+        }
+        // The generator does exercise both sides.
+        assert!(repeats_seen > 1_000 && doubts > 100 && repeats_seen + doubts < 19_000, "{repeats_seen} repeats, {doubts} doubts");
+    }
+
     #[test]
     fn small_reads_refill_across_chunks() {
         struct Dribble<'a>(&'a [u8]);
@@ -423,7 +586,7 @@ mod tests {
                 Ok(n)
             }
         }
-        let text = br#"{"items": [{"kind": "Pod", "x": "a\"b"}, {"kind": "Service"}]}"#;
+        let text = br#"{"items": [{"kind": "Pod", "x": "a\"b"}, {"kind": "Service", "spec": {"a": 1, "a": 2}}, {"b": {"a": 1}, "a": 2}]}"#;
         let mut items = vec![];
         Stream::new(Dribble(text))
             .run(|e| {
@@ -432,7 +595,9 @@ mod tests {
                 }
             })
             .expect("stream");
-        assert_eq!(items.len(), 2);
-        assert_eq!(scan_object(&items[0]).kind, Some("Pod".into()));
+        assert_eq!(items.len(), 3);
+        assert_eq!(scan_object(&items[0].bytes).kind, Some("Pod".into()));
+        // Each value is scanned again after every refill: its key notes start over each time.
+        assert_eq!(items.iter().map(|t| t.repeated).collect::<Vec<_>>(), [false, true, false]);
     }
 }
