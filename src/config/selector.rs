@@ -1,5 +1,8 @@
-//! Label selectors (matchLabels / matchExpressions) as used by scoping and exemption rules.
+//! Label selectors (matchLabels / matchExpressions) as used by scoping and exemption rules: how the
+//! config file spells them and how they match.
 
+use super::walk::{Walk, join};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// A parsed, validated label selector.
@@ -63,6 +66,55 @@ impl Selector {
                 }
             })
     }
+}
+
+/// Parses a `{matchLabels, matchExpressions}` selector.
+pub fn read_selector(v: &Value, path: &str, w: &mut Walk) -> Option<Selector> {
+    let m = w.object(v, path)?;
+    let mut sel = Selector::default();
+    for (key, val) in m {
+        let p = join(path, key);
+        match key.as_str() {
+            "matchLabels" => {
+                let Some(labels) = w.object(val, &p) else {
+                    continue;
+                };
+                for (lk, lv) in labels {
+                    if let Some(s) = w.string(lv, &join(&p, lk)) {
+                        sel.match_labels.insert(lk.clone(), s);
+                    }
+                }
+            }
+            "matchExpressions" => {
+                let Some(list) = val.as_array() else {
+                    w.err(&p, "expected a list");
+                    continue;
+                };
+                for (i, e) in list.iter().enumerate() {
+                    let ep = format!("{p}[{i}]");
+                    let Some(em) = w.object(e, &ep) else { continue };
+                    for k in em.keys().filter(|k| !["key", "operator", "values"].contains(&k.as_str())) {
+                        w.err(&join(&ep, k), "unknown key (expected key, operator, values)");
+                    }
+                    let key = em.get("key").and_then(Value::as_str);
+                    let op = em.get("operator").and_then(Value::as_str).and_then(Op::parse);
+                    let values = em.get("values").map(|v| w.string_list(v, &join(&ep, "values")).unwrap_or_default()).unwrap_or_default();
+                    match (key, op) {
+                        (Some(key), Some(op)) => {
+                            if matches!(op, Op::In | Op::NotIn) && values.is_empty() {
+                                w.err(&join(&ep, "values"), "In and NotIn need at least one value");
+                            }
+                            sel.expressions.push(Requirement { key: key.to_string(), op, values });
+                        }
+                        (None, _) => w.err(&join(&ep, "key"), "required"),
+                        (_, None) => w.err(&join(&ep, "operator"), "expected In, NotIn, Exists or DoesNotExist"),
+                    }
+                }
+            }
+            _ => w.err(&p, "unknown key (expected matchLabels, matchExpressions)"),
+        }
+    }
+    Some(sel)
 }
 
 #[cfg(test)]
