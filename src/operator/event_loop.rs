@@ -18,7 +18,7 @@ use crate::azure::rows::{ArmError, ArmSnapshot};
 use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
 use crate::report::build::{BuildOptions, Rollup, cluster_report};
-use crate::report::{Stamp, cluster_content_hash, content_hash};
+use crate::report::{Stamp, cluster_content_hash_mut, content_hash_mut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::{HashMap, HashSet};

@@ -8,10 +8,11 @@ use crate::model::{ExemptAnnotations, Outcomes, Owner, OwnerIndex, ResourceKey, 
 use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
 use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
+use hashbrown::{HashMap, HashSet};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
