@@ -2,6 +2,9 @@
 //! nothing else (`managedFields` and the rest of `status` are skipped without being built; they
 //! were a large part of the initial sync's decoding, measured in BENCHMARKS.md).
 
+use crate::config::Config;
+use crate::engine::VulnerabilitySource;
+use crate::operator::store::VerdictStore;
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
@@ -72,6 +75,13 @@ pub(super) fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D
 }
 
 impl SlimPod {
+    /// Judges the Pod into `store` (what [`VerdictStore::apply_pod`] does with [`into_pod`](Self::into_pod)'s
+    /// Pod, without building it).
+    pub fn apply_to(&self, store: &mut VerdictStore, cfg: &Config, vulns: &dyn VulnerabilitySource) {
+        let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
+        store.apply_pod_parts(&self.metadata, self.spec.as_deref(), phase, cfg, vulns);
+    }
+
     /// The Pod the verdict store judges (moves, copies no string or list).
     pub fn into_pod(self) -> Pod {
         Pod {
@@ -153,8 +163,12 @@ mod tests {
             serde_json::to_value(s.report("shop", &cfg, &opts)).expect("json")
         };
         let full: Pod = serde_json::from_value(full_pod()).expect("pod");
-        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim").into_pod();
-        assert_eq!(report(slim), report(full));
+        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim");
+        let mut direct = VerdictStore::new();
+        slim.apply_to(&mut direct, &cfg, &NoVulnerabilityData);
+        let direct = serde_json::to_value(direct.report("shop", &cfg, &opts)).expect("json");
+        assert_eq!(report(slim.into_pod()), report(full.clone()));
+        assert_eq!(direct, report(full), "the watch's path (apply_to) gives the same report");
         let mut done = full_pod();
         done["status"]["phase"] = json!("Succeeded");
         let slim = serde_json::from_value::<SlimPod>(done).expect("slim").into_pod();

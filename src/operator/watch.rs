@@ -11,7 +11,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -78,7 +78,7 @@ impl Kind {
 #[derive(Debug)]
 pub enum Obj {
     /// A Pod (evaluated at once, then dropped).
-    Pod(Box<Pod>),
+    Pod(Box<SlimPod>),
     /// A Service.
     Service(Box<Service>),
     /// An Ingress.
@@ -221,7 +221,7 @@ pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) ->
     }
     for ns in &scoped {
         let n = streams.len();
-        streams.push(objects::<SlimPod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p.into_pod()))));
+        streams.push(objects::<SlimPod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p))));
         streams.push(objects::<Service>(api(client, *ns), Kind::Service, n + 1, |s| Obj::Service(Box::new(s))));
         streams.push(objects::<Ingress>(api(client, *ns), Kind::Ingress, n + 2, |i| Obj::Ingress(Box::new(i))));
         streams.push(objects::<MetaOnly<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
