@@ -1,7 +1,8 @@
 //! Verdicts and the resources they belong to: outcomes, resource keys, owner resolution, merging.
 
 use crate::checks::Finding;
-use std::collections::{BTreeMap, HashMap};
+use hashbrown::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The verdict of one recommendation on one object.
@@ -178,6 +179,17 @@ pub struct OwnerIndex {
     owners: HashMap<(String, String, String), Option<Owner>>,
 }
 
+/// An [`OwnerIndex`] key, borrowed: looks an object up without copying its names. Hashes as the
+/// owned key does (a tuple hashes its fields in order; `String` hashes as `str`).
+#[derive(Hash)]
+struct KeyRef<'a>(&'a str, &'a str, &'a str);
+
+impl hashbrown::Equivalent<(String, String, String)> for KeyRef<'_> {
+    fn equivalent(&self, key: &(String, String, String)) -> bool {
+        (self.0, self.1, self.2) == (key.0.as_str(), key.1.as_str(), key.2.as_str())
+    }
+}
+
 impl OwnerIndex {
     /// Records that `kind/name` in `ns` exists, controlled by `owner` (if any).
     pub fn insert(&mut self, ns: &str, kind: &str, name: &str, owner: Option<Owner>) {
@@ -186,12 +198,12 @@ impl OwnerIndex {
 
     /// Forgets an object.
     pub fn remove(&mut self, ns: &str, kind: &str, name: &str) {
-        self.owners.remove(&(ns.to_string(), kind.to_string(), name.to_string()));
+        self.owners.remove(&KeyRef(ns, kind, name));
     }
 
     /// The controller of a known object: `None` when unknown, `Some(None)` when it has none.
     pub fn get(&self, ns: &str, kind: &str, name: &str) -> Option<Option<&Owner>> {
-        self.owners.get(&(ns.to_string(), kind.to_string(), name.to_string())).map(Option::as_ref)
+        self.owners.get(&KeyRef(ns, kind, name)).map(Option::as_ref)
     }
 
     /// The reported resource for a built-in workload object `me`: a ReplicaSet climbs to its
@@ -238,6 +250,22 @@ mod tests {
 
     fn owner(kind: &str, name: &str) -> Owner {
         Owner { kind: kind.into(), name: name.into() }
+    }
+
+    #[test]
+    fn the_owner_index_finds_and_forgets_objects_by_borrowed_names() {
+        let mut idx = OwnerIndex::default();
+        for i in 0..200 {
+            idx.insert("shop", "ReplicaSet", &format!("web-{i}"), Some(owner("Deployment", &format!("web{i}"))));
+        }
+        idx.insert("shop", "Deployment", "web0", None);
+        assert_eq!(idx.get("shop", "ReplicaSet", "web-7"), Some(Some(&owner("Deployment", "web7"))));
+        assert_eq!(idx.get("shop", "Deployment", "web0"), Some(None), "known, without a controller");
+        assert_eq!(idx.get("shop", "ReplicaSet", "web-200"), None);
+        assert_eq!(idx.get("other", "ReplicaSet", "web-7"), None);
+        idx.remove("shop", "ReplicaSet", "web-7");
+        assert_eq!(idx.get("shop", "ReplicaSet", "web-7"), None);
+        assert_eq!(idx.get("shop", "ReplicaSet", "web-8"), Some(Some(&owner("Deployment", "web8"))));
     }
 
     fn refs(api_version: &str, kind: &str) -> Vec<OwnerReference> {

@@ -10,7 +10,7 @@ use super::probes::ProbeResults;
 use super::relist::Relists;
 use super::reload::{ConfigReloader, Reload};
 use super::store::VerdictStore;
-use super::telemetry::OperatorMetrics;
+use super::telemetry::{CachedCounters, OperatorMetrics};
 use super::watch::{self, Input, Kind, Obj, Op};
 use super::writer::{Job, Msg, Scope};
 use crate::azure::arm::ArmClient;
@@ -18,7 +18,7 @@ use crate::azure::rows::{ArmError, ArmSnapshot};
 use crate::config::Config;
 use crate::engine::NoVulnerabilityData;
 use crate::report::build::{BuildOptions, Rollup, cluster_report};
-use crate::report::{Stamp, cluster_content_hash, content_hash};
+use crate::report::{Stamp, cluster_content_hash_mut, content_hash_mut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use std::collections::{HashMap, HashSet};
@@ -70,6 +70,9 @@ pub(super) struct Operator {
     /// UIDs of reported workloads (kept only with `--openreports`).
     pub(super) uids: super::openreports::Uids,
     pub(super) metrics: OperatorMetrics,
+    /// `metrics.watch_events` and `metrics.evaluations`, looked up once per label values.
+    pub(super) event_counts: CachedCounters<2>,
+    pub(super) evaluation_counts: CachedCounters<1>,
     pub(super) ready: Arc<AtomicBool>,
     pub(super) leadership: Leadership,
     pub(super) probe_now: mpsc::UnboundedSender<()>,
@@ -292,12 +295,12 @@ impl Operator {
         }
     }
 
-    fn count_event(&self, kind: Kind, t: &str) {
-        self.metrics.watch_events.with_label_values(&[kind.label(), t]).inc();
+    fn count_event(&mut self, kind: Kind, t: &'static str) {
+        self.event_counts.inc([kind.label(), t]);
     }
 
-    fn evaluated(&self, kind: Kind, started: std::time::Instant) {
-        self.metrics.evaluations.with_label_values(&[kind.label()]).inc();
+    fn evaluated(&mut self, kind: Kind, started: std::time::Instant) {
+        self.evaluation_counts.inc([kind.label()]);
         self.metrics.evaluation_duration.observe(started.elapsed().as_secs_f64());
     }
 
@@ -312,7 +315,7 @@ impl Operator {
                 if self.openreports.is_some() {
                     self.uids.pod(&p.metadata);
                 }
-                self.store.apply_pod(&p, &self.cfg, &NoVulnerabilityData);
+                p.apply_to(&mut self.store, &self.cfg, &NoVulnerabilityData);
                 self.evaluated(Kind::Pod, started);
             }
             Obj::Service(s) => {

@@ -24,6 +24,7 @@ pub mod reload;
 pub mod run;
 pub mod scope;
 pub mod slim;
+pub mod slim_meta;
 pub mod status;
 pub mod store;
 pub mod telemetry;

@@ -2,7 +2,7 @@
 //! gone, an event says whether it adds or modifies, and the initial sync ends when every watch
 //! has listed once.
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 /// An object's (namespace, name).
 pub type Key = (String, String);

@@ -13,7 +13,7 @@ use super::probes::{self, ProbeResults};
 use super::reach::Reach;
 use super::reload::ConfigReloader;
 use super::store::VerdictStore;
-use super::telemetry::OperatorMetrics;
+use super::telemetry::{CachedCounters, OperatorMetrics};
 use super::writer::{Writer, WriterSettings};
 use crate::metrics::ComplianceCollector;
 use std::collections::{HashMap, HashSet};
@@ -185,6 +185,8 @@ pub async fn start(config: kube::Config, opts: RunOptions) -> Result<Running, Ru
         writer: writer_tx,
         openreports,
         uids: Default::default(),
+        event_counts: CachedCounters::new(metrics.watch_events.clone()),
+        evaluation_counts: CachedCounters::new(metrics.evaluations.clone()),
         metrics,
         ready: ready.clone(),
         leadership,

@@ -2,6 +2,9 @@
 //! nothing else (`managedFields` and the rest of `status` are skipped without being built; they
 //! were a large part of the initial sync's decoding, measured in BENCHMARKS.md).
 
+use crate::config::Config;
+use crate::engine::VulnerabilitySource;
+use crate::operator::store::VerdictStore;
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
@@ -14,9 +17,10 @@ pub struct SlimPod {
     /// itself reads (`resourceVersion`, `uid`, `deletionTimestamp`).
     #[serde(default, deserialize_with = "slim_meta")]
     pub metadata: ObjectMeta,
-    /// The spec, whole (every check reads it).
+    /// The spec, whole (every check reads it); boxed, so that the list page's `Vec` of Pods and the
+    /// watch's hand-overs move a few hundred bytes per Pod, not the whole spec.
     #[serde(default)]
-    pub spec: Option<PodSpec>,
+    pub spec: Option<Box<PodSpec>>,
     /// The status, phase only.
     #[serde(default)]
     pub status: Option<SlimStatus>,
@@ -53,7 +57,8 @@ struct Meta {
     owner_references: Option<Vec<OwnerReference>>,
 }
 
-fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+/// Decodes an object's metadata without `managedFields` and the fields the operator never reads.
+pub(super) fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     let m = Meta::deserialize(d)?;
     Ok(ObjectMeta {
         name: m.name,
@@ -70,9 +75,20 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
 }
 
 impl SlimPod {
-    /// The Pod the verdict store judges (moves, copies nothing).
+    /// Judges the Pod into `store` (what [`VerdictStore::apply_pod`] does with [`into_pod`](Self::into_pod)'s
+    /// Pod, without building it).
+    pub fn apply_to(&self, store: &mut VerdictStore, cfg: &Config, vulns: &dyn VulnerabilitySource) {
+        let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
+        store.apply_pod_parts(&self.metadata, self.spec.as_deref(), phase, cfg, vulns);
+    }
+
+    /// The Pod the verdict store judges (moves, copies no string or list).
     pub fn into_pod(self) -> Pod {
-        Pod { metadata: self.metadata, spec: self.spec, status: self.status.map(|s| PodStatus { phase: s.phase, ..PodStatus::default() }) }
+        Pod {
+            metadata: self.metadata,
+            spec: self.spec.map(|s| *s),
+            status: self.status.map(|s| PodStatus { phase: s.phase, ..PodStatus::default() }),
+        }
     }
 }
 
@@ -147,8 +163,12 @@ mod tests {
             serde_json::to_value(s.report("shop", &cfg, &opts)).expect("json")
         };
         let full: Pod = serde_json::from_value(full_pod()).expect("pod");
-        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim").into_pod();
-        assert_eq!(report(slim), report(full));
+        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim");
+        let mut direct = VerdictStore::new();
+        slim.apply_to(&mut direct, &cfg, &NoVulnerabilityData);
+        let direct = serde_json::to_value(direct.report("shop", &cfg, &opts)).expect("json");
+        assert_eq!(report(slim.into_pod()), report(full.clone()));
+        assert_eq!(direct, report(full), "the watch's path (apply_to) gives the same report");
         let mut done = full_pod();
         done["status"]["phase"] = json!("Succeeded");
         let slim = serde_json::from_value::<SlimPod>(done).expect("slim").into_pod();

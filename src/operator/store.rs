@@ -8,10 +8,11 @@ use crate::model::{ExemptAnnotations, Outcomes, Owner, OwnerIndex, ResourceKey, 
 use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
 use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use hashbrown::{HashMap, HashSet};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -111,22 +112,34 @@ impl VerdictStore {
 
     /// Evaluates a Pod on arrival and keeps only its verdicts; finished and mirror Pods are dropped.
     pub fn apply_pod(&mut self, pod: &Pod, cfg: &Config, vulns: &dyn VulnerabilitySource) {
-        let (ns, name) = (ns_of(&pod.metadata), name_of(&pod.metadata));
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        if cfg.globally_excluded(&ns) || engine::pod_skipped(phase, pod.metadata.annotations.as_ref()) {
+        self.apply_pod_parts(&pod.metadata, pod.spec.as_ref(), phase, cfg, vulns);
+    }
+
+    /// [`apply_pod`](Self::apply_pod) from the parts the store reads: metadata, spec and `status.phase`.
+    pub fn apply_pod_parts(
+        &mut self,
+        meta: &ObjectMeta,
+        spec: Option<&PodSpec>,
+        phase: Option<&str>,
+        cfg: &Config,
+        vulns: &dyn VulnerabilitySource,
+    ) {
+        let (ns, name) = (ns_of(meta), name_of(meta));
+        if cfg.globally_excluded(&ns) || engine::pod_skipped(phase, meta.annotations.as_ref()) {
             return self.delete_pod(&ns, &name);
         }
         let empty = Default::default();
-        let spec = pod.spec.as_ref().unwrap_or(&empty);
-        let facts = PodFacts::from_spec(spec, pod.metadata.annotations.as_ref());
-        let outcomes = engine::evaluate_pod(&ns, &facts, pod.metadata.labels.as_ref(), cfg, vulns);
+        let spec = spec.unwrap_or(&empty);
+        let facts = PodFacts::from_spec(spec, meta.annotations.as_ref());
+        let outcomes = engine::evaluate_pod(&ns, &facts, meta.labels.as_ref(), cfg, vulns);
         let images = scanned_images(&facts, cfg);
         let entry = PodEntry {
-            created: pod.metadata.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
-            controller: controller_of(pod.metadata.owner_references.as_ref()).filter(pod_controller),
-            hash: pod.metadata.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned(),
-            labels: self.shared_labels.intern(pod.metadata.labels.clone().unwrap_or_default()),
-            annotations: ExemptAnnotations::read(&[pod.metadata.annotations.as_ref()]),
+            created: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
+            controller: controller_of(meta.owner_references.as_ref()).filter(pod_controller),
+            hash: meta.labels.as_ref().and_then(|l| l.get("pod-template-hash")).cloned(),
+            labels: self.shared_labels.intern(meta.labels.clone().unwrap_or_default()),
+            annotations: ExemptAnnotations::read(&[meta.annotations.as_ref()]),
             outcomes: self.shared_outcomes.intern(outcomes),
             images: self.shared_images.intern(images),
         };

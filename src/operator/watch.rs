@@ -4,15 +4,16 @@
 
 use super::scope::rv_of;
 use super::slim::SlimPod;
+use super::slim_meta::MetaOnly;
 use crate::model::{ExemptAnnotations, Owner, controller_of};
-use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash, content_hash};
+use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash_mut, content_hash_mut};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Namespace, Node, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PartialObjectMeta};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -77,7 +78,7 @@ impl Kind {
 #[derive(Debug)]
 pub enum Obj {
     /// A Pod (evaluated at once, then dropped).
-    Pod(Box<Pod>),
+    Pod(Box<SlimPod>),
     /// A Service.
     Service(Box<Service>),
     /// An Ingress.
@@ -162,7 +163,7 @@ where
     map_events(kind, id, watcher(api, watcher::Config::default()), f)
 }
 
-fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
+fn owner<K>(kind: &'static str, m: MetaOnly<K>) -> Obj {
     let meta = m.metadata;
     let annotations = ExemptAnnotations::read(&[meta.annotations.as_ref()]);
     Obj::Owner(
@@ -175,15 +176,15 @@ fn owner<K>(kind: &'static str, m: PartialObjectMeta<K>) -> Obj {
     )
 }
 
-fn report(r: ComplianceReport) -> Obj {
+fn report(mut r: ComplianceReport) -> Obj {
     let rv = rv_of(&r.metadata);
-    let hash = r.status.as_ref().map(content_hash).unwrap_or_default();
+    let hash = r.status.as_mut().map(content_hash_mut).unwrap_or_default();
     Obj::Report(r.namespace().unwrap_or_default(), rv, hash)
 }
 
-fn cluster_report(r: ComplianceClusterReport) -> Obj {
+fn cluster_report(mut r: ComplianceClusterReport) -> Obj {
     let rv = rv_of(&r.metadata);
-    Obj::ClusterReport(rv, r.status.as_ref().map(cluster_content_hash).unwrap_or_default())
+    Obj::ClusterReport(rv, r.status.as_mut().map(cluster_content_hash_mut).unwrap_or_default())
 }
 
 /// The Trivy Operator's VulnerabilityReport resource.
@@ -220,16 +221,16 @@ pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) ->
     }
     for ns in &scoped {
         let n = streams.len();
-        streams.push(objects::<SlimPod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p.into_pod()))));
+        streams.push(objects::<SlimPod>(api(client, *ns), Kind::Pod, n, |p| Obj::Pod(Box::new(p))));
         streams.push(objects::<Service>(api(client, *ns), Kind::Service, n + 1, |s| Obj::Service(Box::new(s))));
         streams.push(objects::<Ingress>(api(client, *ns), Kind::Ingress, n + 2, |i| Obj::Ingress(Box::new(i))));
-        streams.push(objects::<PartialObjectMeta<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
-        streams.push(objects::<PartialObjectMeta<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
+        streams.push(objects::<MetaOnly<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
+        streams.push(objects::<MetaOnly<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
         streams.push(objects::<ComplianceReport>(api(client, *ns), Kind::Report, n + 5, report));
-        streams.push(objects::<PartialObjectMeta<Deployment>>(api(client, *ns), Kind::Deployment, n + 6, |m| owner("Deployment", m)));
-        streams.push(objects::<PartialObjectMeta<StatefulSet>>(api(client, *ns), Kind::StatefulSet, n + 7, |m| owner("StatefulSet", m)));
-        streams.push(objects::<PartialObjectMeta<DaemonSet>>(api(client, *ns), Kind::DaemonSet, n + 8, |m| owner("DaemonSet", m)));
-        streams.push(objects::<PartialObjectMeta<CronJob>>(api(client, *ns), Kind::CronJob, n + 9, |m| owner("CronJob", m)));
+        streams.push(objects::<MetaOnly<Deployment>>(api(client, *ns), Kind::Deployment, n + 6, |m| owner("Deployment", m)));
+        streams.push(objects::<MetaOnly<StatefulSet>>(api(client, *ns), Kind::StatefulSet, n + 7, |m| owner("StatefulSet", m)));
+        streams.push(objects::<MetaOnly<DaemonSet>>(api(client, *ns), Kind::DaemonSet, n + 8, |m| owner("DaemonSet", m)));
+        streams.push(objects::<MetaOnly<CronJob>>(api(client, *ns), Kind::CronJob, n + 9, |m| owner("CronJob", m)));
         if vulns {
             let ar = vulnerability_reports();
             let api: Api<DynamicObject> = match ns {

@@ -6,6 +6,7 @@ mod plan;
 
 use super::leader::Leadership;
 pub use super::scope::{Scope, brief, rv_of};
+use super::slim_meta::Written;
 use super::telemetry::OperatorMetrics;
 use crate::report::{ComplianceClusterReport, ComplianceReport};
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams};
@@ -197,7 +198,7 @@ impl Writer {
             Scope::Namespace(ns) => (ApiResource::erase::<ComplianceReport>(&()), "kompliance", Some(ns.as_str())),
             Scope::Cluster => (ApiResource::erase::<ComplianceClusterReport>(&()), "cluster", None),
         };
-        let api: Api<DynamicObject> = match ns {
+        let api: Api<Written<DynamicObject>> = match ns {
             Some(ns) => Api::namespaced_with(self.client.clone(), ns, &ar),
             None => Api::all_with(self.client.clone(), &ar),
         };

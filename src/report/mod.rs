@@ -11,14 +11,29 @@ pub use types::*;
 
 /// Hash of a namespace report's content, leaving out `lastEvaluated`, `operatorVersion` and `configHash`.
 pub fn content_hash(status: &ReportStatus) -> String {
-    let stripped = ReportStatus { last_evaluated: None, operator_version: None, config_hash: None, ..status.clone() };
-    hash_json(&stripped)
+    content_hash_mut(&mut status.clone())
+}
+
+/// [`content_hash`] without copying the status: the left-out fields are taken out for the hash
+/// and put back.
+pub fn content_hash_mut(status: &mut ReportStatus) -> String {
+    let stamp = (status.last_evaluated.take(), status.operator_version.take(), status.config_hash.take());
+    let hash = hash_json(status);
+    (status.last_evaluated, status.operator_version, status.config_hash) = stamp;
+    hash
 }
 
 /// Hash of the cluster report's content, leaving out the same fields.
 pub fn cluster_content_hash(status: &ClusterReportStatus) -> String {
-    let stripped = ClusterReportStatus { last_evaluated: None, operator_version: None, config_hash: None, ..status.clone() };
-    hash_json(&stripped)
+    cluster_content_hash_mut(&mut status.clone())
+}
+
+/// [`cluster_content_hash`] without copying the status (as [`content_hash_mut`]).
+pub fn cluster_content_hash_mut(status: &mut ClusterReportStatus) -> String {
+    let stamp = (status.last_evaluated.take(), status.operator_version.take(), status.config_hash.take());
+    let hash = hash_json(status);
+    (status.last_evaluated, status.operator_version, status.config_hash) = stamp;
+    hash
 }
 
 /// The fields of a report status that say when, by which version and under which configuration it
@@ -81,9 +96,19 @@ pub fn is_stale(conditions: &[Condition], now: jiff::Timestamp) -> bool {
     ready.status != "True" || due.is_none_or(|d| d.checked_add(grace).is_ok_and(|d| now > d))
 }
 
+/// SHA-256 of the JSON of `v`, in hex; the JSON streams into the hash (no copy of it is built).
 fn hash_json<T: serde::Serialize>(v: &T) -> String {
-    let bytes = serde_json::to_vec(v).unwrap_or_default();
-    Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    let mut hasher = Sha256::new();
+    if serde_json::to_writer(&mut hasher, v).is_err() {
+        hasher = Sha256::new();
+    }
+    let mut hex = String::with_capacity(64);
+    for b in hasher.finalize() {
+        use std::fmt::Write;
+        // Writing into a String cannot fail.
+        write!(hex, "{b:02x}").ok();
+    }
+    hex
 }
 
 /// Wraps a namespace status into the object written to the cluster (`kompliance` in `ns`).
@@ -114,6 +139,26 @@ pub fn crds_yaml() -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_content_hash_streams_the_json_and_leaves_the_status_as_it_was() {
+        let mut st = ReportStatus::default();
+        st.stamp("2026-12-03T12:00:00Z".into(), "1.0.0".into(), "cfg".into());
+        st.set_ready(ready_condition("2026-12-03T12:00:00Z".parse().unwrap(), Duration::from_secs(300)));
+        let before = st.clone();
+        let unstamped = ReportStatus { last_evaluated: None, operator_version: None, config_hash: None, ..st.clone() };
+        let bytes = serde_json::to_vec(&unstamped).unwrap();
+        let expected: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(content_hash(&st), expected, "the hash of the JSON without the stamp");
+        assert_eq!(content_hash_mut(&mut st), expected);
+        assert_eq!(st, before, "the stamp is put back");
+        let mut cl = ClusterReportStatus::default();
+        cl.stamp("2026-12-03T12:00:00Z".into(), "1.0.0".into(), "cfg".into());
+        let cl_before = cl.clone();
+        let cl_unstamped = ClusterReportStatus::default();
+        assert_eq!(cluster_content_hash_mut(&mut cl), cluster_content_hash(&cl_unstamped));
+        assert_eq!(cl, cl_before);
+    }
 
     #[test]
     fn the_ready_condition_says_when_the_next_evaluation_is_due_and_goes_stale_after_it() {

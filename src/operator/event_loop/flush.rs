@@ -39,9 +39,9 @@ impl Operator {
             let mut st = crate::report::build::namespace_report(&ns, &records, &self.cfg, &opts);
             self.to_openreports(&ns, &records, &opts);
             // Changed findings (not only a new pass's condition) make the cluster report follow.
-            let findings = content_hash(&st);
+            let findings = content_hash_mut(&mut st);
             st.set_ready(self.ready_condition());
-            let hash = content_hash(&st);
+            let hash = content_hash_mut(&mut st);
             self.stamp(&mut st);
             let changed = self.report_hashes.insert(ns.clone(), findings.clone()).as_ref() != Some(&findings);
             let status = raw(&st);
@@ -107,7 +107,7 @@ impl Operator {
                 warn!("the OpenReports writer has stopped");
             }
         }
-        let hash = cluster_content_hash(&st);
+        let hash = cluster_content_hash_mut(&mut st);
         self.stamp(&mut st);
         let status = raw(&st);
         if let Ok(mut c) = self.live.cluster.write() {
