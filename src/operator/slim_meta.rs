@@ -8,6 +8,7 @@ use super::slim::slim_meta;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -31,6 +32,57 @@ pub type MetaOnly<K> = Slim<K, true>;
 /// What the writer reads of the report it wrote (its resourceVersion): the answer to a patch
 /// of the whole object, read without building its status.
 pub type Written<K> = Slim<K, false>;
+
+/// A report object as the report watches read it: its metadata, and its status as raw JSON that is
+/// decoded and hashed only when the writer asks ([`crate::report::LazyHash`]).
+#[derive(Deserialize)]
+#[serde(bound = "")]
+pub struct RawStatus<K> {
+    /// As [`Slim`]'s.
+    #[serde(default, deserialize_with = "slim_meta")]
+    pub metadata: ObjectMeta,
+    /// The status, unparsed.
+    #[serde(default)]
+    pub status: Option<Box<RawValue>>,
+    #[serde(skip)]
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for RawStatus<K> {
+    fn clone(&self) -> Self {
+        RawStatus { metadata: self.metadata.clone(), status: self.status.clone(), kind: PhantomData }
+    }
+}
+
+impl<K> fmt::Debug for RawStatus<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawStatus").field("metadata", &self.metadata).field("status", &self.status).finish()
+    }
+}
+
+impl<K: Resource> Resource for RawStatus<K> {
+    type DynamicType = K::DynamicType;
+    type Scope = K::Scope;
+
+    fn kind(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+    fn group(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::group(dt)
+    }
+    fn version(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::version(dt)
+    }
+    fn plural(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 impl<K, const M: bool> Clone for Slim<K, M> {
     fn clone(&self) -> Self {
@@ -120,5 +172,21 @@ mod tests {
             "status": {"summary": {"resources": {"evaluated": 3}}, "findings": [{"id": "x", "message": "y"}]}});
         let w: Written<DynamicObject> = serde_json::from_value(answer).expect("written");
         assert_eq!(w.metadata.resource_version.as_deref(), Some("1234"));
+    }
+
+    #[test]
+    fn a_watched_report_keeps_its_status_as_the_server_sent_it_in_events_and_lists() {
+        use crate::report::ComplianceReport;
+        let object = r#"{"apiVersion":"kompliance.dev/v1alpha1","kind":"ComplianceReport","metadata":{"name":"kompliance","namespace":"shop","resourceVersion":"77"},"status":{"summary": {"score": 50}, "recommendations": []}}"#;
+        let text = format!(r#"{{"type":"MODIFIED","object":{object}}}"#);
+        let event: kube::api::WatchEvent<RawStatus<ComplianceReport>> = serde_json::from_str(&text).expect("watch event");
+        let kube::api::WatchEvent::Modified(r) = event else { panic!("a MODIFIED event") };
+        assert_eq!((r.metadata.namespace.as_deref(), r.metadata.resource_version.as_deref()), (Some("shop"), Some("77")));
+        assert_eq!(r.status.as_ref().map(|s| s.get()), Some(r#"{"summary": {"score": 50}, "recommendations": []}"#));
+        let list = format!(r#"{{"apiVersion":"v1","kind":"List","metadata":{{"resourceVersion":"78"}},"items":[{object}]}}"#);
+        let list: kube::api::ObjectList<RawStatus<ComplianceReport>> = serde_json::from_str(&list).expect("list");
+        assert!(list.items[0].status.is_some());
+        assert_eq!(RawStatus::<ComplianceReport>::plural(&()), "compliancereports");
+        assert!(!RawStatus::<ComplianceReport>::metadata_api(), "reports are watched whole");
     }
 }

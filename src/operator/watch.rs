@@ -4,9 +4,11 @@
 
 use super::scope::rv_of;
 use super::slim::SlimPod;
-use super::slim_meta::MetaOnly;
+use super::slim_meta::{MetaOnly, RawStatus};
 use crate::model::{ExemptAnnotations, Owner, controller_of};
-use crate::report::{ComplianceClusterReport, ComplianceReport, cluster_content_hash_mut, content_hash_mut};
+use crate::report::{
+    ClusterReportStatus, ComplianceClusterReport, ComplianceReport, LazyHash, ReportStatus, cluster_content_hash_mut, content_hash_mut,
+};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -89,10 +91,10 @@ pub enum Obj {
     Namespace(String),
     /// A workload's metadata: namespace, kind, name, its own controller, its exemption annotations and its UID.
     Owner(String, &'static str, String, Option<Owner>, ExemptAnnotations, String),
-    /// A namespace report on the server: namespace, resourceVersion, content hash.
-    Report(String, u64, String),
-    /// The cluster report on the server: resourceVersion, content hash.
-    ClusterReport(u64, String),
+    /// A namespace report on the server: namespace, resourceVersion, content hash (computed if needed).
+    Report(String, u64, LazyHash),
+    /// The cluster report on the server: resourceVersion, content hash (computed if needed).
+    ClusterReport(u64, LazyHash),
     /// A VulnerabilityReport: namespace, name, and its labels and `report` as JSON.
     VulnerabilityReport(String, String, Box<serde_json::Value>),
 }
@@ -176,15 +178,14 @@ fn owner<K>(kind: &'static str, m: MetaOnly<K>) -> Obj {
     )
 }
 
-fn report(mut r: ComplianceReport) -> Obj {
+fn report(r: RawStatus<ComplianceReport>) -> Obj {
     let rv = rv_of(&r.metadata);
-    let hash = r.status.as_mut().map(content_hash_mut).unwrap_or_default();
-    Obj::Report(r.namespace().unwrap_or_default(), rv, hash)
+    Obj::Report(r.metadata.namespace.unwrap_or_default(), rv, LazyHash::of_raw::<ReportStatus>(r.status, content_hash_mut))
 }
 
-fn cluster_report(mut r: ComplianceClusterReport) -> Obj {
+fn cluster_report(r: RawStatus<ComplianceClusterReport>) -> Obj {
     let rv = rv_of(&r.metadata);
-    Obj::ClusterReport(rv, r.status.as_mut().map(cluster_content_hash_mut).unwrap_or_default())
+    Obj::ClusterReport(rv, LazyHash::of_raw::<ClusterReportStatus>(r.status, cluster_content_hash_mut))
 }
 
 /// The Trivy Operator's VulnerabilityReport resource.
@@ -226,7 +227,7 @@ pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) ->
         streams.push(objects::<Ingress>(api(client, *ns), Kind::Ingress, n + 2, |i| Obj::Ingress(Box::new(i))));
         streams.push(objects::<MetaOnly<ReplicaSet>>(api(client, *ns), Kind::ReplicaSet, n + 3, |m| owner("ReplicaSet", m)));
         streams.push(objects::<MetaOnly<Job>>(api(client, *ns), Kind::Job, n + 4, |m| owner("Job", m)));
-        streams.push(objects::<ComplianceReport>(api(client, *ns), Kind::Report, n + 5, report));
+        streams.push(objects::<RawStatus<ComplianceReport>>(api(client, *ns), Kind::Report, n + 5, report));
         streams.push(objects::<MetaOnly<Deployment>>(api(client, *ns), Kind::Deployment, n + 6, |m| owner("Deployment", m)));
         streams.push(objects::<MetaOnly<StatefulSet>>(api(client, *ns), Kind::StatefulSet, n + 7, |m| owner("StatefulSet", m)));
         streams.push(objects::<MetaOnly<DaemonSet>>(api(client, *ns), Kind::DaemonSet, n + 8, |m| owner("DaemonSet", m)));
@@ -245,7 +246,7 @@ pub fn start(client: &kube::Client, reach: &super::reach::Reach, vulns: bool) ->
         let n = streams.len();
         streams.push(objects::<Node>(Api::all(client.clone()), Kind::Node, n, |n| Obj::Node(Box::new(n))));
         streams.push(objects::<Namespace>(Api::all(client.clone()), Kind::Namespace, n + 1, |n| Obj::Namespace(n.name_any())));
-        streams.push(objects::<ComplianceClusterReport>(Api::all(client.clone()), Kind::ClusterReport, n + 2, cluster_report));
+        streams.push(objects::<RawStatus<ComplianceClusterReport>>(Api::all(client.clone()), Kind::ClusterReport, n + 2, cluster_report));
     }
     let count = streams.len();
     (futures::stream::select_all(streams).boxed(), count)

@@ -9,6 +9,61 @@ pub mod types;
 use sha2::{Digest, Sha256};
 pub use types::*;
 
+/// The content hash of a report as a watch saw it, computed when first asked for: the writer does
+/// not need it for a report it wrote itself (it knows that resourceVersion already), so that
+/// report's status is neither decoded nor hashed again.
+pub struct LazyHash(Lazy);
+
+enum Lazy {
+    Known(String),
+    Later(Box<dyn FnOnce() -> String + Send>),
+}
+
+impl LazyHash {
+    /// The hash of a status kept as raw JSON (`""` for none); one that does not decode as `S` hashes
+    /// as `""` too, which no written report has, so the writer puts its own back.
+    pub fn of_raw<S: serde::de::DeserializeOwned + 'static>(
+        status: Option<Box<serde_json::value::RawValue>>,
+        hash: fn(&mut S) -> String,
+    ) -> Self {
+        Self::later(move || status.and_then(|raw| serde_json::from_str::<S>(raw.get()).ok()).map(|mut s| hash(&mut s)).unwrap_or_default())
+    }
+
+    /// A hash that `f` computes when first asked for.
+    pub fn later(f: impl FnOnce() -> String + Send + 'static) -> Self {
+        LazyHash(Lazy::Later(Box::new(f)))
+    }
+
+    /// The hash (computed now if it was not yet).
+    pub fn get(self) -> String {
+        match self.0 {
+            Lazy::Known(h) => h,
+            Lazy::Later(f) => f(),
+        }
+    }
+}
+
+impl From<String> for LazyHash {
+    fn from(h: String) -> Self {
+        LazyHash(Lazy::Known(h))
+    }
+}
+
+impl From<&str> for LazyHash {
+    fn from(h: &str) -> Self {
+        LazyHash(Lazy::Known(h.to_string()))
+    }
+}
+
+impl std::fmt::Debug for LazyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Lazy::Known(h) => write!(f, "LazyHash({h:?})"),
+            Lazy::Later(_) => f.write_str("LazyHash(not computed)"),
+        }
+    }
+}
+
 /// Hash of a namespace report's content, leaving out `lastEvaluated`, `operatorVersion` and `configHash`.
 pub fn content_hash(status: &ReportStatus) -> String {
     content_hash_mut(&mut status.clone())
@@ -158,6 +213,23 @@ mod tests {
         let cl_unstamped = ClusterReportStatus::default();
         assert_eq!(cluster_content_hash_mut(&mut cl), cluster_content_hash(&cl_unstamped));
         assert_eq!(cl, cl_before);
+    }
+
+    #[test]
+    fn a_lazy_hash_of_the_raw_status_is_the_content_hash_of_the_decoded_one() {
+        let mut st = ReportStatus::default();
+        st.stamp("2026-12-03T12:00:00Z".into(), "1.0.0".into(), "cfg".into());
+        st.set_ready(ready_condition("2026-12-03T12:00:00Z".parse().unwrap(), Duration::from_secs(300)));
+        let raw = |json: String| Some(serde_json::value::RawValue::from_string(json).unwrap());
+        assert_eq!(LazyHash::of_raw::<ReportStatus>(raw(serde_json::to_string(&st).unwrap()), content_hash_mut).get(), content_hash(&st));
+        let cl = ClusterReportStatus::default();
+        let cl_raw = raw(serde_json::to_string(&cl).unwrap());
+        assert_eq!(LazyHash::of_raw::<ClusterReportStatus>(cl_raw, cluster_content_hash_mut).get(), cluster_content_hash(&cl));
+        // No status, or one that is not a report's: a hash no written report has.
+        assert_eq!(LazyHash::of_raw::<ReportStatus>(None, content_hash_mut).get(), "");
+        let odd = Some(serde_json::value::RawValue::from_string("{\"recommendations\": 7}".into()).unwrap());
+        assert_eq!(LazyHash::of_raw::<ReportStatus>(odd, content_hash_mut).get(), "");
+        assert_eq!(LazyHash::from("h").get(), "h");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! at the instant it is given. The async shell (`writer.rs`) runs what it says and feeds back results.
 
 use crate::operator::scope::Scope;
+use crate::report::LazyHash;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -34,8 +35,8 @@ pub enum Msg {
         scope: Scope,
         /// Its resourceVersion.
         rv: u64,
-        /// Content hash of its status, None when it was deleted.
-        hash: Option<String>,
+        /// Content hash of its status (computed only if needed), None when it was deleted.
+        hash: Option<LazyHash>,
     },
     /// The report of this namespace must not exist (namespace excluded or out of scope).
     Remove(String),
@@ -214,14 +215,14 @@ impl Plan {
         true
     }
 
-    fn observed(&mut self, scope: Scope, rv: u64, hash: Option<String>, now: Instant) {
+    fn observed(&mut self, scope: Scope, rv: u64, hash: Option<LazyHash>, now: Instant) {
         let known_rv = self.on_server.get(&scope).map_or(0, |(r, _)| *r);
         if rv <= known_rv && hash.is_some() {
             return;
         }
         match hash {
             Some(h) => {
-                self.on_server.insert(scope.clone(), (rv, h));
+                self.on_server.insert(scope.clone(), (rv, h.get()));
             }
             None => {
                 self.on_server.remove(&scope);

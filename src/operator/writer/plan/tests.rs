@@ -58,7 +58,7 @@ fn unchanged_content_is_not_written_again() {
     assert!(matches!(plan.next(t0), Step::Unchanged(s) if s == ns("a")));
     expect_idle(&mut plan, t0);
     // The watch seeing our own write changes nothing.
-    plan.handle(Msg::Observed { scope: ns("a"), rv: 5, hash: Some("h1".to_string()) }, t0);
+    plan.handle(Msg::Observed { scope: ns("a"), rv: 5, hash: Some("h1".into()) }, t0);
     expect_idle(&mut plan, t0);
     // New content is written, as an update of the existing object.
     plan.handle(Msg::Write(job("a", "h2", TERM)), t0);
@@ -66,13 +66,35 @@ fn unchanged_content_is_not_written_again() {
 }
 
 #[test]
+fn the_watch_seeing_our_own_write_neither_decodes_nor_hashes_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (mut plan, t0) = leading();
+    write_and_land(&mut plan, job("a", "h1", TERM), 5, t0);
+    let hashed = Arc::new(AtomicUsize::new(0));
+    let counting = |h: &'static str| {
+        let hashed = hashed.clone();
+        LazyHash::later(move || {
+            hashed.fetch_add(1, Ordering::SeqCst);
+            h.to_string()
+        })
+    };
+    plan.handle(Msg::Observed { scope: ns("a"), rv: 5, hash: Some(counting("h1")) }, t0);
+    expect_idle(&mut plan, t0);
+    assert_eq!(hashed.load(Ordering::SeqCst), 0, "our own resourceVersion: not hashed");
+    // A newer version (someone else's edit) is hashed, and put back.
+    plan.handle(Msg::Observed { scope: ns("a"), rv: 6, hash: Some(counting("edited")) }, t0);
+    assert_eq!(hashed.load(Ordering::SeqCst), 1);
+    assert_eq!(expect_write(&mut plan, t0), (ns("a"), "h1".to_string(), false));
+}
+
+#[test]
 fn a_report_edited_on_the_server_is_put_back() {
     let (mut plan, t0) = leading();
     write_and_land(&mut plan, job("a", "h1", TERM), 5, t0);
     // An older observation than our own write is ignored.
-    plan.handle(Msg::Observed { scope: ns("a"), rv: 4, hash: Some("edited".to_string()) }, t0);
+    plan.handle(Msg::Observed { scope: ns("a"), rv: 4, hash: Some("edited".into()) }, t0);
     expect_idle(&mut plan, t0);
-    plan.handle(Msg::Observed { scope: ns("a"), rv: 6, hash: Some("edited".to_string()) }, t0);
+    plan.handle(Msg::Observed { scope: ns("a"), rv: 6, hash: Some("edited".into()) }, t0);
     assert_eq!(expect_write(&mut plan, t0), (ns("a"), "h1".to_string(), false));
 }
 
@@ -102,7 +124,7 @@ fn only_jobs_of_the_current_term_are_written() {
     plan.set_term(Some(3));
     expect_idle(&mut plan, t0);
     // Nor is a report edited on the server put back with a verdict of an earlier term.
-    plan.handle(Msg::Observed { scope: ns("old"), rv: 9, hash: Some("edited".to_string()) }, t0);
+    plan.handle(Msg::Observed { scope: ns("old"), rv: 9, hash: Some("edited".into()) }, t0);
     expect_idle(&mut plan, t0);
 }
 
