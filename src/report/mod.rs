@@ -72,10 +72,7 @@ pub fn content_hash(status: &ReportStatus) -> String {
 /// [`content_hash`] without copying the status: the left-out fields are taken out for the hash
 /// and put back.
 pub fn content_hash_mut(status: &mut ReportStatus) -> String {
-    let stamp = (status.last_evaluated.take(), status.operator_version.take(), status.config_hash.take());
-    let hash = hash_json(status);
-    (status.last_evaluated, status.operator_version, status.config_hash) = stamp;
-    hash
+    unstamped_hash(status)
 }
 
 /// Hash of the cluster report's content, leaving out the same fields.
@@ -85,24 +82,37 @@ pub fn cluster_content_hash(status: &ClusterReportStatus) -> String {
 
 /// [`cluster_content_hash`] without copying the status (as [`content_hash_mut`]).
 pub fn cluster_content_hash_mut(status: &mut ClusterReportStatus) -> String {
-    let stamp = (status.last_evaluated.take(), status.operator_version.take(), status.config_hash.take());
+    unstamped_hash(status)
+}
+
+/// The hash of a status's JSON without its stamp, which is taken out for the hash and put back.
+fn unstamped_hash<S: Stamp + serde::Serialize>(status: &mut S) -> String {
+    let taken = status.stamp_fields().map(Option::take);
     let hash = hash_json(status);
-    (status.last_evaluated, status.operator_version, status.config_hash) = stamp;
+    for (field, value) in status.stamp_fields().into_iter().zip(taken) {
+        *field = value;
+    }
     hash
 }
 
 /// The fields of a report status that say when, by which version and under which configuration it
 /// was evaluated (the fields the content hashes leave out), and its conditions (which they keep).
 pub trait Stamp {
-    /// Sets `lastEvaluated`, `operatorVersion` and `configHash`.
-    fn stamp(&mut self, evaluated: String, version: String, config_hash: String);
+    /// `lastEvaluated`, `operatorVersion` and `configHash`, in that order.
+    fn stamp_fields(&mut self) -> [&mut Option<String>; 3];
     /// Sets `conditions` to `[ready]`.
     fn set_ready(&mut self, ready: Condition);
+    /// Sets `lastEvaluated`, `operatorVersion` and `configHash`.
+    fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
+        for (field, value) in self.stamp_fields().into_iter().zip([evaluated, version, config_hash]) {
+            *field = Some(value);
+        }
+    }
 }
 
 impl Stamp for ReportStatus {
-    fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
-        (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
+    fn stamp_fields(&mut self) -> [&mut Option<String>; 3] {
+        [&mut self.last_evaluated, &mut self.operator_version, &mut self.config_hash]
     }
     fn set_ready(&mut self, ready: Condition) {
         self.conditions = vec![ready];
@@ -110,8 +120,8 @@ impl Stamp for ReportStatus {
 }
 
 impl Stamp for ClusterReportStatus {
-    fn stamp(&mut self, evaluated: String, version: String, config_hash: String) {
-        (self.last_evaluated, self.operator_version, self.config_hash) = (Some(evaluated), Some(version), Some(config_hash));
+    fn stamp_fields(&mut self) -> [&mut Option<String>; 3] {
+        [&mut self.last_evaluated, &mut self.operator_version, &mut self.config_hash]
     }
     fn set_ready(&mut self, ready: Condition) {
         self.conditions = vec![ready];

@@ -39,14 +39,7 @@ impl Rollup {
         }
         self.namespaces += 1;
         self.each_row(st, |row, e| {
-            let (c, d) = (&mut row.counts, &e.counts);
-            for (to, by) in [
-                (&mut c.evaluated, d.evaluated),
-                (&mut c.healthy, d.healthy),
-                (&mut c.unhealthy, d.unhealthy),
-                (&mut c.exempt, d.exempt),
-                (&mut c.not_evaluated, d.not_evaluated),
-            ] {
+            for (to, by) in count_pairs(&mut row.counts, &e.counts) {
                 *to += by;
             }
             row.states[e.state as usize] += 1;
@@ -64,14 +57,7 @@ impl Rollup {
         }
         self.namespaces = self.namespaces.saturating_sub(1);
         self.each_row(st, |row, e| {
-            let (c, d) = (&mut row.counts, &e.counts);
-            for (to, by) in [
-                (&mut c.evaluated, d.evaluated),
-                (&mut c.healthy, d.healthy),
-                (&mut c.unhealthy, d.unhealthy),
-                (&mut c.exempt, d.exempt),
-                (&mut c.not_evaluated, d.not_evaluated),
-            ] {
+            for (to, by) in count_pairs(&mut row.counts, &e.counts) {
                 *to = to.saturating_sub(by);
             }
             let n = &mut row.states[e.state as usize];
@@ -160,4 +146,15 @@ fn sub_resource_counts(to: &mut Summary, from: &Summary) {
     sub(&mut to.checks.unhealthy, from.checks.unhealthy);
     sub(&mut to.checks.exempt, from.checks.exempt);
     sub(&mut to.checks.not_evaluated, from.checks.not_evaluated);
+}
+
+/// Each count of a roll-up row beside the same count of one namespace's entry.
+fn count_pairs<'a>(c: &'a mut Counts, d: &Counts) -> [(&'a mut u32, u32); 5] {
+    [
+        (&mut c.evaluated, d.evaluated),
+        (&mut c.healthy, d.healthy),
+        (&mut c.unhealthy, d.unhealthy),
+        (&mut c.exempt, d.exempt),
+        (&mut c.not_evaluated, d.not_evaluated),
+    ]
 }
