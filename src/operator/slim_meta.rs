@@ -1,5 +1,5 @@
-//! Objects read for their metadata only: the workload watches (ReplicaSets, Deployments...) and the
-//! writer's answers. The metadata is decoded as the Pod's is (`slim.rs`: no `managedFields`), the
+//! Objects read for their metadata (and at most a raw status): the workload watches (ReplicaSets,
+//! Deployments...), the writer's answers and the report watches. The metadata is decoded as the Pod's is (`slim.rs`: no `managedFields`), the
 //! rest of the object is skipped without being built. kube's `PartialObjectMeta` buffered the whole
 //! object first (its `#[serde(flatten)]` type fields) and built every `managedFields` entry: a large
 //! part of the initial sync's CPU, measured in BENCHMARKS.md.
@@ -13,17 +13,31 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-/// An object of kind `K`, its metadata only. With `META_API`, kube's get, list, watch and patch
-/// ask the server for metadata only (`PartialObjectMetadata`, as with kube's `PartialObjectMeta`).
+/// An object of kind `K`: its metadata, and its status as `S` (by default skipped unbuilt). With
+/// `META_API`, kube's get, list, watch and patch ask the server for metadata only
+/// (`PartialObjectMetadata`, as with kube's `PartialObjectMeta`).
 #[derive(Deserialize)]
-#[serde(bound = "")]
-pub struct Slim<K, const META_API: bool> {
+#[serde(bound = "S: Deserialize<'de> + Default")]
+pub struct Slim<K, const META_API: bool, S = Skipped> {
     /// Name, namespace, UID, resourceVersion, creation and deletion times, labels, annotations,
     /// owners.
     #[serde(default, deserialize_with = "slim_meta")]
     pub metadata: ObjectMeta,
+    /// The status.
+    #[serde(default)]
+    pub status: S,
     #[serde(skip)]
     kind: PhantomData<fn() -> K>,
+}
+
+/// A part of an object that is read past without being built.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Skipped;
+
+impl<'de> Deserialize<'de> for Skipped {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Skipped)
+    }
 }
 
 /// A workload as its metadata watch reads it (the server sends metadata only).
@@ -35,68 +49,21 @@ pub type Written<K> = Slim<K, false>;
 
 /// A report object as the report watches read it: its metadata, and its status as raw JSON that is
 /// decoded and hashed only when the writer asks ([`crate::report::LazyHash`]).
-#[derive(Deserialize)]
-#[serde(bound = "")]
-pub struct RawStatus<K> {
-    /// As [`Slim`]'s.
-    #[serde(default, deserialize_with = "slim_meta")]
-    pub metadata: ObjectMeta,
-    /// The status, unparsed.
-    #[serde(default)]
-    pub status: Option<Box<RawValue>>,
-    #[serde(skip)]
-    kind: PhantomData<fn() -> K>,
-}
+pub type RawStatus<K> = Slim<K, false, Option<Box<RawValue>>>;
 
-impl<K> Clone for RawStatus<K> {
+impl<K, const M: bool, S: Clone> Clone for Slim<K, M, S> {
     fn clone(&self) -> Self {
-        RawStatus { metadata: self.metadata.clone(), status: self.status.clone(), kind: PhantomData }
+        Slim { metadata: self.metadata.clone(), status: self.status.clone(), kind: PhantomData }
     }
 }
 
-impl<K> fmt::Debug for RawStatus<K> {
+impl<K, const M: bool, S: fmt::Debug> fmt::Debug for Slim<K, M, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RawStatus").field("metadata", &self.metadata).field("status", &self.status).finish()
+        f.debug_struct("Slim").field("metadata", &self.metadata).field("status", &self.status).finish()
     }
 }
 
-impl<K: Resource> Resource for RawStatus<K> {
-    type DynamicType = K::DynamicType;
-    type Scope = K::Scope;
-
-    fn kind(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::kind(dt)
-    }
-    fn group(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::group(dt)
-    }
-    fn version(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::version(dt)
-    }
-    fn plural(dt: &Self::DynamicType) -> Cow<'_, str> {
-        K::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
-
-impl<K, const M: bool> Clone for Slim<K, M> {
-    fn clone(&self) -> Self {
-        Slim { metadata: self.metadata.clone(), kind: PhantomData }
-    }
-}
-
-impl<K, const M: bool> fmt::Debug for Slim<K, M> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Slim").field("metadata", &self.metadata).finish()
-    }
-}
-
-impl<K: Resource, const M: bool> Resource for Slim<K, M> {
+impl<K: Resource, const M: bool, S> Resource for Slim<K, M, S> {
     type DynamicType = K::DynamicType;
     type Scope = K::Scope;
 
