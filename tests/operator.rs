@@ -1,20 +1,12 @@
 //! The operator end to end against the in-memory API server: reports, gauges, config reloads,
-//! exemptions, put-back of edited reports, faults, leader election, CRD conformance, kubectl.
+//! exemptions, put-back of edited reports, faults, CRD conformance, kubectl (leader election: `operator_leader.rs`).
 
 mod e2e;
 
-use e2e::{Cluster, deploy, eventually, namespace, row_of, scrape, series, state};
+use e2e::{Cluster, deploy, eventually, namespace, pods_of, row_of, scrape, series, state};
 use serde_json::{Value, json};
 
 const PRIV: &str = "privileged-containers";
-
-fn pods_of(c: &Cluster, ns: &str, prefix: &str) -> Vec<Value> {
-    c.server
-        .list("v1", "Pod")
-        .into_iter()
-        .filter(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"].as_str().unwrap_or("").starts_with(prefix))
-        .collect()
-}
 
 fn unprivileged(mut pod: Value) -> Value {
     pod["spec"]["containers"][0]["securityContext"]["privileged"] = json!(false);
@@ -141,69 +133,6 @@ async fn edited_and_deleted_reports_are_put_back() {
     op.shutdown().await;
 }
 
-fn report_writers(c: &Cluster) -> Vec<(u128, String)> {
-    c.server
-        .writes()
-        .into_iter()
-        .filter(|w| w.resource.starts_with("compliance"))
-        .map(|w| (w.at_ms, w.client.split_whitespace().next().unwrap_or_default().to_string()))
-        .collect()
-}
-
-/// Asserts that writers took turns: once a replica has written after another, the other never writes again before it stops.
-fn assert_no_overlap(writes: &[(u128, String)], old: &str, new: &str) {
-    let first_new = writes.iter().position(|(_, w)| w == new);
-    if let Some(i) = first_new {
-        assert!(writes[i..].iter().all(|(_, w)| w != old), "{old} wrote after {new} took over: {writes:?}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_leader_writes_and_a_standby_takes_over_when_it_is_cut_off_or_stops() {
-    let _serial = e2e::SERIAL.lock().await;
-    let c = Cluster::new().await;
-    c.server.seed([namespace("shop"), deploy("shop", "web").build()]).unwrap();
-    let a = c.operator("replica-a", true).await;
-    eventually("replica-a leads and writes", || c.report("shop").is_some()).await;
-    let b = c.operator("replica-b", true).await;
-    eventually("standby ready", || b.ready.load(std::sync::atomic::Ordering::Relaxed)).await;
-    let writers: Vec<String> = report_writers(&c).into_iter().map(|(_, w)| w).collect();
-    assert!(writers.iter().all(|w| w == "replica-a"), "only the leader writes: {writers:?}");
-    let standby = scrape(b.metrics_addr).await;
-    assert_eq!(series(&standby, "kompliance_leader", &[]), Some(0.0));
-    assert!(
-        series(&standby, "kompliance_unhealthy_resources", &[("namespace", "shop")]).is_none(),
-        "compliance gauges come from the leader only"
-    );
-    assert!(series(&scrape(a.metrics_addr).await, "kompliance_unhealthy_resources", &[("namespace", "shop")]).is_some());
-
-    // The leader is cut off: the standby takes over within the lease duration and writes the change.
-    c.server.pause("replica-a");
-    c.server.seed([deploy("shop", "bad").privileged().build()]).unwrap();
-    eventually("replica-b writes after taking over", || state(&c.row("shop", PRIV)) == ("Unhealthy".into(), 1)).await;
-    let lease = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
-    assert_eq!(lease["spec"]["holderIdentity"], "replica-b");
-    c.server.resume("replica-a");
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    assert_no_overlap(&report_writers(&c), "replica-a", "replica-b");
-
-    // The new leader stops cleanly: it releases the lease and replica-a takes over.
-    b.shutdown().await;
-    let released = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
-    // Released: no holder, or already replica-a, which may take the free lease before this read.
-    let holder = released["spec"].get("holderIdentity").and_then(Value::as_str);
-    assert!(holder.is_none_or(|h| h == "replica-a"), "lease released on stop: {released}");
-    let before = report_writers(&c).len();
-    c.server.delete("apps/v1", "Deployment", "shop", "bad").unwrap();
-    for p in pods_of(&c, "shop", "bad-") {
-        c.server.delete("v1", "Pod", "shop", p["metadata"]["name"].as_str().unwrap()).unwrap();
-    }
-    eventually("replica-a writes again", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
-    let writes = report_writers(&c);
-    assert!(writes[before..].iter().all(|(_, w)| w == "replica-a"), "{writes:?}");
-    a.shutdown().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
     let _serial = e2e::SERIAL.lock().await;
@@ -290,31 +219,6 @@ async fn written_reports_match_the_crd_schema_the_metrics_and_kubectl() {
     let age = line.split_whitespace().last().unwrap_or_default();
     assert!(age.ends_with('s') || age.ends_with('m'), "the EVALUATED column shows the condition's age: {text}");
     op.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stopping_writes_pending_changes_and_releases_the_lease() {
-    let _serial = e2e::SERIAL.lock().await;
-    let c = Cluster::new().await;
-    c.server.seed([namespace("shop"), deploy("shop", "web").build()]).unwrap();
-    let op = c
-        .operator_with("replica-a", true, |o| {
-            o.debounce = std::time::Duration::from_secs(60);
-            o.max_delay = std::time::Duration::from_secs(60);
-        })
-        .await;
-    eventually("initial reports", || state(&c.row("shop", PRIV)) == ("Healthy".into(), 0)).await;
-    let writes_before = c.server.writes().len();
-    c.server.seed([deploy("shop", "bad").privileged().build()]).unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert_eq!(state(&c.row("shop", PRIV)), ("Healthy".into(), 0), "the change waits for the 60 s debounce");
-    let stopping = std::time::Instant::now();
-    op.shutdown().await;
-    assert!(stopping.elapsed() < std::time::Duration::from_secs(5), "stopped within the grace period");
-    assert_eq!(state(&c.row("shop", PRIV)), ("Unhealthy".into(), 1), "the pending change was written on stop");
-    assert!(c.server.writes().len() > writes_before);
-    let lease = c.server.get("coordination.k8s.io/v1", "Lease", "default", "kompliance").unwrap();
-    assert!(lease["spec"].get("holderIdentity").is_none_or(Value::is_null), "lease released: {lease}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

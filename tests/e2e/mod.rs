@@ -218,6 +218,15 @@ pub fn series(scrape: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
     })
 }
 
+/// The Pods in `ns` whose names start with `prefix`.
+pub fn pods_of(c: &Cluster, ns: &str, prefix: &str) -> Vec<Value> {
+    c.server
+        .list("v1", "Pod")
+        .into_iter()
+        .filter(|p| p["metadata"]["namespace"] == ns && p["metadata"]["name"].as_str().unwrap_or("").starts_with(prefix))
+        .collect()
+}
+
 /// Writes of report objects (both kinds): when, by which client (first word of its User-Agent), which resource, subresource and namespace.
 pub fn report_writes(c: &Cluster) -> Vec<(u128, String, String, String, String)> {
     c.server
