@@ -400,6 +400,23 @@ fn json_errors_are_placed_on_the_files_lines() {
         assert_eq!((e.line, e.object.as_deref()), (Some(line), Some("Pod/p")), "{e}");
         assert!(e.field.as_deref().is_some_and(|f| f.ends_with("spec.containers[0].ports[0].containerPort")), "{e}");
     }
+    // As kubectl writes a list, indented: the stream hands items on without their indentation,
+    // yet the line is the file's, and no position counted within the item (serde_json's "at line
+    // L column C", L from the item's first line) reaches the message.
+    let pretty = serde_json::to_string_pretty(&serde_json::json!({
+        "apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ok", "namespace": "a"}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "namespace": "a"},
+             "spec": {"containers": [{"name": "c", "image": "i", "securityContext": {"privileged": "yes"}}]}},
+        ]
+    }))
+    .expect("json");
+    let at = pretty.lines().position(|l| l.trim() == "\"privileged\": \"yes\"").expect("line") + 1;
+    let r = stdin(pretty.as_bytes());
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+    let e = &r.errors[0];
+    assert_eq!((e.line, e.object.as_deref()), (Some(at), Some("Pod/bad")), "{e}");
+    assert!(e.message.contains("expected a boolean") && !e.message.contains(" at line "), "{e}");
     // Malformed JSON that is no object is an error too, not "not an object".
     let r = stdin(b"{\"a\": [1, 2}\n");
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);

@@ -300,7 +300,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
             return done(
                 match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
                     Ok(_) => Decoded::NotObject,
-                    Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
+                    Err(e) => json_error(&origin, &it, None, None, &e),
                 },
                 None,
             );
@@ -316,7 +316,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
         return done(
             match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
                 Ok(_) => Decoded::Skip(skipped_key(&api, &kind)),
-                Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
+                Err(e) => json_error(&origin, &it, None, None, &e),
             },
             warning,
         );
@@ -325,7 +325,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
         // A repeated key: decoded through a generic value, where the last value wins.
         let d = match serde_json::from_slice::<serde_json::Value>(&it.bytes) {
             Ok(v) => decode_value(ctx, &origin, it.document, it.n, v, &it.head),
-            Err(e) => item_error(&at_line(&origin, &e), it.document, it.n, None, None, e.to_string()),
+            Err(e) => json_error(&origin, &it, None, None, &e),
         };
         return done(d, warning);
     }
@@ -336,22 +336,28 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
     let d = match decode_kind(judged, &mut serde_json::Deserializer::from_str(text)) {
         Ok(parsed) => Decoded::Object(Box::new(ctx.prepare(parsed, origin))),
         Err(e) => {
-            let origin = at_line(&origin, &e);
             // Decode again with path tracking to name the field at fault.
             let mut track = serde_path_to_error::Track::new();
             let mut de = serde_json::Deserializer::from_slice(&it.bytes);
             let _ = decode_kind(judged, serde_path_to_error::Deserializer::new(&mut de, &mut track));
             let object =
                 serde_json::from_slice::<MetaDoc>(&it.bytes).ok().and_then(|m| m.metadata.name).map(|name| format!("{kind}/{name}"));
-            item_error(&origin, it.document, it.n, object, Some(track.path().to_string()), e.to_string())
+            json_error(&origin, &it, object, Some(track.path().to_string()), &e)
         }
     };
     done(d, warning)
 }
 
-/// Where in the file a JSON error is: the item's first line plus the error's line within it.
-fn at_line(item: &Origin, e: &serde_json::Error) -> Origin {
-    Origin { file: item.file.clone(), line: item.line + e.line().max(1) - 1 }
+/// A JSON error in an item, at its line in the file: the item's first line plus the error's line
+/// within it (the stream keeps an item's line breaks). serde_json's own "at line L column C" is
+/// left out of the message: its line counts from the item, and its column from the item's copy,
+/// which has no indentation.
+fn json_error(item: &Origin, it: &JsonItem, object: Option<String>, field: Option<String>, e: &serde_json::Error) -> Decoded {
+    let origin = Origin { file: item.file.clone(), line: item.line + e.line().max(1) - 1 };
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let message = message.strip_suffix(&position).map_or(message.clone(), str::to_string);
+    item_error(&origin, it.document, it.n, object, field, message)
 }
 
 fn done(d: Decoded, warning: Option<String>) -> ItemOut {

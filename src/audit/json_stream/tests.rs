@@ -86,10 +86,12 @@ fn value(rng: &mut Rng, depth: u32, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
+                line_break(rng, out);
                 out.push_str(&format!("\"{}\"", KEYS[rng.below(KEYS.len() as u64) as usize]));
                 out.push_str([":", " : ", ":\n  "][rng.below(3) as usize]);
                 value(rng, depth + 1, out);
             }
+            line_break(rng, out);
             out.push('}');
         }
         1 => {
@@ -102,9 +104,14 @@ fn value(rng: &mut Rng, depth: u32, out: &mut String) {
             }
             out.push(']');
         }
-        2 => out.push_str(["\"a\"", "\"{\\\"kind\\\":1}\"", "\"x:\"", "\"\\\\\""][rng.below(4) as usize]),
+        2 => out.push_str(["\"a\"", "\"{\\\"kind\\\":1}\"", "\"x:\"", "\"\\\\\"", "\"  a\\n  b \""][rng.below(5) as usize]),
         _ => out.push_str(["1", "null", "true", "-2.5e3"][rng.below(4) as usize]),
     }
+}
+
+/// Sometimes a line break and indentation, as kubectl and editors write them (or stray blanks).
+fn line_break(rng: &mut Rng, out: &mut String) {
+    out.push_str(["", "", "\n    ", "\n\t\t", "\r\n  ", "\n", " \n  \n      ", "  "][rng.below(8) as usize]);
 }
 
 /// The exact answer, from a full parse: does some object repeat a key (after unescaping)?
@@ -163,7 +170,7 @@ fn the_keys_noted_while_cutting_a_value_never_miss_a_repeat_a_full_parse_sees() 
         value(&mut rng, 0, &mut text);
         text.push('}');
         let mut notes = KeyNotes::default();
-        assert_eq!(value_end(text.as_bytes(), 0, true, &mut notes), Scan::End(text.len()), "{text}");
+        assert_eq!(value_end(text.as_bytes(), 0, true, &mut notes, &mut Gaps::default()), Scan::End(text.len()), "{text}");
         let exact = repeats(&text);
         // Never a miss; a false alarm only where a key has an escape (it takes the exact path).
         assert!(!exact || notes.repeated(), "missed a repeated key in {text}");
@@ -200,4 +207,49 @@ fn small_reads_refill_across_chunks() {
     assert_eq!(scan_object(&items[0].bytes).kind, Some("Pod".into()));
     // Each value is scanned again after every refill: its key notes start over each time.
     assert_eq!(items.iter().map(|t| t.repeated).collect::<Vec<_>>(), [false, true, false]);
+}
+
+#[test]
+fn the_copy_without_indentation_means_the_same_and_keeps_every_line() {
+    let mut rng = Rng(0x1DE7_2026_1203);
+    let mut dropped = 0;
+    for _ in 0..20_000 {
+        let mut text = String::from("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Pod\",\n  \"spec\": ");
+        value(&mut rng, 0, &mut text);
+        text.push_str("\n}");
+        let mut gaps = Gaps::default();
+        assert_eq!(value_end(text.as_bytes(), 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()), "{text}");
+        let copy = gaps.copy(text.as_bytes(), 0, text.len());
+        let copy = String::from_utf8(copy).expect("the copy stays UTF-8");
+        let parsed = |t: &str| serde_json::from_str::<serde_json::Value>(t).expect("generated JSON is valid");
+        assert_eq!(parsed(&copy), parsed(&text), "{text:?} -> {copy:?}");
+        assert_eq!(copy.matches('\n').count(), text.matches('\n').count(), "{text:?} -> {copy:?}");
+        // No line of the copy starts with a blank (the generator's strings hold no raw line break).
+        assert!(!copy.contains("\n ") && !copy.contains("\n\t"), "{text:?} -> {copy:?}");
+        dropped += text.len() - copy.len();
+    }
+    assert!(dropped > 100_000, "the generator writes indentation: {dropped} bytes left out");
+}
+
+#[test]
+fn items_are_handed_on_without_indentation_across_refills() {
+    struct Dribble<'a>(&'a [u8]);
+    impl Read for Dribble<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(5).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+    let text = "{\n    \"items\": [\n        {\n            \"kind\": \"Pod\",\n            \"x\": \"  a  \"\n        },\n        {\"kind\":\t\"Service\"}\n    ]\n}\n";
+    let mut items = vec![];
+    Stream::new(Dribble(text.as_bytes()))
+        .run(|e| {
+            if let Event::Item(v, line) = e {
+                items.push((String::from_utf8(v.bytes).expect("utf-8"), line))
+            }
+        })
+        .expect("stream");
+    assert_eq!(items, [("{\n\"kind\": \"Pod\",\n\"x\": \"  a  \"\n}".to_string(), 3), ("{\"kind\":\t\"Service\"}".to_string(), 7)]);
 }
