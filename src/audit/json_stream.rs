@@ -185,9 +185,9 @@ impl Gaps {
     /// `b[start..end]` without the noted indentation (all of it inside that range).
     pub fn copy(&self, b: &[u8], start: usize, end: usize) -> Vec<u8> {
         // The pieces between indentations are a line's few dozen bytes: each that fits is copied
-        // as one fixed 16-byte block (a move, not a call to memcpy) and the block's excess cut
+        // as one fixed 32-byte block (a move, not a call to memcpy) and the block's excess cut
         // off again.
-        const BLOCK: usize = 16;
+        const BLOCK: usize = 32;
         let mut out = Vec::with_capacity(end - start - self.dropped + BLOCK);
         let mut at = start;
         for &(from, to) in self.runs.iter().chain([(end, end)].iter()) {
