@@ -9,7 +9,7 @@ use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
 use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
 use hashbrown::{HashMap, HashSet};
-use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet};
@@ -113,14 +113,20 @@ impl VerdictStore {
     /// Evaluates a Pod on arrival and keeps only its verdicts; finished and mirror Pods are dropped.
     pub fn apply_pod(&mut self, pod: &Pod, cfg: &Config, vulns: &dyn VulnerabilitySource) {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        self.apply_pod_parts(&pod.metadata, pod.spec.as_ref(), phase, cfg, vulns);
+        let annotations = pod.metadata.annotations.as_ref();
+        let facts = match &pod.spec {
+            Some(spec) => PodFacts::from_spec(spec, annotations),
+            None => PodFacts { annotations, ..PodFacts::default() },
+        };
+        self.apply_pod_parts(&pod.metadata, &facts, phase, cfg, vulns);
     }
 
-    /// [`apply_pod`](Self::apply_pod) from the parts the store reads: metadata, spec and `status.phase`.
+    /// [`apply_pod`](Self::apply_pod) from the parts the store reads: metadata, the spec's facts
+    /// (with the Pod's annotations) and `status.phase`.
     pub fn apply_pod_parts(
         &mut self,
         meta: &ObjectMeta,
-        spec: Option<&PodSpec>,
+        facts: &PodFacts<'_>,
         phase: Option<&str>,
         cfg: &Config,
         vulns: &dyn VulnerabilitySource,
@@ -129,11 +135,8 @@ impl VerdictStore {
         if cfg.globally_excluded(&ns) || engine::pod_skipped(phase, meta.annotations.as_ref()) {
             return self.delete_pod(&ns, &name);
         }
-        let empty = Default::default();
-        let spec = spec.unwrap_or(&empty);
-        let facts = PodFacts::from_spec(spec, meta.annotations.as_ref());
-        let outcomes = engine::evaluate_pod(&ns, &facts, meta.labels.as_ref(), cfg, vulns);
-        let images = scanned_images(&facts, cfg);
+        let outcomes = engine::evaluate_pod(&ns, facts, meta.labels.as_ref(), cfg, vulns);
+        let images = scanned_images(facts, cfg);
         let entry = PodEntry {
             created: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
             controller: controller_of(meta.owner_references.as_ref()).filter(pod_controller),
