@@ -253,8 +253,17 @@ impl VerdictStore {
     /// The resources of a namespace: Pods folded into their top-level owners (with `pods`
     /// counted), then Services and Ingresses, sorted by (kind, name).
     pub fn records(&self, ns: &str) -> Vec<ResourceRecord> {
-        // Per resource: its record and the newest Pod, whose labels and annotations are the current template's.
-        let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str))> = BTreeMap::new();
+        self.records_with(ns, true)
+    }
+
+    /// [`records`](Self::records); with `skip_repeats`, a Pod whose shared outcomes and images were
+    /// already merged into its resource (the other Pods of its ReplicaSet) is only counted:
+    /// merging the same outcomes again changes nothing (tested against merging every Pod).
+    fn records_with(&self, ns: &str, skip_repeats: bool) -> Vec<ResourceRecord> {
+        // Per resource: its record, the newest Pod (whose labels and annotations are the current
+        // template's), and the (outcomes, images) already merged, by address.
+        type Merged = Vec<(*const Outcomes, *const Vec<(String, String)>)>;
+        let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str), Merged)> = BTreeMap::new();
         for (name, p) in self.pods.get(ns).into_iter().flatten() {
             let top = match &p.controller {
                 Some(c) => self.owners.top_level(ns, c, p.hash.as_deref()),
@@ -262,16 +271,21 @@ impl VerdictStore {
             };
             let key = ResourceKey { namespace: ns.to_string(), kind: top.kind, name: top.name };
             let newest = (p.created, name.as_str());
-            let (rec, current) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, "")));
+            let (rec, current, merged) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, ""), vec![]));
             if newest > *current {
                 *current = newest;
                 rec.labels = (*p.labels).clone();
                 rec.annotations = p.annotations.clone();
             }
             rec.pods += 1;
+            let shared = (Arc::as_ptr(&p.outcomes), Arc::as_ptr(&p.images));
+            if skip_repeats && merged.contains(&shared) {
+                continue;
+            }
+            merged.push(shared);
             rec.merge(self.with_vulnerabilities(ns, &rec.key, p));
         }
-        let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
+        let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, ..))| (k, rec)).collect();
         for rec in out.values_mut() {
             // The workload's own annotations come first, as in the audit (ExemptAnnotations::read).
             if let Some(own) = self.workload_annotations.get(&(ns.to_string(), rec.key.kind.clone(), rec.key.name.clone()))
@@ -472,3 +486,7 @@ mod tests {
         assert_eq!(s.namespaces().count(), 0);
     }
 }
+
+#[cfg(test)]
+#[path = "store_repeat_tests.rs"]
+mod repeat_tests;
