@@ -37,16 +37,45 @@ pub fn trusted_registries(pod: &PodView<'_>, p: &Params) -> Vec<Finding> {
     let Some(re) = &p.allowed_images else {
         return vec![];
     };
-    pod.containers
-        .iter()
-        .filter(|c| !re.is_match(c.image))
-        .map(|c| {
-            Finding::container(
-                c,
-                format!("image {:?} is not from a trusted registry (allowedContainerImagesRegex {:?})", c.image, re.as_str()),
-            )
-        })
-        .collect()
+    pod.containers.iter().filter_map(|c| untrusted_image(re, c.image).map(|why| Finding::container(c, why))).collect()
+}
+
+/// How many images' verdicts a thread remembers for #5 before it forgets them all.
+const IMAGE_VERDICTS_CAP: usize = 4096;
+
+/// #5's verdicts on the images seen, for one pattern: the Pods of a workload share their images,
+/// so the operator's sync matches and formats each distinct image once, not once per Pod. Per
+/// thread (the audit judges on several), bounded, and keyed by the pattern's text, so it can only
+/// give what matching the image again would.
+#[derive(Default)]
+struct ImageVerdicts {
+    pattern: String,
+    by_image: hashbrown::HashMap<String, Option<std::sync::Arc<str>>>,
+}
+
+thread_local! {
+    static IMAGE_VERDICTS: std::cell::RefCell<ImageVerdicts> = std::cell::RefCell::default();
+}
+
+/// Why `image` fails #5's pattern `re`, or `None` when it matches.
+fn untrusted_image(re: &regex::Regex, image: &str) -> Option<std::sync::Arc<str>> {
+    IMAGE_VERDICTS.with_borrow_mut(|memo| {
+        if memo.pattern != re.as_str() || memo.by_image.len() >= IMAGE_VERDICTS_CAP {
+            memo.pattern = re.as_str().to_string();
+            memo.by_image.clear();
+        }
+        if let Some(verdict) = memo.by_image.get(image) {
+            return verdict.clone();
+        }
+        let verdict = untrusted_image_uncached(re, image);
+        memo.by_image.insert(image.to_string(), verdict.clone());
+        verdict
+    })
+}
+
+fn untrusted_image_uncached(re: &regex::Regex, image: &str) -> Option<std::sync::Arc<str>> {
+    (!re.is_match(image))
+        .then(|| format!("image {image:?} is not from a trusted registry (allowedContainerImagesRegex {:?})", re.as_str()).into())
 }
 
 /// #9: `allowPrivilegeEscalation` must be explicitly false.
@@ -111,4 +140,36 @@ pub fn privileged(pod: &PodView<'_>, _: &Params) -> Vec<Finding> {
         .filter(|c| c.security_context.and_then(|s| s.privileged) == Some(true))
         .map(|c| Finding::container(c, "securityContext.privileged is true"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_image_verdicts_are_the_verdicts_of_matching_again() {
+        let trusted = regex::Regex::new("^registry\\.example\\.com/").expect("regex");
+        let other = regex::Regex::new("^docker\\.io/").expect("regex");
+        let images = ["registry.example.com/a:1", "docker.io/library/nginx", "", "quay.io/\"x\"\n", "registry.example.com/a:1"];
+        for _ in 0..2 {
+            for re in [&trusted, &other, &trusted] {
+                for image in images {
+                    assert_eq!(untrusted_image(re, image), untrusted_image_uncached(re, image), "{image:?} under {re}");
+                }
+            }
+        }
+        assert!(untrusted_image(&trusted, "registry.example.com/a:1").is_none());
+        let why = untrusted_image(&trusted, "docker.io/library/nginx").expect("untrusted");
+        assert!(why.contains("\"docker.io/library/nginx\"") && why.contains("allowedContainerImagesRegex"), "{why}");
+    }
+
+    #[test]
+    fn the_memory_of_image_verdicts_is_bounded() {
+        let re = regex::Regex::new("^ok/").expect("regex");
+        for i in 0..IMAGE_VERDICTS_CAP + 10 {
+            let image = format!("bad/{i}");
+            assert_eq!(untrusted_image(&re, &image), untrusted_image_uncached(&re, &image));
+            assert!(IMAGE_VERDICTS.with_borrow(|m| m.by_image.len()) <= IMAGE_VERDICTS_CAP);
+        }
+    }
 }

@@ -272,11 +272,27 @@ async fn stop(running: Running, grace: Duration) {
     }
 }
 
+/// Which async runtime a long-running command gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Threads {
+    /// Every task on the thread that runs the command (`kompliance run`): the watches, the event
+    /// loop, the writers and the metrics server hand work to each other all the time, and on one
+    /// thread a hand-over is a queue push, not the wake-up of another thread (BENCHMARKS.md, "The
+    /// operator at scale": the initial sync of 100k Pods spent a tenth of its CPU switching threads).
+    One,
+    /// A worker per core (`kompliance demo`, which also serves the in-memory API server).
+    PerCore,
+}
+
 /// Logging, the crypto provider and the async runtime of a long-running command (`command` names it in errors).
-pub fn prepare(command: &str, format: LogFormat) -> Result<tokio::runtime::Runtime, ExitCode> {
+pub fn prepare(command: &str, format: LogFormat, threads: Threads) -> Result<tokio::runtime::Runtime, ExitCode> {
     init_logging(format);
     crate::azure::arm::install_crypto_provider();
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+    let mut builder = match threads {
+        Threads::One => tokio::runtime::Builder::new_current_thread(),
+        Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
+    };
+    builder.enable_all().build().map_err(|e| {
         eprintln!("kompliance {command}: starting the async runtime: {e}");
         ExitCode::from(1)
     })
@@ -284,7 +300,7 @@ pub fn prepare(command: &str, format: LogFormat) -> Result<tokio::runtime::Runti
 
 /// `kompliance run`.
 pub fn run(args: RunArgs) -> ExitCode {
-    let rt = match prepare("run", args.log_format) {
+    let rt = match prepare("run", args.log_format, Threads::One) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -99,7 +99,7 @@ pub fn demo(args: DemoArgs) -> ExitCode {
     let config = args.config.clone().unwrap_or_else(|| scratch.0.join("example-config.yaml"));
     let kubeconfig = args.kubeconfig.clone().unwrap_or_else(|| scratch.0.join("kubeconfig"));
     let shown = if args.seed.is_empty() { "the built-in examples".to_string() } else { format!("{:?}", args.seed) };
-    let rt = match super::cli::prepare("demo", LogFormat::Text) {
+    let rt = match super::cli::prepare("demo", LogFormat::Text, super::cli::Threads::PerCore) {
         Ok(rt) => rt,
         Err(code) => return code,
     };

@@ -1,14 +1,18 @@
-//! What the Pod watch decodes: the metadata fields, spec and phase the verdict store reads, and
-//! nothing else (`managedFields` and the rest of `status` are skipped without being built; they
-//! were a large part of the initial sync's decoding, measured in BENCHMARKS.md).
+//! What the Pod watch decodes: the metadata fields, spec fields and phase the verdict store reads,
+//! and nothing else (`managedFields`, the rest of `status`, and the spec's fields no check reads
+//! are skipped without being built; they were a large part of the initial sync's decoding,
+//! measured in BENCHMARKS.md).
 
+use crate::audit::docs::PodSpecDoc;
+use crate::checks::PodFacts;
 use crate::config::Config;
 use crate::engine::VulnerabilitySource;
 use crate::operator::store::VerdictStore;
-use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A Pod as the operator reads it.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -17,10 +21,12 @@ pub struct SlimPod {
     /// itself reads (`resourceVersion`, `uid`, `deletionTimestamp`).
     #[serde(default, deserialize_with = "slim_meta")]
     pub metadata: ObjectMeta,
-    /// The spec, whole (every check reads it); boxed, so that the list page's `Vec` of Pods and the
-    /// watch's hand-overs move a few hundred bytes per Pod, not the whole spec.
-    #[serde(default)]
-    pub spec: Option<Box<PodSpec>>,
+    /// The spec's fields the checks read, in the audit's shape ([`PodSpecDoc`]: k8s-openapi's own
+    /// types for each field read, the rest skipped unbuilt); boxed, so that the list page's `Vec` of
+    /// Pods and the watch's hand-overs move a few hundred bytes per Pod, not the spec (an `Arc`,
+    /// as kube's watcher wants its objects `Clone` and the audit's shape is not).
+    #[serde(default, deserialize_with = "shared_spec")]
+    pub spec: Option<Arc<PodSpecDoc>>,
     /// The status, phase only.
     #[serde(default)]
     pub status: Option<SlimStatus>,
@@ -57,6 +63,10 @@ struct Meta {
     owner_references: Option<Vec<OwnerReference>>,
 }
 
+fn shared_spec<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Arc<PodSpecDoc>>, D::Error> {
+    Ok(Option::<PodSpecDoc>::deserialize(d)?.map(Arc::new))
+}
+
 /// Decodes an object's metadata without `managedFields` and the fields the operator never reads.
 pub(super) fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     let m = Meta::deserialize(d)?;
@@ -75,20 +85,15 @@ pub(super) fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D
 }
 
 impl SlimPod {
-    /// Judges the Pod into `store` (what [`VerdictStore::apply_pod`] does with [`into_pod`](Self::into_pod)'s
-    /// Pod, without building it).
+    /// Judges the Pod into `store`, as [`VerdictStore::apply_pod`] judges the full Pod.
     pub fn apply_to(&self, store: &mut VerdictStore, cfg: &Config, vulns: &dyn VulnerabilitySource) {
         let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
-        store.apply_pod_parts(&self.metadata, self.spec.as_deref(), phase, cfg, vulns);
-    }
-
-    /// The Pod the verdict store judges (moves, copies no string or list).
-    pub fn into_pod(self) -> Pod {
-        Pod {
-            metadata: self.metadata,
-            spec: self.spec.map(|s| *s),
-            status: self.status.map(|s| PodStatus { phase: s.phase, ..PodStatus::default() }),
-        }
+        let annotations = self.metadata.annotations.as_ref();
+        let facts = match &self.spec {
+            Some(spec) => spec.facts(annotations),
+            None => PodFacts { annotations, ..PodFacts::default() },
+        };
+        store.apply_pod_parts(&self.metadata, &facts, phase, cfg, vulns);
     }
 }
 
@@ -135,43 +140,133 @@ mod tests {
                 "containerStatuses": [{"name": "app", "image": "x", "imageID": "y", "ready": true, "restartCount": 0}]}})
     }
 
+    fn opts() -> BuildOptions {
+        BuildOptions {
+            lang: Default::default(),
+            today: "2026-11-28".parse().expect("date"),
+            show_pods: true,
+            message_cap: Some(crate::report::build::MESSAGE_CAP),
+        }
+    }
+
+    /// The namespace report of `pod` judged as the full k8s-openapi Pod and through the watch's
+    /// slim decode (`SlimPod::apply_to`), as JSON.
+    fn both_reports(pod: &serde_json::Value, cfg: &Config) -> (serde_json::Value, serde_json::Value) {
+        let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let full: Pod = serde_json::from_value(pod.clone()).expect("pod");
+        let slim: SlimPod = serde_json::from_str(&pod.to_string()).expect("slim");
+        let mut a = VerdictStore::new();
+        a.apply_pod(&full, cfg, &NoVulnerabilityData);
+        let mut b = VerdictStore::new();
+        slim.apply_to(&mut b, cfg, &NoVulnerabilityData);
+        let json = |s: &VerdictStore| serde_json::to_value(s.report(&ns, cfg, &opts())).expect("json");
+        (json(&a), json(&b))
+    }
+
     #[test]
     fn the_slim_pod_keeps_what_the_store_reads_and_drops_the_rest() {
         let full: Pod = serde_json::from_value(full_pod()).expect("pod");
-        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim").into_pod();
-        assert_eq!(slim.spec, full.spec);
+        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim");
         let (s, f) = (&slim.metadata, &full.metadata);
         assert_eq!((&s.name, &s.namespace, &s.uid, &s.resource_version), (&f.name, &f.namespace, &f.uid, &f.resource_version));
         assert_eq!((&s.labels, &s.annotations, &s.owner_references), (&f.labels, &f.annotations, &f.owner_references));
         assert_eq!(s.creation_timestamp, f.creation_timestamp);
         assert_eq!(s.managed_fields, None, "managedFields are not built");
-        assert_eq!(slim.status.and_then(|st| st.phase).as_deref(), Some("Running"));
+        assert_eq!(slim.status.as_ref().and_then(|st| st.phase.as_deref()), Some("Running"));
+        let spec = slim.spec.as_deref().expect("spec");
+        assert_eq!((spec.containers.len(), spec.init_containers.as_ref().map(Vec::len)), (1, Some(1)));
+        assert_eq!(spec.host_network, Some(true));
     }
 
     #[test]
     fn the_store_gives_the_same_report_for_the_slim_and_the_full_pod() {
         let cfg = Config::default();
-        let opts = BuildOptions {
-            lang: Default::default(),
-            today: "2026-11-28".parse().expect("date"),
-            show_pods: true,
-            message_cap: Some(crate::report::build::MESSAGE_CAP),
-        };
-        let report = |pod: Pod| {
-            let mut s = VerdictStore::new();
-            s.apply_pod(&pod, &cfg, &NoVulnerabilityData);
-            serde_json::to_value(s.report("shop", &cfg, &opts)).expect("json")
-        };
-        let full: Pod = serde_json::from_value(full_pod()).expect("pod");
-        let slim = serde_json::from_value::<SlimPod>(full_pod()).expect("slim");
-        let mut direct = VerdictStore::new();
-        slim.apply_to(&mut direct, &cfg, &NoVulnerabilityData);
-        let direct = serde_json::to_value(direct.report("shop", &cfg, &opts)).expect("json");
-        assert_eq!(report(slim.into_pod()), report(full.clone()));
-        assert_eq!(direct, report(full), "the watch's path (apply_to) gives the same report");
+        let (full, slim) = both_reports(&full_pod(), &cfg);
+        assert_eq!(slim, full);
+        assert_eq!(full["summary"]["resources"]["evaluated"], 1);
         let mut done = full_pod();
         done["status"]["phase"] = json!("Succeeded");
-        let slim = serde_json::from_value::<SlimPod>(done).expect("slim").into_pod();
-        assert_eq!(report(slim)["summary"]["resources"]["evaluated"], 0, "finished Pods are still dropped");
+        let (full, slim) = both_reports(&done, &cfg);
+        assert_eq!(slim, full);
+        assert_eq!(slim["summary"]["resources"]["evaluated"], 0, "finished Pods are still dropped");
+        let mut bare = full_pod();
+        bare.as_object_mut().expect("object").remove("spec");
+        let (full, slim) = both_reports(&bare, &cfg);
+        assert_eq!(slim, full, "a Pod without a spec");
+    }
+
+    /// Every field a check reads, in containers of each kind, with values that fail and pass.
+    fn every_field_read() -> serde_json::Value {
+        let sc = |bad: bool| {
+            json!({"privileged": bad, "allowPrivilegeEscalation": bad, "readOnlyRootFilesystem": !bad, "runAsNonRoot": !bad,
+                "runAsUser": if bad { 0 } else { 1000 }, "runAsGroup": if bad { 0 } else { 1000 },
+                "capabilities": {"add": if bad { json!(["NET_ADMIN", "SYS_ADMIN"]) } else { json!([]) }, "drop": ["ALL"]},
+                "appArmorProfile": {"type": if bad { "Unconfined" } else { "RuntimeDefault" }},
+                "seccompProfile": {"type": "RuntimeDefault"}, "procMount": "Default", "seLinuxOptions": {"level": "s0"}})
+        };
+        let container = |name: &str, image: &str, bad: bool| {
+            json!({"name": name, "image": image, "env": [{"name": "A", "value": "1"}], "command": ["/bin/app"],
+                "ports": [{"containerPort": if bad { 22 } else { 8080 }, "hostPort": if bad { 2222 } else { 0 }, "protocol": "TCP", "name": "p"}],
+                "resources": {"limits": if bad { json!({"cpu": "64"}) } else { json!({"cpu": "500m", "memory": "128Mi"}) }, "requests": {"cpu": "10m"}},
+                "securityContext": sc(bad),
+                "volumeMounts": [{"name": "host", "mountPath": "/host", "readOnly": !bad}, {"name": "kube-api-access-x1", "mountPath": "/var/run/secrets"}],
+                "livenessProbe": {"httpGet": {"path": "/", "port": 8080}}})
+        };
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "all-1", "namespace": "shop", "creationTimestamp": "2026-11-28T10:00:00Z",
+                "labels": {"app": "all"}, "annotations": {"container.apparmor.security.beta.kubernetes.io/app": "unconfined"}},
+            "spec": {"hostPID": true, "hostIPC": false, "hostNetwork": true, "os": {"name": "linux"},
+                "securityContext": {"runAsNonRoot": false, "runAsUser": 0, "sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}],
+                    "seccompProfile": {"type": "Unconfined"}, "appArmorProfile": {"type": "Unconfined"}, "supplementalGroups": [1]},
+                "volumes": [{"name": "host", "hostPath": {"path": "/var/run/docker.sock", "type": "Socket"}},
+                    {"name": "kube-api-access-x1", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}],
+                "containers": [container("app", "docker.io/library/nginx:latest", true), container("ok", "registry.example.com/ok:1", false)],
+                "initContainers": [container("init", "busybox", true)],
+                "ephemeralContainers": [{"name": "debug", "image": "busybox", "securityContext": sc(true),
+                    "ports": [{"containerPort": 22}], "volumeMounts": [{"name": "host", "mountPath": "/h"}]}],
+                "tolerations": [{"operator": "Exists"}], "nodeName": "n1", "serviceAccountName": "default"},
+            "status": {"phase": "Running"}})
+    }
+
+    /// Pods with the spec of every Pod and pod template in `examples/`.
+    fn example_pods() -> Vec<serde_json::Value> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples");
+        let mut pods = vec![];
+        for entry in std::fs::read_dir(dir).expect("examples") {
+            let path = entry.expect("entry").path();
+            if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read");
+            for doc in crate::yaml::split_documents(&text) {
+                let (obj, _) = crate::yaml::decode::<serde_json::Value>(doc.text).expect("yaml");
+                let (meta, spec) = match obj["kind"].as_str() {
+                    Some("Pod") => (obj["metadata"].clone(), obj["spec"].clone()),
+                    Some("CronJob") => (obj["metadata"].clone(), obj["spec"]["jobTemplate"]["spec"]["template"]["spec"].clone()),
+                    Some(_) if obj.pointer("/spec/template/spec").is_some() => {
+                        (obj["metadata"].clone(), obj["spec"]["template"]["spec"].clone())
+                    }
+                    _ => continue,
+                };
+                pods.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Running"}}));
+            }
+        }
+        pods
+    }
+
+    #[test]
+    fn the_slim_decode_judges_every_example_and_every_field_read_as_the_full_pod() {
+        let example_cfg = Config::parse(crate::operator::demo::EXAMPLE_CONFIG, "example-config.yaml").expect("example config");
+        let pods: Vec<_> = example_pods().into_iter().chain([every_field_read()]).collect();
+        assert!(pods.len() >= 9, "the examples' Pods and pod templates are read ({})", pods.len());
+        for cfg in [Config::default(), example_cfg] {
+            let mut unhealthy = 0;
+            for pod in &pods {
+                let (full, slim) = both_reports(pod, &cfg);
+                assert_eq!(slim, full, "{}", pod["metadata"]["name"]);
+                unhealthy += full["summary"]["recommendations"]["unhealthy"].as_u64().unwrap_or(0);
+            }
+            assert!(unhealthy > 0, "the comparison covers failing checks");
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::report::ReportStatus;
 use crate::report::build::{BuildOptions, namespace_report};
 use crate::vulns::{VulnIndex, VulnSource, VulnSummary, rule_index, scanned_images};
 use hashbrown::{HashMap, HashSet};
-use k8s_openapi::api::core::v1::{Node, Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, BTreeSet};
@@ -113,14 +113,20 @@ impl VerdictStore {
     /// Evaluates a Pod on arrival and keeps only its verdicts; finished and mirror Pods are dropped.
     pub fn apply_pod(&mut self, pod: &Pod, cfg: &Config, vulns: &dyn VulnerabilitySource) {
         let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
-        self.apply_pod_parts(&pod.metadata, pod.spec.as_ref(), phase, cfg, vulns);
+        let annotations = pod.metadata.annotations.as_ref();
+        let facts = match &pod.spec {
+            Some(spec) => PodFacts::from_spec(spec, annotations),
+            None => PodFacts { annotations, ..PodFacts::default() },
+        };
+        self.apply_pod_parts(&pod.metadata, &facts, phase, cfg, vulns);
     }
 
-    /// [`apply_pod`](Self::apply_pod) from the parts the store reads: metadata, spec and `status.phase`.
+    /// [`apply_pod`](Self::apply_pod) from the parts the store reads: metadata, the spec's facts
+    /// (with the Pod's annotations) and `status.phase`.
     pub fn apply_pod_parts(
         &mut self,
         meta: &ObjectMeta,
-        spec: Option<&PodSpec>,
+        facts: &PodFacts<'_>,
         phase: Option<&str>,
         cfg: &Config,
         vulns: &dyn VulnerabilitySource,
@@ -129,11 +135,8 @@ impl VerdictStore {
         if cfg.globally_excluded(&ns) || engine::pod_skipped(phase, meta.annotations.as_ref()) {
             return self.delete_pod(&ns, &name);
         }
-        let empty = Default::default();
-        let spec = spec.unwrap_or(&empty);
-        let facts = PodFacts::from_spec(spec, meta.annotations.as_ref());
-        let outcomes = engine::evaluate_pod(&ns, &facts, meta.labels.as_ref(), cfg, vulns);
-        let images = scanned_images(&facts, cfg);
+        let outcomes = engine::evaluate_pod(&ns, facts, meta.labels.as_ref(), cfg, vulns);
+        let images = scanned_images(facts, cfg);
         let entry = PodEntry {
             created: meta.creation_timestamp.as_ref().map_or(0, |t| t.0.as_second()),
             controller: controller_of(meta.owner_references.as_ref()).filter(pod_controller),
@@ -250,8 +253,17 @@ impl VerdictStore {
     /// The resources of a namespace: Pods folded into their top-level owners (with `pods`
     /// counted), then Services and Ingresses, sorted by (kind, name).
     pub fn records(&self, ns: &str) -> Vec<ResourceRecord> {
-        // Per resource: its record and the newest Pod, whose labels and annotations are the current template's.
-        let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str))> = BTreeMap::new();
+        self.records_with(ns, true)
+    }
+
+    /// [`records`](Self::records); with `skip_repeats`, a Pod whose shared outcomes and images were
+    /// already merged into its resource (the other Pods of its ReplicaSet) is only counted:
+    /// merging the same outcomes again changes nothing (tested against merging every Pod).
+    fn records_with(&self, ns: &str, skip_repeats: bool) -> Vec<ResourceRecord> {
+        // Per resource: its record, the newest Pod (whose labels and annotations are the current
+        // template's), and the (outcomes, images) already merged, by address.
+        type Merged = Vec<(*const Outcomes, *const Vec<(String, String)>)>;
+        let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str), Merged)> = BTreeMap::new();
         for (name, p) in self.pods.get(ns).into_iter().flatten() {
             let top = match &p.controller {
                 Some(c) => self.owners.top_level(ns, c, p.hash.as_deref()),
@@ -259,16 +271,21 @@ impl VerdictStore {
             };
             let key = ResourceKey { namespace: ns.to_string(), kind: top.kind, name: top.name };
             let newest = (p.created, name.as_str());
-            let (rec, current) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, "")));
+            let (rec, current, merged) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, ""), vec![]));
             if newest > *current {
                 *current = newest;
                 rec.labels = (*p.labels).clone();
                 rec.annotations = p.annotations.clone();
             }
             rec.pods += 1;
+            let shared = (Arc::as_ptr(&p.outcomes), Arc::as_ptr(&p.images));
+            if skip_repeats && merged.contains(&shared) {
+                continue;
+            }
+            merged.push(shared);
             rec.merge(self.with_vulnerabilities(ns, &rec.key, p));
         }
-        let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, _))| (k, rec)).collect();
+        let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, ..))| (k, rec)).collect();
         for rec in out.values_mut() {
             // The workload's own annotations come first, as in the audit (ExemptAnnotations::read).
             if let Some(own) = self.workload_annotations.get(&(ns.to_string(), rec.key.kind.clone(), rec.key.name.clone()))
@@ -469,3 +486,7 @@ mod tests {
         assert_eq!(s.namespaces().count(), 0);
     }
 }
+
+#[cfg(test)]
+#[path = "store_repeat_tests.rs"]
+mod repeat_tests;
