@@ -156,6 +156,9 @@ fn skip_ws<const LINES: bool>(b: &[u8], mut i: usize) -> usize {
     }
 }
 
+/// The most line indentations noted per value (16 bytes each: 1 MiB).
+const MAX_GAPS: usize = 1 << 16;
+
 /// The indentation of the lines of the value being cut out (blanks after a line break, outside
 /// strings). The copy handed on leaves it out: it is nearly half of a `kubectl -o json` list
 /// item, and serde_json would walk it again a byte at a time. Line breaks stay, so a line of the
@@ -176,7 +179,9 @@ impl Gaps {
 
     #[inline]
     fn note(&mut self, from: usize, to: usize) {
-        if to > from {
+        // A value of very many lines keeps the indentation of those past the cap: the notes stay
+        // a bounded fraction of what a value may take (see `MAX_GAPS`).
+        if to > from && self.runs.len() < MAX_GAPS {
             self.runs.push((from, to));
             self.dropped += to - from;
         }

@@ -253,3 +253,16 @@ fn items_are_handed_on_without_indentation_across_refills() {
         .expect("stream");
     assert_eq!(items, [("{\n\"kind\": \"Pod\",\n\"x\": \"  a  \"\n}".to_string(), 3), ("{\"kind\":\t\"Service\"}".to_string(), 7)]);
 }
+
+#[test]
+fn a_value_of_very_many_lines_keeps_the_indentation_past_the_cap() {
+    let lines = MAX_GAPS + 100;
+    let text = format!("[{}\n  0]", "\n  0,".repeat(lines - 1));
+    let mut gaps = Gaps::default();
+    assert_eq!(value_end(text.as_bytes(), 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()));
+    assert_eq!(gaps.runs.len(), MAX_GAPS);
+    let copy = gaps.copy(text.as_bytes(), 0, text.len());
+    assert_eq!(copy.len(), text.len() - 2 * MAX_GAPS);
+    let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("valid");
+    assert_eq!(parsed(&copy), parsed(text.as_bytes()));
+}
