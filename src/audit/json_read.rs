@@ -356,7 +356,10 @@ fn json_error(item: &Origin, it: &JsonItem, object: Option<String>, field: Optio
     let origin = Origin { file: item.file.clone(), line: item.line + e.line().max(1) - 1 };
     let message = e.to_string();
     let position = format!(" at line {} column {}", e.line(), e.column());
-    let message = message.strip_suffix(&position).map_or(message.clone(), str::to_string);
+    let message = match message.strip_suffix(&position) {
+        Some(without) => without.to_string(),
+        None => message,
+    };
     item_error(&origin, it.document, it.n, object, field, message)
 }
 

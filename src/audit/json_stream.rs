@@ -85,21 +85,19 @@ pub fn value_end(b: &[u8], start: usize, at_eof: bool, keys: &mut KeyNotes, gaps
                     let (Scan::End(e), escaped) = string_end_escaped(b, j) else { return Scan::Incomplete };
                     // In JSON, a string followed by `:` is a key of the innermost open object.
                     // What kubectl writes, `"key": ` and `"value",`, is taken in one step.
-                    j = match b.get(e) {
-                        Some(b':') => {
-                            keys.note(&b[j + 1..e - 1], escaped);
-                            e + 1 + usize::from(b.get(e + 1) == Some(&b' '))
-                        }
-                        Some(b',') => e + 1,
+                    let (next, key) = match b.get(e) {
+                        Some(b':') => (e + 1 + usize::from(b.get(e + 1) == Some(&b' ')), true),
+                        Some(b',') => (e + 1, false),
                         _ => {
                             let next = skip_ws::<false>(b, e);
                             let colon = if b.get(next) == Some(&b'\n') { skip_ws::<true>(b, next) } else { next };
-                            if b.get(colon) == Some(&b':') {
-                                keys.note(&b[j + 1..e - 1], escaped);
-                            }
-                            next
+                            (next, b.get(colon) == Some(&b':'))
                         }
                     };
+                    if key {
+                        keys.note(&b[j + 1..e - 1], escaped);
+                    }
+                    j = next;
                 } else if class & LINE_BREAK != 0 {
                     // A line's indentation is skipped eight bytes at a time, and noted.
                     let next = skip_ws::<false>(b, j + 1);

@@ -122,7 +122,7 @@ mod tests {
     use crate::config::Config;
     use crate::engine::NoVulnerabilityData;
     use crate::operator::store::VerdictStore;
-    use crate::report::build::BuildOptions;
+    use crate::operator::store::tests::opts;
     use serde_json::json;
 
     fn full_pod() -> serde_json::Value {
@@ -138,15 +138,6 @@ mod tests {
                 "initContainers": [{"name": "init", "image": "busybox"}], "volumes": [{"name": "h", "hostPath": {"path": "/var/run"}}]},
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                 "containerStatuses": [{"name": "app", "image": "x", "imageID": "y", "ready": true, "restartCount": 0}]}})
-    }
-
-    fn opts() -> BuildOptions {
-        BuildOptions {
-            lang: Default::default(),
-            today: "2026-11-28".parse().expect("date"),
-            show_pods: true,
-            message_cap: Some(crate::report::build::MESSAGE_CAP),
-        }
     }
 
     /// The namespace report of `pod` judged as the full k8s-openapi Pod and through the watch's

@@ -262,7 +262,7 @@ impl VerdictStore {
     fn records_with(&self, ns: &str, skip_repeats: bool) -> Vec<ResourceRecord> {
         // Per resource: its record, the newest Pod (whose labels and annotations are the current
         // template's), and the (outcomes, images) already merged, by address.
-        type Merged = Vec<(*const Outcomes, *const Vec<(String, String)>)>;
+        type Merged = HashSet<(*const Outcomes, *const Vec<(String, String)>)>;
         let mut by_key: BTreeMap<ResourceKey, (ResourceRecord, (i64, &str), Merged)> = BTreeMap::new();
         for (name, p) in self.pods.get(ns).into_iter().flatten() {
             let top = match &p.controller {
@@ -271,7 +271,8 @@ impl VerdictStore {
             };
             let key = ResourceKey { namespace: ns.to_string(), kind: top.kind, name: top.name };
             let newest = (p.created, name.as_str());
-            let (rec, current, merged) = by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, ""), vec![]));
+            let (rec, current, merged) =
+                by_key.entry(key.clone()).or_insert_with(|| (ResourceRecord::new(key), (i64::MIN, ""), Merged::default()));
             if newest > *current {
                 *current = newest;
                 rec.labels = (*p.labels).clone();
@@ -279,10 +280,9 @@ impl VerdictStore {
             }
             rec.pods += 1;
             let shared = (Arc::as_ptr(&p.outcomes), Arc::as_ptr(&p.images));
-            if skip_repeats && merged.contains(&shared) {
+            if !merged.insert(shared) && skip_repeats {
                 continue;
             }
-            merged.push(shared);
             rec.merge(self.with_vulnerabilities(ns, &rec.key, p));
         }
         let mut out: BTreeMap<ResourceKey, ResourceRecord> = by_key.into_iter().map(|(k, (rec, ..))| (k, rec)).collect();
@@ -358,7 +358,7 @@ impl VerdictStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::engine::NoVulnerabilityData;
     use crate::report::State;
@@ -410,7 +410,8 @@ mod tests {
         }
     }
 
-    fn opts() -> BuildOptions {
+    /// Report options for tests: English, a fixed day, Pods shown, messages capped as in the operator.
+    pub(in crate::operator) fn opts() -> BuildOptions {
         BuildOptions {
             lang: Default::default(),
             today: "2026-11-28".parse().expect("date"),

@@ -183,20 +183,23 @@ fn the_keys_noted_while_cutting_a_value_never_miss_a_repeat_a_full_parse_sees() 
     assert!(repeats_seen > 1_000 && doubts > 100 && repeats_seen + doubts < 19_000, "{repeats_seen} repeats, {doubts} doubts");
 }
 
+/// A reader that gives at most `.1` bytes per read, so values span many refills.
+struct Dribble<'a>(&'a [u8], usize);
+
+impl Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.len().min(self.1).min(buf.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
 #[test]
 fn small_reads_refill_across_chunks() {
-    struct Dribble<'a>(&'a [u8]);
-    impl Read for Dribble<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.0.len().min(3).min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
     let text = br#"{"items": [{"kind": "Pod", "x": "a\"b"}, {"kind": "Service", "spec": {"a": 1, "a": 2}}, {"b": {"a": 1}, "a": 2}]}"#;
     let mut items = vec![];
-    Stream::new(Dribble(text))
+    Stream::new(Dribble(text, 3))
         .run(|e| {
             if let Event::Item(v, _) = e {
                 items.push(v)
@@ -233,18 +236,9 @@ fn the_copy_without_indentation_means_the_same_and_keeps_every_line() {
 
 #[test]
 fn items_are_handed_on_without_indentation_across_refills() {
-    struct Dribble<'a>(&'a [u8]);
-    impl Read for Dribble<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.0.len().min(5).min(buf.len());
-            buf[..n].copy_from_slice(&self.0[..n]);
-            self.0 = &self.0[n..];
-            Ok(n)
-        }
-    }
     let text = "{\n    \"items\": [\n        {\n            \"kind\": \"Pod\",\n            \"x\": \"  a  \"\n        },\n        {\"kind\":\t\"Service\"}\n    ]\n}\n";
     let mut items = vec![];
-    Stream::new(Dribble(text.as_bytes()))
+    Stream::new(Dribble(text.as_bytes(), 5))
         .run(|e| {
             if let Event::Item(v, line) = e {
                 items.push((String::from_utf8(v.bytes).expect("utf-8"), line))
