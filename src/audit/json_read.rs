@@ -28,23 +28,24 @@ impl Reader<'_> {
         let (work_tx, work_rx) = mpsc::sync_channel::<(usize, Vec<JsonItem>)>(workers);
         let work_rx = Mutex::new(work_rx);
         let (done_tx, done_rx) = mpsc::channel::<(usize, Vec<ItemOut>)>();
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<Vec<u8>>(SPARES);
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                let (work_rx, done_tx, file) = (&work_rx, done_tx.clone(), file.clone());
+                let (work_rx, done_tx, spare_tx, file) = (&work_rx, done_tx.clone(), spare_tx.clone(), file.clone());
                 scope.spawn(move || {
                     loop {
                         let next = work_rx.lock().map(|rx| rx.recv());
                         let Ok(Ok((seq, items))) = next else { break };
-                        let out: Vec<ItemOut> = items.into_iter().map(|it| decode_json_item(&ctx, &file, it, false)).collect();
+                        let out: Vec<ItemOut> = items.into_iter().map(|it| decode_and_recycle(&ctx, &file, it, &spare_tx)).collect();
                         if done_tx.send((seq, out)).is_err() {
                             break;
                         }
                     }
                 });
             }
-            drop(done_tx);
+            drop((done_tx, spare_tx));
             let mut pipe = Pipeline { work_tx: Some(work_tx), done_rx, sent: 0, applied: 0, waiting: BTreeMap::new() };
-            let mut stream = json_stream::Stream::new(input);
+            let mut stream = json_stream::Stream::new(input).recycling(spare_rx);
             let mut doc = JsonDoc::default();
             let mut batch: Vec<JsonItem> = Vec::with_capacity(BATCH);
             let outcome = stream.run(|event| match event {
@@ -92,12 +93,7 @@ impl Reader<'_> {
                     let held: Vec<DocResult> = doc
                         .held
                         .into_iter()
-                        .filter_map(|it| {
-                            match decode_json_item(&ctx, file, JsonItem { head: head.clone(), final_head: true, ..it }, true) {
-                                ItemOut::Done(r) => Some(r),
-                                ItemOut::Held(_) => None,
-                            }
-                        })
+                        .filter_map(|it| decode_item(&ctx, file, &JsonItem { head: head.clone(), final_head: true, ..it }, true))
                         .collect();
                     self.apply_all(held);
                     let is_list = doc.kind.as_deref().is_some_and(is_list_kind) || (doc.kind.is_none() && doc.items > 0);
@@ -163,7 +159,7 @@ impl Reader<'_> {
         }
         bytes.push(b'}');
         let item = JsonItem { bytes, line, document: index, n: None, head: Arc::default(), final_head: true, repeated };
-        if let ItemOut::Done(r) = decode_json_item(&self.ctx, file, item, true) {
+        if let Some(r) = decode_item(&self.ctx, file, &item, true) {
             self.apply_all(vec![r]);
         }
     }
@@ -171,6 +167,12 @@ impl Reader<'_> {
 
 /// Items per batch: enough to amortize the hand-over, few enough that the batches in flight stay small.
 const BATCH: usize = 64;
+
+/// Item buffers waiting to be reused by the stream (more are freed): those of the batches in flight.
+const SPARES: usize = 4 * BATCH;
+
+/// The largest item buffer kept for reuse: a huge item's allocation is freed, not held on to.
+const SPARE_MAX: usize = 256 << 10;
 
 /// Batches in flight to the decoding threads, and their results put back in order.
 struct Pipeline {
@@ -288,9 +290,24 @@ fn leading_api_version_and_kind(text: &str) -> Option<(&str, &str)> {
     }
 }
 
-fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) -> ItemOut {
-    if let Some(result) = decode_usual_item(ctx, file, &it) {
-        return ItemOut::Done(result);
+/// An item decoded on a decoding thread, or held back for its list's head; the buffer of a decoded
+/// item goes back to the stream (a full pool, or a buffer too large to keep, is freed instead).
+fn decode_and_recycle(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, spares: &mpsc::SyncSender<Vec<u8>>) -> ItemOut {
+    let Some(r) = decode_item(ctx, file, &it, false) else { return ItemOut::Held(it) };
+    if it.bytes.capacity() <= SPARE_MAX {
+        match spares.try_send(it.bytes) {
+            // Full: enough buffers wait already. Disconnected: the stream has ended.
+            Ok(()) | Err(mpsc::TrySendError::Full(_) | mpsc::TrySendError::Disconnected(_)) => {}
+        }
+    }
+    ItemOut::Done(r)
+}
+
+/// The item decoded, or None when it needs its list's head and that is not complete yet (never
+/// with `at_end`).
+fn decode_item(ctx: &Ctx<'_>, file: &Arc<str>, it: &JsonItem, at_end: bool) -> Option<DocResult> {
+    if let Some(result) = decode_usual_item(ctx, file, it) {
+        return Some(result);
     }
     let origin = Origin { file: file.clone(), line: it.line };
     let scan = scan_object(&it.bytes);
@@ -300,12 +317,12 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
             return done(
                 match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
                     Ok(_) => Decoded::NotObject,
-                    Err(e) => json_error(&origin, &it, None, None, &e),
+                    Err(e) => json_error(&origin, it, None, None, &e),
                 },
                 None,
             );
         }
-        Ok(None) => return ItemOut::Held(it),
+        Ok(None) => return None,
         Err((field, e)) => return done(item_error(&origin, it.document, it.n, None, Some(field.into()), e), None),
     };
     let warning = scan.duplicate.as_ref().map(|(key, at)| {
@@ -316,7 +333,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
         return done(
             match serde_json::from_slice::<IgnoredAny>(&it.bytes) {
                 Ok(_) => Decoded::Skip(skipped_key(&api, &kind)),
-                Err(e) => json_error(&origin, &it, None, None, &e),
+                Err(e) => json_error(&origin, it, None, None, &e),
             },
             warning,
         );
@@ -325,7 +342,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
         // A repeated key: decoded through a generic value, where the last value wins.
         let d = match serde_json::from_slice::<serde_json::Value>(&it.bytes) {
             Ok(v) => decode_value(ctx, &origin, it.document, it.n, v, &it.head),
-            Err(e) => json_error(&origin, &it, None, None, &e),
+            Err(e) => json_error(&origin, it, None, None, &e),
         };
         return done(d, warning);
     }
@@ -342,7 +359,7 @@ fn decode_json_item(ctx: &Ctx<'_>, file: &Arc<str>, it: JsonItem, at_end: bool) 
             let _ = decode_kind(judged, serde_path_to_error::Deserializer::new(&mut de, &mut track));
             let object =
                 serde_json::from_slice::<MetaDoc>(&it.bytes).ok().and_then(|m| m.metadata.name).map(|name| format!("{kind}/{name}"));
-            json_error(&origin, &it, object, Some(track.path().to_string()), &e)
+            json_error(&origin, it, object, Some(track.path().to_string()), &e)
         }
     };
     done(d, warning)
@@ -363,8 +380,8 @@ fn json_error(item: &Origin, it: &JsonItem, object: Option<String>, field: Optio
     item_error(&origin, it.document, it.n, object, field, message)
 }
 
-fn done(d: Decoded, warning: Option<String>) -> ItemOut {
-    ItemOut::Done(DocResult { decoded: vec![d], warning })
+fn done(d: Decoded, warning: Option<String>) -> Option<DocResult> {
+    Some(DocResult { decoded: vec![d], warning })
 }
 
 #[cfg(test)]

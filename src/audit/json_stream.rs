@@ -4,7 +4,9 @@
 
 use super::dup_keys::KeyNotes;
 use std::io::{self, Read};
+use std::sync::mpsc;
 
+mod blocks;
 mod object_scan;
 pub use object_scan::{ObjectScan, scan_object};
 
@@ -18,47 +20,15 @@ pub enum Scan {
 }
 
 fn string_end(b: &[u8], start: usize) -> Scan {
-    string_end_escaped(b, start).0
-}
-
-/// As [`string_end`], and whether the string holds an escape.
-fn string_end_escaped(b: &[u8], start: usize) -> (Scan, bool) {
     let mut k = start + 1;
-    let mut escaped = false;
     loop {
         match memchr::memchr2(b'"', b'\\', &b[k.min(b.len())..]) {
-            None => return (Scan::Incomplete, escaped),
-            Some(off) if b[k + off] == b'\\' => {
-                escaped = true;
-                k += off + 2;
-            }
-            Some(off) => return (Scan::End(k + off + 1), escaped),
+            None => return Scan::Incomplete,
+            Some(off) if b[k + off] == b'\\' => k += off + 2,
+            Some(off) => return Scan::End(k + off + 1),
         }
     }
 }
-
-/// What [`value_end`] looks for in a byte (0: nothing, it is passed over).
-const QUOTE: u8 = 1;
-const LINE_BREAK: u8 = 2;
-const BLANK: u8 = 4;
-const OPEN: u8 = 8;
-const CLOSE: u8 = 16;
-/// With OPEN or CLOSE: a brace, not a bracket.
-const OBJECT: u8 = 32;
-
-const CLASS: [u8; 256] = {
-    let mut t = [0u8; 256];
-    t[b'"' as usize] = QUOTE;
-    t[b'\n' as usize] = LINE_BREAK;
-    t[b' ' as usize] = BLANK;
-    t[b'\r' as usize] = BLANK;
-    t[b'\t' as usize] = BLANK;
-    t[b'{' as usize] = OPEN | OBJECT;
-    t[b'[' as usize] = OPEN;
-    t[b'}' as usize] = CLOSE | OBJECT;
-    t[b']' as usize] = CLOSE;
-    t
-};
 
 /// Finds the end of the value starting at `b[start]` (not whitespace), noting the keys of every
 /// object in it in `keys` and the indentation of its lines in `gaps` (both reset first).
@@ -69,67 +39,91 @@ pub fn value_end(b: &[u8], start: usize, at_eof: bool, keys: &mut KeyNotes, gaps
     match b.get(start) {
         None => Scan::Incomplete,
         Some(b'"') => string_end(b, start),
-        Some(b'{' | b'[') => {
-            let mut depth = 0usize;
-            let mut j = start;
-            while j < b.len() {
-                // Classes by bit tests rather than a `match` on the byte, which compiles to a jump
-                // table whose indirect branch the CPU mispredicts on nearly every token.
-                let class = CLASS[usize::from(b[j])];
-                if class == 0 {
-                    j += 1;
-                    continue;
-                }
-                if class & QUOTE != 0 {
-                    // memchr finds each string's end; measured faster than a byte loop here.
-                    let (Scan::End(e), escaped) = string_end_escaped(b, j) else { return Scan::Incomplete };
-                    // In JSON, a string followed by `:` is a key of the innermost open object.
-                    // What kubectl writes, `"key": ` and `"value",`, is taken in one step.
-                    let (next, key) = match b.get(e) {
-                        Some(b':') => (e + 1 + usize::from(b.get(e + 1) == Some(&b' ')), true),
-                        Some(b',') => (e + 1, false),
-                        _ => {
-                            let next = skip_ws::<false>(b, e);
-                            let colon = if b.get(next) == Some(&b'\n') { skip_ws::<true>(b, next) } else { next };
-                            (next, b.get(colon) == Some(&b':'))
-                        }
-                    };
-                    if key {
-                        keys.note(&b[j + 1..e - 1], escaped);
-                    }
-                    j = next;
-                } else if class & LINE_BREAK != 0 {
-                    // A line's indentation is skipped eight bytes at a time, and noted.
-                    let next = skip_ws::<false>(b, j + 1);
-                    gaps.note(j + 1, next);
-                    j = next;
-                } else if class & BLANK != 0 {
-                    j = skip_ws::<false>(b, j);
-                } else if class & OPEN != 0 {
-                    if class & OBJECT != 0 {
-                        keys.open();
-                    }
-                    depth += 1;
-                    j += 1;
-                } else {
-                    if class & OBJECT != 0 {
-                        keys.close();
-                    }
-                    depth -= 1;
-                    if depth == 0 {
-                        return Scan::End(j + 1);
-                    }
-                    j += 1;
-                }
-            }
-            Scan::Incomplete
-        }
+        Some(b'{' | b'[') => container_end(b, start, keys, gaps),
         Some(_) => match b[start..].iter().position(|c| matches!(c, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')) {
             Some(p) => Scan::End(start + p),
             None if at_eof => Scan::End(b.len()),
             None => Scan::Incomplete,
         },
     }
+}
+
+/// The end of the object or array opening at `b[start]`, found 64 bytes at a time: each block's
+/// quotes, brackets, colons and line breaks come as bit masks ([`blocks`]), strings are the bits
+/// between unescaped quotes, and only the brackets, colons and line breaks outside strings are
+/// visited, in order. A colon marks the string that closed last as a key of the innermost open
+/// object; a line break, the indentation after it.
+fn container_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -> Scan {
+    let mut depth = 0usize;
+    // All ones when the previous block ended inside a string; whether it ended in an escaping
+    // backslash; and the latest opening quote, closing quote and backslash before this block.
+    let mut in_string = 0u64;
+    let mut carry = false;
+    let (mut last_open, mut last_close, mut last_backslash) = (None, None, None);
+    let mut pos = start;
+    let mut tail = [b' '; 64];
+    while pos < b.len() {
+        // The last, partial block is padded with blanks, which mark nothing.
+        let (block, valid) = match b.get(pos..pos + 64).and_then(|s| <&[u8; 64]>::try_from(s).ok()) {
+            Some(full) => (full, u64::MAX),
+            None => {
+                let n = b.len() - pos;
+                tail[..n].copy_from_slice(&b[pos..]);
+                tail[n..].fill(b' ');
+                (&tail, (1u64 << n) - 1)
+            }
+        };
+        let m = blocks::masks(block);
+        let quotes = m.quote & !blocks::escaped(block, m.backslash, &mut carry);
+        let inside = blocks::prefix_xor(quotes) ^ in_string;
+        in_string = ((inside as i64) >> 63) as u64;
+        let (opening, closing) = (quotes & inside, quotes & !inside);
+        let at_in = |bits: Option<u32>| bits.map(|i| pos + i as usize);
+        let mut tokens = (m.open | m.close | m.colon | m.line_break) & !inside & valid;
+        while tokens != 0 {
+            let i = tokens.trailing_zeros();
+            tokens &= tokens - 1;
+            let bit = 1u64 << i;
+            let at = pos + i as usize;
+            if m.colon & bit != 0 {
+                let close_here = blocks::highest_below(closing, i);
+                let close = at_in(close_here).or(last_close);
+                let open = match close_here {
+                    Some(c) => at_in(blocks::highest_below(opening, c)).or(last_open),
+                    None => last_open,
+                };
+                let backslash = at_in(blocks::highest_below(m.backslash, i)).or(last_backslash);
+                if let (Some(o), Some(c)) = (open, close)
+                    && o < c
+                {
+                    keys.note(&b[o + 1..c], backslash.is_some_and(|x| x > o));
+                }
+            } else if m.line_break & bit != 0 {
+                // Blanks only up to `next`: no other token lies in between.
+                let next = skip_ws::<false>(b, at + 1);
+                gaps.note(at + 1, next);
+            } else if m.open & bit != 0 {
+                if b[at] == b'{' {
+                    keys.open();
+                }
+                depth += 1;
+            } else {
+                if b[at] == b'}' {
+                    keys.close();
+                }
+                // The first token is the opening bracket at `start`, so depth is at least 1 here.
+                depth -= 1;
+                if depth == 0 {
+                    return Scan::End(at + 1);
+                }
+            }
+        }
+        last_open = at_in(blocks::highest(opening)).or(last_open);
+        last_close = at_in(blocks::highest(closing)).or(last_close);
+        last_backslash = at_in(blocks::highest(m.backslash & valid)).or(last_backslash);
+        pos += 64;
+    }
+    Scan::Incomplete
 }
 
 /// The index of the first byte at or after `i` that is not JSON whitespace (with `LINES`) or not
@@ -187,11 +181,17 @@ impl Gaps {
 
     /// `b[start..end]` without the noted indentation (all of it inside that range).
     pub fn copy(&self, b: &[u8], start: usize, end: usize) -> Vec<u8> {
+        self.copy_into(Vec::new(), b, start, end)
+    }
+
+    /// As [`Gaps::copy`], into `out` (cleared first), whose allocation is reused.
+    pub fn copy_into(&self, mut out: Vec<u8>, b: &[u8], start: usize, end: usize) -> Vec<u8> {
         // The pieces between indentations are a line's few dozen bytes: each that fits is copied
         // as one fixed 32-byte block (a move, not a call to memcpy) and the block's excess cut
         // off again.
         const BLOCK: usize = 32;
-        let mut out = Vec::with_capacity(end - start - self.dropped + BLOCK);
+        out.clear();
+        out.reserve(end - start - self.dropped + BLOCK);
         let mut at = start;
         for &(from, to) in self.runs.iter().chain([(end, end)].iter()) {
             let keep = out.len() + (from - at);
@@ -249,6 +249,9 @@ pub struct Stream<R: Read> {
     keys: KeyNotes,
     /// Its indentation.
     gaps: Gaps,
+    /// Buffers of values already decoded, handed back for the next values (see
+    /// [`Stream::recycling`]).
+    spares: Option<mpsc::Receiver<Vec<u8>>>,
 }
 
 const CHUNK: usize = 4 << 20;
@@ -256,7 +259,25 @@ const CHUNK: usize = 4 << 20;
 impl<R: Read> Stream<R> {
     /// A stream over `r`.
     pub fn new(r: R) -> Self {
-        Stream { r, buf: Vec::with_capacity(CHUNK), pos: 0, eof: false, line: 1, keys: KeyNotes::default(), gaps: Gaps::default() }
+        Stream {
+            r,
+            buf: Vec::with_capacity(CHUNK),
+            pos: 0,
+            eof: false,
+            line: 1,
+            keys: KeyNotes::default(),
+            gaps: Gaps::default(),
+            spares: None,
+        }
+    }
+
+    /// Copies each value into a buffer received from `spares` when one is waiting (a new one
+    /// otherwise). Whoever consumes the values sends their buffers back once done with them: the
+    /// copies then reuse a few warm allocations instead of allocating (and page-faulting in) the
+    /// whole input's size again, and freeing it on another thread.
+    pub fn recycling(mut self, spares: mpsc::Receiver<Vec<u8>>) -> Self {
+        self.spares = Some(spares);
+        self
     }
 
     fn fill(&mut self) -> io::Result<bool> {
@@ -304,7 +325,8 @@ impl<R: Read> Stream<R> {
         loop {
             match value_end(&self.buf, self.pos, self.eof, &mut self.keys, &mut self.gaps) {
                 Scan::End(e) => {
-                    let bytes = self.gaps.copy(&self.buf, self.pos, e);
+                    let spare = self.spares.as_ref().and_then(|rx| rx.try_recv().ok()).unwrap_or_default();
+                    let bytes = self.gaps.copy_into(spare, &self.buf, self.pos, e);
                     self.advance(e);
                     return Ok(Taken { bytes, repeated: self.keys.repeated() });
                 }

@@ -260,3 +260,122 @@ fn a_value_of_very_many_lines_keeps_the_indentation_past_the_cap() {
     let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("valid");
     assert_eq!(parsed(&copy), parsed(text.as_bytes()));
 }
+
+/// The byte-at-a-time scanner the block scanner replaced, kept as its oracle: the end of the
+/// object or array at `b[start]`, its key notes and its indentation.
+fn bytewise_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -> Scan {
+    fn string_end_escaped(b: &[u8], start: usize) -> (Scan, bool) {
+        let mut k = start + 1;
+        let mut escaped = false;
+        loop {
+            match memchr::memchr2(b'"', b'\\', &b[k.min(b.len())..]) {
+                None => return (Scan::Incomplete, escaped),
+                Some(off) if b[k + off] == b'\\' => {
+                    escaped = true;
+                    k += off + 2;
+                }
+                Some(off) => return (Scan::End(k + off + 1), escaped),
+            }
+        }
+    }
+    keys.reset();
+    gaps.clear();
+    let mut depth = 0usize;
+    let mut j = start;
+    while j < b.len() {
+        match b[j] {
+            b'"' => {
+                let (Scan::End(e), escaped) = string_end_escaped(b, j) else { return Scan::Incomplete };
+                let next = skip_ws::<true>(b, e);
+                if b.get(next) == Some(&b':') {
+                    keys.note(&b[j + 1..e - 1], escaped);
+                }
+                j = e;
+            }
+            b'\n' => {
+                let next = skip_ws::<false>(b, j + 1);
+                gaps.note(j + 1, next);
+                j = next;
+            }
+            c @ (b'{' | b'[') => {
+                if c == b'{' {
+                    keys.open();
+                }
+                depth += 1;
+                j += 1;
+            }
+            c @ (b'}' | b']') => {
+                if c == b'}' {
+                    keys.close();
+                }
+                depth -= 1;
+                if depth == 0 {
+                    return Scan::End(j + 1);
+                }
+                j += 1;
+            }
+            _ => j += 1,
+        }
+    }
+    Scan::Incomplete
+}
+
+/// A random value as `value` writes it, with long strings, runs of backslashes and deep
+/// indentation mixed in, so that strings, escapes and indentation cross 64-byte block edges.
+fn edgy_value(rng: &mut Rng) -> String {
+    let mut text = String::from("{");
+    for i in 0..1 + rng.below(6) {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(["\n", "\n                                                                      ", " "][rng.below(3) as usize]);
+        let key_pad = "k".repeat(rng.below(200) as usize);
+        let slashes = "\\\\".repeat(rng.below(40) as usize);
+        let escape = |rng: &mut Rng| ["", "", "\\\"", "\\u0061", "x"][rng.below(5) as usize];
+        let (before, after) = (escape(&mut *rng), escape(&mut *rng));
+        text.push_str(&format!("\"{before}{key_pad}{after}\": "));
+        match rng.below(3) {
+            0 => text.push_str(&format!("\"{}{slashes}\\\"{}\"", "v".repeat(rng.below(130) as usize), "}".repeat(rng.below(3) as usize))),
+            1 => value(rng, 0, &mut text),
+            _ => text.push_str(&format!("[\"{slashes}\", {{\"{key_pad}\": 1, \"{key_pad}\": 2}}]")),
+        }
+    }
+    text.push_str("\n}");
+    text
+}
+
+#[test]
+fn the_block_scanner_agrees_with_the_byte_scanner_on_ends_keys_and_indentation() {
+    let mut rng = Rng(0xB10C_2026_1203);
+    let (mut repeated, mut gapped) = (0, 0);
+    for n in 0..20_000 {
+        let text = if n % 2 == 0 {
+            let mut t = String::new();
+            value(&mut rng, 0, &mut t);
+            t
+        } else {
+            edgy_value(&mut rng)
+        };
+        if !text.starts_with(['{', '[']) {
+            continue;
+        }
+        // At every offset from a block edge, whole and cut short (as before a refill).
+        let pad = rng.below(64) as usize;
+        let padded = format!("{}{text}  ,{{\"next\": 1}}", " ".repeat(pad));
+        let cut = pad + rng.below(text.len() as u64) as usize;
+        for bytes in [padded.as_bytes(), &padded.as_bytes()[..cut]] {
+            let (mut k1, mut g1, mut k2, mut g2) = (KeyNotes::default(), Gaps::default(), KeyNotes::default(), Gaps::default());
+            let blocks = value_end(bytes, pad, false, &mut k1, &mut g1);
+            let bytewise = bytewise_end(bytes, pad, &mut k2, &mut g2);
+            assert_eq!(blocks, bytewise, "{text:?}");
+            if let Scan::End(e) = blocks {
+                assert_eq!(e, pad + text.len(), "{text:?}");
+                assert_eq!(k1.repeated(), k2.repeated(), "{text:?}");
+                assert_eq!(g1.runs, g2.runs, "{text:?}");
+                repeated += usize::from(k1.repeated());
+                gapped += usize::from(!g1.runs.is_empty());
+            }
+        }
+    }
+    assert!(repeated > 2_000 && gapped > 2_000, "{repeated} with repeated keys, {gapped} with indentation");
+}
