@@ -24,6 +24,14 @@ impl VulnerabilitySource for NoVulnerabilityData {
     }
 }
 
+/// [`NO_VULN_DATA`] as the shared string each Pod's outcome holds: one per thread, not one per Pod.
+fn no_vuln_data() -> Arc<str> {
+    thread_local! {
+        static TEXT: Arc<str> = Arc::from(NO_VULN_DATA);
+    }
+    TEXT.with(Arc::clone)
+}
+
 /// Reason given for #24 when no vulnerability reports exist.
 pub const NO_VULN_DATA: &str = "no vulnerability data: the Trivy Operator's VulnerabilityReport CRD is not available";
 
@@ -73,7 +81,7 @@ pub fn evaluate_pod(
         let view = PodView { facts, containers };
         let outcome = match check {
             Some(check) => Outcome::from_findings(check(&view, &rc.params)),
-            None => vulns.image_vulnerabilities(ns, &view).unwrap_or_else(|| Outcome::NotEvaluated(Arc::from(NO_VULN_DATA))),
+            None => vulns.image_vulnerabilities(ns, &view).unwrap_or_else(|| Outcome::NotEvaluated(no_vuln_data())),
         };
         out.push((i as u8, outcome));
     }

@@ -22,12 +22,29 @@ pub struct Finding {
 impl Finding {
     /// A finding about a container.
     pub fn container(c: &ContainerRef<'_>, message: impl std::fmt::Display) -> Finding {
-        Finding { container: Some(c.name.into()), message: format!("{} {}: {message}", c.kind.label(), c.name).into() }
+        Finding { container: Some(c.name.into()), message: shared_format(format_args!("{} {}: {message}", c.kind.label(), c.name)) }
     }
     /// A finding about the object as a whole.
     pub fn object(message: impl Into<String>) -> Finding {
         Finding { container: None, message: message.into().into() }
     }
+}
+
+/// `args` formatted into a shared string with one allocation: the text is written into a buffer
+/// the thread keeps (a `format!` would allocate a `String` and then copy it into the `Arc`).
+fn shared_format(args: std::fmt::Arguments<'_>) -> Arc<str> {
+    use std::fmt::Write;
+    thread_local! {
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        // Writing into a String only fails when a Display impl does, and then so would format!.
+        if buf.write_fmt(args).is_err() {
+            return Arc::from(std::fmt::format(args));
+        }
+        Arc::from(buf.as_str())
+    })
 }
 
 /// Which list of the Pod spec a container comes from.
