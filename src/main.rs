@@ -354,7 +354,9 @@ fn run_audit(args: AuditArgs) -> ExitCode {
         now,
         lang: args.lang,
     };
-    let result = audit::run(&cfg, &opts, std::io::stdin().lock());
+    // Not dropped: the process ends after this function, and freeing every record one by one
+    // took 1.2% of the 100k-Pod list's CPU time (BENCHMARKS.md) for nothing.
+    let result = std::mem::ManuallyDrop::new(audit::run(&cfg, &opts, std::io::stdin().lock()));
     // Problems with the input come first, before any output.
     for e in &result.errors {
         eprintln!("error: {e}");
