@@ -56,10 +56,11 @@ pub fn value_end(b: &[u8], start: usize, at_eof: bool, keys: &mut KeyNotes, gaps
 fn container_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -> Scan {
     let mut depth = 0usize;
     // All ones when the previous block ended inside a string; whether it ended in an escaping
-    // backslash; and the latest opening quote, closing quote and backslash before this block.
+    // backslash; and the latest opening quote, closing quote and backslash before this block
+    // (`start`, the opening bracket, until there is one: no key can start there).
     let mut in_string = 0u64;
     let mut carry = false;
-    let (mut last_open, mut last_close, mut last_backslash) = (None, None, None);
+    let (mut last_open, mut last_close, mut last_backslash) = (start, start, start);
     let mut pos = start;
     let mut tail = [b' '; 64];
     while pos < b.len() {
@@ -78,7 +79,6 @@ fn container_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -
         let inside = blocks::prefix_xor(quotes) ^ in_string;
         in_string = ((inside as i64) >> 63) as u64;
         let (opening, closing) = (quotes & inside, quotes & !inside);
-        let at_in = |bits: Option<u32>| bits.map(|i| pos + i as usize);
         let mut tokens = (m.open | m.close | m.colon | m.line_break) & !inside & valid;
         while tokens != 0 {
             let i = tokens.trailing_zeros();
@@ -86,17 +86,21 @@ fn container_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -
             let bit = 1u64 << i;
             let at = pos + i as usize;
             if m.colon & bit != 0 {
-                let close_here = blocks::highest_below(closing, i);
-                let close = at_in(close_here).or(last_close);
-                let open = match close_here {
-                    Some(c) => at_in(blocks::highest_below(opening, c)).or(last_open),
-                    None => last_open,
+                let below = bit - 1;
+                let closes = closing & below;
+                let (open, close) = if closes != 0 {
+                    let c = 63 - closes.leading_zeros();
+                    let opens = opening & ((1u64 << c) - 1);
+                    (if opens != 0 { pos + blocks::highest(opens) } else { last_open }, pos + c as usize)
+                } else {
+                    (last_open, last_close)
                 };
-                let backslash = at_in(blocks::highest_below(m.backslash, i)).or(last_backslash);
-                if let (Some(o), Some(c)) = (open, close)
-                    && o < c
-                {
-                    keys.note(&b[o + 1..c], backslash.is_some_and(|x| x > o));
+                // A closing quote always follows its opening one (quotes alternate), so only the
+                // placeholder `start` can fail this.
+                if open < close {
+                    let backslashes = m.backslash & below;
+                    let backslash = if backslashes != 0 { pos + blocks::highest(backslashes) } else { last_backslash };
+                    keys.note(&b[open + 1..close], backslash > open);
                 }
             } else if m.line_break & bit != 0 {
                 // Blanks only up to `next`: no other token lies in between.
@@ -118,9 +122,15 @@ fn container_end(b: &[u8], start: usize, keys: &mut KeyNotes, gaps: &mut Gaps) -
                 }
             }
         }
-        last_open = at_in(blocks::highest(opening)).or(last_open);
-        last_close = at_in(blocks::highest(closing)).or(last_close);
-        last_backslash = at_in(blocks::highest(m.backslash & valid)).or(last_backslash);
+        if opening != 0 {
+            last_open = pos + blocks::highest(opening);
+        }
+        if closing != 0 {
+            last_close = pos + blocks::highest(closing);
+        }
+        if m.backslash & valid != 0 {
+            last_backslash = pos + blocks::highest(m.backslash & valid);
+        }
         pos += 64;
     }
     Scan::Incomplete

@@ -1,6 +1,6 @@
 //! Classifies the bytes of JSON 64 at a time into bit masks (quotes, backslashes, brackets,
-//! colons, line breaks), and which bytes lie inside strings, so that `value_end` visits only the
-//! bytes that matter instead of branching on every byte and every string.
+//! colons, line breaks; by AVX2 or SSE2 on x86_64), and which bytes lie inside strings, so that
+//! `value_end` visits only the bytes that matter instead of branching on every byte and string.
 
 /// One 64-byte block's masks: bit `i` stands for byte `i`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -20,15 +20,42 @@ const FOLD: u8 = !0x20;
 const FOLDED_OPEN: u8 = b'[' & FOLD;
 const FOLDED_CLOSE: u8 = b']' & FOLD;
 
-/// The masks of `block`, by SSE2 (part of every x86_64 CPU).
+/// The masks of `block`: by AVX2 where the CPU has it, by SSE2 (part of every x86_64 CPU)
+/// otherwise.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline]
 pub fn masks(block: &[u8; 64]) -> Masks {
-    // SAFETY: `masks_sse2` only needs SSE2, which this build's target guarantees (the cfg above).
-    unsafe { masks_sse2(block) }
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above (the answer is cached after the first call).
+        unsafe { masks_avx2(block) }
+    } else {
+        // SAFETY: `masks_sse2` only needs SSE2, which this build's target guarantees (the cfg).
+        unsafe { masks_sse2(block) }
+    }
 }
 
-/// The masks of `block`, a byte at a time (other CPUs; tested against the SSE2 version).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "avx2")]
+fn masks_avx2(block: &[u8; 64]) -> Masks {
+    use std::arch::x86_64::{__m256i, _mm256_and_si256, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8};
+    let bits =
+        |v: __m256i, c: u8, k: usize| u64::from(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c as i8))) as u32) << (32 * k);
+    let mut m = Masks::default();
+    for (k, half) in block.chunks_exact(32).enumerate() {
+        // SAFETY: `half` holds 32 bytes, which is what an unaligned 256-bit load reads.
+        let v = unsafe { _mm256_loadu_si256(half.as_ptr().cast()) };
+        let folded = _mm256_and_si256(v, _mm256_set1_epi8(FOLD as i8));
+        m.quote |= bits(v, b'"', k);
+        m.backslash |= bits(v, b'\\', k);
+        m.open |= bits(folded, FOLDED_OPEN, k);
+        m.close |= bits(folded, FOLDED_CLOSE, k);
+        m.colon |= bits(v, b':', k);
+        m.line_break |= bits(v, b'\n', k);
+    }
+    m
+}
+
+/// The masks of `block`, a byte at a time (other CPUs; tested against the SIMD versions).
 #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
 #[inline]
 pub fn masks(block: &[u8; 64]) -> Masks {
@@ -120,17 +147,10 @@ pub fn prefix_xor(mut x: u64) -> u64 {
     x
 }
 
-/// The highest set bit of `x` below bit `i` (`i` < 64), if any.
+/// The index of the highest set bit of `x`, which is not 0.
 #[inline]
-pub fn highest_below(x: u64, i: u32) -> Option<u32> {
-    let below = x & ((1u64 << i) - 1);
-    (below != 0).then(|| 63 - below.leading_zeros())
-}
-
-/// The highest set bit of `x`, if any.
-#[inline]
-pub fn highest(x: u64) -> Option<u32> {
-    (x != 0).then(|| 63 - x.leading_zeros())
+pub fn highest(x: u64) -> usize {
+    63 - x.leading_zeros() as usize
 }
 
 #[cfg(test)]
@@ -138,12 +158,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_sse2_masks_are_the_byte_loops_for_every_byte_at_every_position() {
+    fn the_simd_masks_are_the_byte_loops_for_every_byte_at_every_position() {
         let mut block = [b'a'; 64];
         for c in 0..=255u8 {
             for i in [0, 1, 15, 16, 31, 32, 47, 48, 63] {
                 block[i] = c;
-                assert_eq!(masks(&block), masks_portable(&block), "byte {c:#x} at {i}");
+                let expected = masks_portable(&block);
+                assert_eq!(masks(&block), expected, "byte {c:#x} at {i}");
+                #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+                {
+                    // SAFETY: SSE2 is part of every x86_64 CPU; AVX2 is checked first.
+                    assert_eq!(unsafe { masks_sse2(&block) }, expected, "SSE2: byte {c:#x} at {i}");
+                    if std::arch::is_x86_feature_detected!("avx2") {
+                        assert_eq!(unsafe { masks_avx2(&block) }, expected, "AVX2: byte {c:#x} at {i}");
+                    }
+                }
                 block[i] = b'a';
             }
         }
@@ -175,8 +204,6 @@ mod tests {
     fn strings_are_the_bytes_between_quote_pairs() {
         assert_eq!(prefix_xor(0b1000_0010), 0b0111_1110);
         assert_eq!(prefix_xor(1 << 63), 1 << 63);
-        assert_eq!(highest_below(0b1011, 3), Some(1));
-        assert_eq!(highest_below(0b1000, 3), None);
-        assert_eq!(highest(0), None);
+        assert_eq!((highest(0b1011), highest(1), highest(1 << 63)), (3, 0, 63));
     }
 }
