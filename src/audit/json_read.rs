@@ -171,8 +171,9 @@ const BATCH: usize = 64;
 /// Item buffers waiting to be reused by the stream (more are freed): those of the batches in flight.
 const SPARES: usize = 4 * BATCH;
 
-/// The largest item buffer kept for reuse: a huge item's allocation is freed, not held on to.
-const SPARE_MAX: usize = 256 << 10;
+/// The largest item buffer kept for reuse (a Pod takes 4–8 KiB): a larger one is freed, so the
+/// waiting buffers stay under 16 MiB.
+const SPARE_MAX: usize = 64 << 10;
 
 /// Batches in flight to the decoding threads, and their results put back in order.
 struct Pipeline {

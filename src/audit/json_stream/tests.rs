@@ -379,3 +379,13 @@ fn the_block_scanner_agrees_with_the_byte_scanner_on_ends_keys_and_indentation()
     }
     assert!(repeated > 2_000 && gapped > 2_000, "{repeated} with repeated keys, {gapped} with indentation");
 }
+
+#[test]
+fn a_reused_buffer_holds_only_the_new_copy() {
+    let text = b"{\n    \"kind\": \"Pod\",\n    \"x\": 1\n}";
+    let mut gaps = Gaps::default();
+    assert_eq!(value_end(text, 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()));
+    let fresh = gaps.copy(text, 0, text.len());
+    assert_eq!(fresh, b"{\n\"kind\": \"Pod\",\n\"x\": 1\n}");
+    assert_eq!(gaps.copy_into(vec![b'#'; 4096], text, 0, text.len()), fresh);
+}
