@@ -3,7 +3,9 @@
 //! `cargo bench --bench audit` (or `make bench`). Each command runs as its own process; wall time
 //! is the median of several runs, memory is the peak RSS the kernel reports for that process.
 //! Peers are found on PATH or under $PEERS (default /tmp/peers, see ../shared/tools/install-peers.sh).
-//! Environment: BENCH_PODS (default 100000), BENCH_RUNS (default 5), BENCH_CHECKOV=1.
+//! Environment: BENCH_PODS (default 100000), BENCH_RUNS (default 5), BENCH_CHECKOV=1, and
+//! BENCH_KOMPLIANCE=path to measure another build of `kompliance` (an older tree's, say) against
+//! the same decode baseline.
 //! The measured commands' stderr is appended to $TMPDIR/kompliance-bench-stderr.log.
 
 use std::path::{Path, PathBuf};
@@ -85,7 +87,8 @@ fn peer_command(bin: &Path) -> Command {
 
 fn main() {
     // `cargo bench` passes --bench; nothing else is taken from the command line.
-    let kompliance = env!("CARGO_BIN_EXE_kompliance");
+    let kompliance = std::env::var("BENCH_KOMPLIANCE").unwrap_or_else(|_| env!("CARGO_BIN_EXE_kompliance").into());
+    println!("kompliance binary: {kompliance}");
     let runs: usize = std::env::var("BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     let n_pods: usize = std::env::var("BENCH_PODS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let work = PathBuf::from(std::env::var("BENCH_DIR").unwrap_or_else(|_| "/tmp/kompliance-bench".into()));
@@ -97,7 +100,7 @@ fn main() {
     if corpus.is_dir() {
         println!("\n== corpus: {} ==", corpus.display());
         let ours = repeat(runs, || {
-            let mut c = Command::new(kompliance);
+            let mut c = Command::new(&kompliance);
             c.arg("audit").arg(&corpus);
             c
         });
@@ -184,12 +187,12 @@ fn main() {
     let size = std::fs::metadata(&list).expect("list").len();
     println!("input: {:.1} MiB, {:.0} bytes per Pod", size as f64 / 1048576.0, size as f64 / n_pods as f64);
     let big = repeat(runs.min(3), || {
-        let mut c = Command::new(kompliance);
+        let mut c = Command::new(&kompliance);
         c.args(["audit", "-o", "json"]).arg(&list);
         c
     });
     let stdin_run = repeat(1, || {
-        let mut c = Command::new(kompliance);
+        let mut c = Command::new(&kompliance);
         c.args(["audit", "-", "-o", "json"]).stdin(std::fs::File::open(&list).expect("open list"));
         c
     });
