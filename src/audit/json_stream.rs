@@ -189,13 +189,9 @@ impl Gaps {
         }
     }
 
-    /// `b[start..end]` without the noted indentation (all of it inside that range).
-    pub fn copy(&self, b: &[u8], start: usize, end: usize) -> Vec<u8> {
-        self.copy_into(Vec::new(), b, start, end)
-    }
-
-    /// As [`Gaps::copy`], into `out` (cleared first), whose allocation is reused.
-    pub fn copy_into(&self, mut out: Vec<u8>, b: &[u8], start: usize, end: usize) -> Vec<u8> {
+    /// `b[start..end]` without the noted indentation (all of it inside that range), in `out`
+    /// (cleared first), whose allocation is reused.
+    pub fn copy(&self, mut out: Vec<u8>, b: &[u8], start: usize, end: usize) -> Vec<u8> {
         // The pieces between indentations are a line's few dozen bytes: each that fits is copied
         // as one fixed 32-byte block (a move, not a call to memcpy) and the block's excess cut
         // off again.
@@ -336,7 +332,7 @@ impl<R: Read> Stream<R> {
             match value_end(&self.buf, self.pos, self.eof, &mut self.keys, &mut self.gaps) {
                 Scan::End(e) => {
                     let spare = self.spares.as_ref().and_then(|rx| rx.try_recv().ok()).unwrap_or_default();
-                    let bytes = self.gaps.copy_into(spare, &self.buf, self.pos, e);
+                    let bytes = self.gaps.copy(spare, &self.buf, self.pos, e);
                     self.advance(e);
                     return Ok(Taken { bytes, repeated: self.keys.repeated() });
                 }

@@ -39,9 +39,10 @@ fn shared_format(args: std::fmt::Arguments<'_>) -> Arc<str> {
     }
     BUF.with_borrow_mut(|buf| {
         buf.clear();
-        // Writing into a String only fails when a Display impl does, and then so would format!.
-        if buf.write_fmt(args).is_err() {
-            return Arc::from(std::fmt::format(args));
+        // Writing into a String fails only when a Display impl does (where format! would panic):
+        // the text written up to there is kept, marked as cut short.
+        if let Err(std::fmt::Error) = buf.write_fmt(args) {
+            buf.push('…');
         }
         Arc::from(buf.as_str())
     })

@@ -15,6 +15,20 @@ pub struct Masks {
     pub line_break: u64,
 }
 
+impl Masks {
+    /// Adds one lane's bits to each mask. `eq(c, fold)` gives the bits of the lane's bytes equal
+    /// to `c` (after clearing bit 0x20 when `fold`), shifted to the lane's place in the block.
+    #[inline(always)]
+    fn add(&mut self, eq: impl Fn(u8, bool) -> u64) {
+        self.quote |= eq(b'"', false);
+        self.backslash |= eq(b'\\', false);
+        self.open |= eq(FOLDED_OPEN, true);
+        self.close |= eq(FOLDED_CLOSE, true);
+        self.colon |= eq(b':', false);
+        self.line_break |= eq(b'\n', false);
+    }
+}
+
 /// `{` and `[` (and `}` and `]`) differ only in bit 0x20; clearing it folds each pair into one.
 const FOLD: u8 = !0x20;
 const FOLDED_OPEN: u8 = b'[' & FOLD;
@@ -45,12 +59,7 @@ fn masks_avx2(block: &[u8; 64]) -> Masks {
         // SAFETY: `half` holds 32 bytes, which is what an unaligned 256-bit load reads.
         let v = unsafe { _mm256_loadu_si256(half.as_ptr().cast()) };
         let folded = _mm256_and_si256(v, _mm256_set1_epi8(FOLD as i8));
-        m.quote |= bits(v, b'"', k);
-        m.backslash |= bits(v, b'\\', k);
-        m.open |= bits(folded, FOLDED_OPEN, k);
-        m.close |= bits(folded, FOLDED_CLOSE, k);
-        m.colon |= bits(v, b':', k);
-        m.line_break |= bits(v, b'\n', k);
+        m.add(|c, fold| bits(if fold { folded } else { v }, c, k));
     }
     m
 }
@@ -89,12 +98,7 @@ fn masks_sse2(block: &[u8; 64]) -> Masks {
             c[0] as i8,
         );
         let folded = _mm_and_si128(v, _mm_set1_epi8(FOLD as i8));
-        m.quote |= bits(v, b'"', k);
-        m.backslash |= bits(v, b'\\', k);
-        m.open |= bits(folded, FOLDED_OPEN, k);
-        m.close |= bits(folded, FOLDED_CLOSE, k);
-        m.colon |= bits(v, b':', k);
-        m.line_break |= bits(v, b'\n', k);
+        m.add(|c, fold| bits(if fold { folded } else { v }, c, k));
     }
     m
 }
@@ -103,14 +107,8 @@ fn masks_sse2(block: &[u8; 64]) -> Masks {
 #[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
 pub fn masks_portable(block: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
-    for (i, &c) in block.iter().enumerate() {
-        let at = |hit: bool| u64::from(hit) << i;
-        m.quote |= at(c == b'"');
-        m.backslash |= at(c == b'\\');
-        m.open |= at(c & FOLD == FOLDED_OPEN);
-        m.close |= at(c & FOLD == FOLDED_CLOSE);
-        m.colon |= at(c == b':');
-        m.line_break |= at(c == b'\n');
+    for (i, &byte) in block.iter().enumerate() {
+        m.add(|c, fold| u64::from((if fold { byte & FOLD } else { byte }) == c) << i);
     }
     m
 }

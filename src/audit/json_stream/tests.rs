@@ -222,7 +222,7 @@ fn the_copy_without_indentation_means_the_same_and_keeps_every_line() {
         text.push_str("\n}");
         let mut gaps = Gaps::default();
         assert_eq!(value_end(text.as_bytes(), 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()), "{text}");
-        let copy = gaps.copy(text.as_bytes(), 0, text.len());
+        let copy = gaps.copy(Vec::new(), text.as_bytes(), 0, text.len());
         let copy = String::from_utf8(copy).expect("the copy stays UTF-8");
         let parsed = |t: &str| serde_json::from_str::<serde_json::Value>(t).expect("generated JSON is valid");
         assert_eq!(parsed(&copy), parsed(&text), "{text:?} -> {copy:?}");
@@ -255,7 +255,7 @@ fn a_value_of_very_many_lines_keeps_the_indentation_past_the_cap() {
     let mut gaps = Gaps::default();
     assert_eq!(value_end(text.as_bytes(), 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()));
     assert_eq!(gaps.runs.len(), MAX_GAPS);
-    let copy = gaps.copy(text.as_bytes(), 0, text.len());
+    let copy = gaps.copy(Vec::new(), text.as_bytes(), 0, text.len());
     assert_eq!(copy.len(), text.len() - 2 * MAX_GAPS);
     let parsed = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).expect("valid");
     assert_eq!(parsed(&copy), parsed(text.as_bytes()));
@@ -385,7 +385,7 @@ fn a_reused_buffer_holds_only_the_new_copy() {
     let text = b"{\n    \"kind\": \"Pod\",\n    \"x\": 1\n}";
     let mut gaps = Gaps::default();
     assert_eq!(value_end(text, 0, true, &mut KeyNotes::default(), &mut gaps), Scan::End(text.len()));
-    let fresh = gaps.copy(text, 0, text.len());
+    let fresh = gaps.copy(Vec::new(), text, 0, text.len());
     assert_eq!(fresh, b"{\n\"kind\": \"Pod\",\n\"x\": 1\n}");
-    assert_eq!(gaps.copy_into(vec![b'#'; 4096], text, 0, text.len()), fresh);
+    assert_eq!(gaps.copy(vec![b'#'; 4096], text, 0, text.len()), fresh);
 }
